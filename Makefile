@@ -1,0 +1,55 @@
+# The two commands of the README: `make demo` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STATE := .state
+PY_STAMP := $(VENV)/.installed
+APT_STAMP := $(STATE)/apt.installed
+APT_PACKAGES := podman runc mmdebstrap nftables iproute2 uidmap openssh-client
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: all venv apt lint typecheck test unit demo bench clean
+
+all: test
+
+$(PY_STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip==26.3
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+venv: $(PY_STAMP)
+
+$(APT_STAMP): Makefile
+	@mkdir -p $(STATE)
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+	touch $@
+
+apt: $(APT_STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy $(wildcard estate stacks policies tests bench)
+
+typecheck: lint
+
+unit: venv
+	$(BIN)/pytest -q
+
+test: venv apt lint
+	$(BIN)/pytest -q
+
+demo: venv apt
+	$(BIN)/estate validate
+	$(BIN)/estate councils
+	$(BIN)/estate ipam newham
+
+bench: venv apt
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(STATE) reports

@@ -1,0 +1,165 @@
+"""The `estate` command line. Heavy modules (pydantic models, Pulumi, Ansible) are imported inside
+the commands so that `estate --help` stays fast."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from estate.loader import Estate
+
+app = typer.Typer(
+    help="shared-estate: the framework spec, council inventories and the tools that converge them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option("--root", help="Repo root (default: $ESTATE_ROOT or the folder holding framework.yaml)."),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one line to stderr and return the Exit to raise."""
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def guarded(func: F) -> F:
+    """Turn bad input (EstateError) into its lines on stderr and exit code 2."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from estate.errors import EstateError
+
+        try:
+            return func(*args, **kwargs)
+        except EstateError as exc:
+            for problem in exc.problems:
+                typer.echo(str(problem), err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load(root: Path | None) -> Estate:
+    from estate.loader import load_estate
+
+    return load_estate(root)
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+@app.command()
+@guarded
+def validate(root: RootOpt = None) -> None:
+    """Validate framework.yaml and every council's inventory. Exit 0 when valid, 2 otherwise."""
+    estate = load(root)
+    n = len(estate.councils)
+    typer.echo(f"framework {estate.framework.version}: valid; {n} council{'s' if n != 1 else ''} valid")
+
+
+@app.command()
+@guarded
+def councils(root: RootOpt = None) -> None:
+    """List the councils: code, users, address block, contracts, exemptions."""
+    from rich.table import Table
+
+    estate = load(root)
+    table = Table(title=f"Councils on framework {estate.framework.version}")
+    for col in ("council", "name", "code", "staff", "desktop users", "block", "contracts", "exemptions"):
+        table.add_column(col, justify="right" if col in ("staff", "desktop users") else "left")
+    for key, rec in estate.councils.items():
+        c = rec.council
+        table.add_row(key, c.name, c.code, str(c.users.staff), str(c.users.desktop), c.block,
+                      str(len(c.contracts)), str(len(c.exemptions)))
+    console().print(table)
+
+
+@app.command()
+@guarded
+def ipam(
+    council: Annotated[str | None, typer.Argument(help="A council (or 'shared' for the hub).")] = None,
+    root: RootOpt = None,
+) -> None:
+    """Show the address plan: each site's block and its subnet per VLAN."""
+    from rich.table import Table
+
+    from estate.ipam import HUB
+
+    estate = load(root)
+    plan = estate.addresses
+    keys = [council] if council else [HUB, *plan.councils]
+    if council and council != HUB:
+        estate.council(council)
+    out = console()
+    out.print(f"supernet {plan.supernet}")
+    for key in keys:
+        site = plan.site(key)
+        table = Table(title=f"{key}  {site.block}")
+        for col in ("vlan", "segment", "subnet", "gateway", "hosts", "purpose"):
+            table.add_column(col)
+        for seg in site.segments:
+            table.add_row("-" if seg.vlan_id is None else str(seg.vlan_id), seg.name, str(seg.network),
+                          str(seg.gateway), str(seg.network.num_addresses - 2), seg.purpose)
+        out.print(table)
+
+
+@app.command()
+@guarded
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder to write into.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if the files are out of date.")] = False,
+    root: RootOpt = None,
+) -> None:
+    """Write JSON Schema for framework.yaml and council.yml beside framework.yaml."""
+    from estate.loader import find_root
+    from estate.schema import write_schemas
+
+    folder = output or (root.resolve() if root else find_root())
+    stale = write_schemas(folder, check=check)
+    if check and stale:
+        raise fail(f"out of date: {', '.join(stale)} (run 'estate schema')", 1)
+    typer.echo("schemas up to date" if check else f"wrote schemas to {folder}")
+
+
+def _register_extensions() -> None:
+    """Commands of later layers register themselves here when their module exists."""
+    import importlib
+
+    for name in ("estate.cli_plan", "estate.cli_check", "estate.cli_lab", "estate.cli_configure",
+                 "estate.cli_onboard"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(app)
+
+
+def main() -> None:
+    _register_extensions()
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Errors about the user's input: one line, `FILE:LINE: field.path: message`, exit code 2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class EstateError(Exception):
+    """Bad input. Carries one or more problems; the CLI prints each on one line and exits 2."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def one(cls, file: str | Path, line: int, field: str, message: str) -> EstateError:
+        return cls([Problem(str(file), line, field, message)])
+
+
+def format_path(loc: Iterable[str | int]) -> str:
+    """('contracts', 1, 'end') -> 'contracts[1].end'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

@@ -1,0 +1,293 @@
+"""Loading framework.yaml and inventories/ into validated models, errors with file and line.
+
+`load_estate(root)` is the one entry point: it parses every file, validates each against its
+model, then checks what spans files (address blocks, hosts, exemption references).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from estate import ipam
+from estate.errors import EstateError, Problem, format_path
+from estate.models import Council, FieldError, Framework, Hosts
+from estate.yamlsrc import Sourced, display, load
+
+M = TypeVar("M", bound=BaseModel)
+
+FRAMEWORK_FILE = "framework.yaml"
+INVENTORIES = "inventories"
+COUNCIL_FILE = "council.yml"
+HOSTS_FILE = "hosts.yml"
+
+# Rule ids known to the compliance engine; set by estate.compliance so that an exemption naming an
+# unknown rule is a validation error without the loader importing the engine.
+RuleIds = Callable[[], set[str]]
+_rule_ids: RuleIds | None = None
+
+
+def register_rule_ids(provider: RuleIds) -> None:
+    global _rule_ids
+    _rule_ids = provider
+
+
+def _message(err: dict[str, object]) -> str:
+    msg = str(err.get("msg", "invalid"))
+    if err.get("type") == "extra_forbidden":
+        return "unknown field"
+    if err.get("type") in ("model_type", "dict_type"):
+        return f"expected a mapping of fields, got {type(err.get('input')).__name__}"
+    return msg.removeprefix("Value error, ")
+
+
+def validate(model: type[M], src: Sourced) -> M:
+    try:
+        return model.model_validate(src.data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
+            cause = (err.get("ctx") or {}).get("error")
+            if isinstance(cause, FieldError):
+                loc = (*loc, *cause.loc)
+            problems.append(Problem(src.file, src.line(loc), format_path(loc), _message(dict(err))))
+        raise EstateError(problems) from None
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The repo root: $ESTATE_ROOT, else the nearest folder upward holding framework.yaml."""
+    env = os.environ.get("ESTATE_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / FRAMEWORK_FILE).is_file():
+            return folder
+    raise EstateError.one(here, 0, "", f"no {FRAMEWORK_FILE} here or above (set ESTATE_ROOT)")
+
+
+@dataclass
+class CouncilRecord:
+    key: str
+    council: Council
+    source: Sourced
+    hosts: Hosts | None = None
+    hosts_source: Sourced | None = None
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.source.file).parent
+
+
+@dataclass
+class Estate:
+    root: Path
+    framework: Framework
+    framework_source: Sourced
+    councils: dict[str, CouncilRecord] = field(default_factory=dict)
+    hub_hosts: Hosts | None = None
+    hub_hosts_source: Sourced | None = None
+
+    def council(self, key: str) -> CouncilRecord:
+        if key not in self.councils:
+            known = ", ".join(sorted(self.councils)) or "none"
+            raise EstateError.one(display(self.root / INVENTORIES), 0, "council",
+                                  f"unknown council {key!r} (known: {known})")
+        return self.councils[key]
+
+    @cached_property
+    def addresses(self) -> ipam.AddressPlan:
+        return address_plan(self.framework, {k: ipam.parse_network(r.council.block)
+                                             for k, r in self.councils.items()})
+
+
+def address_plan(framework: Framework, blocks: dict[str, IPv4Network]) -> ipam.AddressPlan:
+    net = framework.network
+    hub = ipam.site_plan(
+        ipam.HUB, ipam.parse_network(net.hub.block),
+        [(s.name, s.prefix, None, s.purpose, s.azure_name) for s in net.hub.segments],
+    )
+    vlans = [(v.name, v.prefix, v.id, v.purpose, f"snet-{v.name}") for v in net.vlans]
+    councils = {key: ipam.site_plan(key, block, vlans) for key, block in sorted(blocks.items())}
+    return ipam.AddressPlan(ipam.parse_network(net.supernet), hub, councils)
+
+
+def load_framework(path: Path) -> tuple[Framework, Sourced]:
+    src = load(path)
+    framework = validate(Framework, src)
+    net = framework.network
+    supernet = ipam.parse_network(net.supernet)
+    try:
+        ipam.carve(ipam.parse_network(net.hub.block), [(s.name, s.prefix) for s in net.hub.segments])
+    except ipam.IpamError as exc:
+        raise src.error(("network", "hub", "segments"), str(exc)) from None
+    try:
+        ipam.carve(IPv4Network((0, net.council_prefix)), [(v.name, v.prefix) for v in net.vlans])
+    except ipam.IpamError as exc:
+        raise src.error(("network", "vlans"), f"the VLAN catalogue does not fit a council block: {exc}") from None
+    if ipam.parse_network(net.hub.block).prefixlen < supernet.prefixlen:
+        raise src.error(("network", "hub", "block"), "the hub block is larger than the supernet")
+    return framework, src
+
+
+def _load_council(folder: Path) -> CouncilRecord:
+    src = load(folder / COUNCIL_FILE)
+    record = CouncilRecord(folder.name, validate(Council, src), src)
+    hosts_path = folder / HOSTS_FILE
+    if hosts_path.exists():
+        record.hosts_source = load(hosts_path)
+        record.hosts = validate(Hosts, record.hosts_source)
+    return record
+
+
+def load_estate(root: Path | None = None) -> Estate:
+    root = find_root() if root is None else root.resolve()
+    framework, fsrc = load_framework(root / FRAMEWORK_FILE)
+    estate = Estate(root, framework, fsrc)
+    inv = root / INVENTORIES
+    problems: list[Problem] = []
+    if inv.is_dir():
+        for folder in sorted(p for p in inv.iterdir() if p.is_dir()):
+            if folder.name == ipam.HUB:
+                hub_hosts = folder / HOSTS_FILE
+                if hub_hosts.exists():
+                    estate.hub_hosts_source = load(hub_hosts)
+                    estate.hub_hosts = validate(Hosts, estate.hub_hosts_source)
+                continue
+            if not (folder / COUNCIL_FILE).exists():
+                problems.append(Problem(str(folder), 0, "", f"no {COUNCIL_FILE} in this council folder"))
+                continue
+            try:
+                estate.councils[folder.name] = _load_council(folder)
+            except EstateError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise EstateError(problems)
+    check_estate(estate)
+    return estate
+
+
+def check_estate(estate: Estate) -> None:
+    """What spans files: blocks, hosts and exemption references."""
+    problems: list[Problem] = []
+    fw = estate.framework
+    supernet = ipam.parse_network(fw.network.supernet)
+    blocks: dict[str, IPv4Network] = {ipam.HUB: ipam.parse_network(fw.network.hub.block)}
+    for key, rec in estate.councils.items():
+        block = ipam.parse_network(rec.council.block)
+        try:
+            ipam.check_block(supernet, fw.network.council_prefix, block)
+        except ipam.IpamError as exc:
+            problems.append(Problem(rec.source.file, rec.source.line(("block",)), "block", str(exc)))
+        blocks[key] = block
+    for a, b in ipam.overlaps(blocks):
+        for key, other in ((b, a), (a, b)):
+            if key != ipam.HUB:
+                src = estate.councils[key].source
+                what = "the hub block" if other == ipam.HUB else f"{other}'s block"
+                problems.append(Problem(src.file, src.line(("block",)), "block",
+                                        f"{blocks[key]} overlaps {what} {blocks[other]}"))
+                break
+    codes: dict[str, str] = {}
+    for key, rec in estate.councils.items():
+        code = rec.council.code
+        if code in codes:
+            problems.append(Problem(rec.source.file, rec.source.line(("code",)), "code",
+                                    f"code {code} is already {codes[code]}'s"))
+        codes.setdefault(code, key)
+        contracts: set[str] = set()
+        for i, contract in enumerate(rec.council.contracts):
+            if contract.id in contracts:
+                problems.append(Problem(rec.source.file, rec.source.line(("contracts", i, "id")),
+                                        f"contracts[{i}].id", f"duplicate contract id {contract.id}"))
+            contracts.add(contract.id)
+        rules = _rule_ids() if _rule_ids else None
+        for i, ex in enumerate(rec.council.exemptions):
+            if ex.contract not in contracts:
+                problems.append(Problem(rec.source.file, rec.source.line(("exemptions", i, "contract")),
+                                        f"exemptions[{i}].contract", f"unknown contract {ex.contract!r}"))
+            if rules is not None and ex.rule not in rules:
+                problems.append(Problem(rec.source.file, rec.source.line(("exemptions", i, "rule")),
+                                        f"exemptions[{i}].rule", f"unknown rule {ex.rule!r}"))
+    if problems:
+        raise EstateError(problems)
+    _check_hosts(estate)
+
+
+def _check_hosts(estate: Estate) -> None:
+    problems: list[Problem] = []
+    plan = estate.addresses
+    names: dict[str, str] = {}
+    sites: list[tuple[str, Hosts | None, Sourced | None]] = [(ipam.HUB, estate.hub_hosts, estate.hub_hosts_source)]
+    sites += [(k, r.hosts, r.hosts_source) for k, r in estate.councils.items()]
+    for key, hosts, src in sites:
+        if hosts is None or src is None:
+            continue
+        site = plan.site(key)
+        used: dict[tuple[str, int], str] = {}
+        indices = _address_indices(hosts)
+        for i, host in enumerate(hosts.hosts):
+            where = ("hosts", i)
+            if host.name in names:
+                problems.append(Problem(src.file, src.line((*where, "name")), f"hosts[{i}].name",
+                                        f"host name {host.name!r} is already used in {names[host.name]}"))
+            names.setdefault(host.name, src.file)
+            try:
+                seg = site.segment(host.vlan)
+            except KeyError:
+                known = ", ".join(s.name for s in site.segments)
+                problems.append(Problem(src.file, src.line((*where, "vlan")), f"hosts[{i}].vlan",
+                                        f"unknown segment {host.vlan!r} (known: {known})"))
+                continue
+            index = indices[i]
+            try:
+                seg.host(index)
+            except ipam.IpamError as exc:
+                problems.append(Problem(src.file, src.line((*where, "address_index")),
+                                        f"hosts[{i}].address_index", str(exc)))
+                continue
+            if (host.vlan, index) in used:
+                problems.append(Problem(src.file, src.line((*where, "address_index")),
+                                        f"hosts[{i}].address_index",
+                                        f"address {seg.host(index)} is already {used[(host.vlan, index)]}'s"))
+            used[(host.vlan, index)] = host.name
+    if problems:
+        raise EstateError(problems)
+
+
+def host_addresses(estate: Estate, key: str) -> list[tuple[str, str, ipam.Segment, IPv4Address]]:
+    """(host name, role, segment, address) for the hosts of one site, in file order."""
+    hosts = estate.hub_hosts if key == ipam.HUB else estate.council(key).hosts
+    if hosts is None:
+        return []
+    site = estate.addresses.site(key)
+    out: list[tuple[str, str, ipam.Segment, IPv4Address]] = []
+    for host, index in zip(hosts.hosts, _address_indices(hosts), strict=True):
+        seg = site.segment(host.vlan)
+        out.append((host.name, host.role, seg, seg.host(index)))
+    return out
+
+
+FIRST_HOST_INDEX = 10
+
+
+def _address_indices(hosts: Hosts) -> list[int]:
+    """Each host's index in its segment: its address_index, else the next from 10 in file order."""
+    counters: dict[str, int] = {}
+    out = []
+    for host in hosts.hosts:
+        if host.address_index is not None:
+            out.append(host.address_index)
+            continue
+        n = counters.get(host.vlan, 0)
+        counters[host.vlan] = n + 1
+        out.append(FIRST_HOST_INDEX + n)
+    return out

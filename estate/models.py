@@ -1,0 +1,590 @@
+"""pydantic models of the framework spec (framework.yaml) and of a council's inventory.
+
+Every model forbids unknown keys and is strict about types: a typo in a YAML file is an error with
+its file and line (see `estate.loader`), never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+
+class FieldError(ValueError):
+    """A model-level check that knows which sub-field is wrong: the loader reports that field's line."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _network(value: str) -> str:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 network in CIDR form: {exc}") from None
+    return str(net)
+
+
+Cidr = Annotated[str, AfterValidator(_network)]
+Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*[a-z0-9]$", max_length=40)]
+PrefixLen = Annotated[int, Field(ge=8, le=30)]
+Enforcement = Literal["mandatory", "advisory", "disabled"]
+ControlId = Annotated[str, Field(pattern=r"^\d+\.\d+$")]
+_PORT = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
+
+
+def _port(value: str) -> str:
+    match = _PORT.match(value)
+    if not match:
+        raise ValueError("a port is a number or a range 'LOW-HIGH'")
+    low = int(match.group(1))
+    high = int(match.group(2) or low)
+    if not 1 <= low <= high <= 65535:
+        raise ValueError("ports run from 1 to 65535, low before high")
+    return value
+
+
+Port = Annotated[str, AfterValidator(_port)]
+
+
+# --------------------------------------------------------------------------- framework
+
+
+class Standard(Strict):
+    id: str
+    title: str
+
+
+class Control(Strict):
+    """A clause of the framework: id (section.number), title, the standard clause, enforcement."""
+
+    id: ControlId
+    title: str
+    clause: str
+    enforcement: Enforcement
+
+    @field_validator("clause")
+    @classmethod
+    def _clause_names_a_standard(cls, value: str) -> str:
+        if ":" not in value:
+            raise ValueError("a clause reads 'STANDARD: clause', e.g. 'CE: Firewalls'")
+        return value
+
+
+class HubSegment(Strict):
+    name: Slug
+    azure_name: str
+    prefix: PrefixLen
+    purpose: str
+
+
+class Hub(Strict):
+    block: Cidr
+    segments: list[HubSegment] = Field(min_length=1)
+
+
+class Vlan(Strict):
+    id: Annotated[int, Field(ge=2, le=4094)]
+    name: Slug
+    prefix: PrefixLen
+    purpose: str
+
+
+class Flow(Strict):
+    id: Annotated[str, Field(pattern=r"^FL-\d{2,3}$")]
+    description: str
+    scope: Literal["intra", "hub", "inter"]
+    source: str
+    destination: str
+    protocol: Literal["tcp", "udp"]
+    ports: list[Port] = Field(min_length=1)
+
+    @property
+    def source_is_hub(self) -> bool:
+        return self.source.startswith("hub/")
+
+    @property
+    def destination_is_hub(self) -> bool:
+        return self.destination.startswith("hub/")
+
+
+class Network(Strict):
+    supernet: Cidr
+    council_prefix: PrefixLen
+    hub: Hub
+    vlans: list[Vlan] = Field(min_length=1)
+    flows: list[Flow]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Network:
+        supernet = ipaddress.IPv4Network(self.supernet)
+        if self.council_prefix <= supernet.prefixlen:
+            raise FieldError(("council_prefix",),
+                             f"council_prefix /{self.council_prefix} must be longer than the supernet's")
+        hub = ipaddress.IPv4Network(self.hub.block)
+        if not hub.subnet_of(supernet):
+            raise FieldError(("hub", "block"), f"hub block {hub} lies outside the supernet {supernet}")
+        seen_ids: set[int] = set()
+        seen_names: set[str] = set()
+        for i, vlan in enumerate(self.vlans):
+            if vlan.id in seen_ids:
+                raise FieldError(("vlans", i, "id"), f"duplicate VLAN id {vlan.id}")
+            if vlan.name in seen_names:
+                raise FieldError(("vlans", i, "name"), f"duplicate VLAN name {vlan.name!r}")
+            if vlan.prefix < self.council_prefix:
+                raise FieldError(("vlans", i, "prefix"),
+                                 f"VLAN {vlan.name} /{vlan.prefix} is larger than a council block")
+            seen_ids.add(vlan.id)
+            seen_names.add(vlan.name)
+        segments = {s.name for s in self.hub.segments}
+        flow_ids: set[str] = set()
+        for i, flow in enumerate(self.flows):
+            if flow.id in flow_ids:
+                raise FieldError(("flows", i, "id"), f"duplicate flow id {flow.id}")
+            flow_ids.add(flow.id)
+            for end_field in ("source", "destination"):
+                end = getattr(flow, end_field)
+                if end.startswith("hub/"):
+                    if end[4:] not in segments:
+                        raise FieldError(("flows", i, end_field), f"unknown hub segment {end!r}")
+                    if flow.scope != "hub":
+                        raise FieldError(("flows", i, "scope"), "a hub endpoint needs scope 'hub'")
+                elif end not in seen_names:
+                    raise FieldError(("flows", i, end_field), f"unknown VLAN {end!r}")
+            if flow.scope == "hub" and flow.source_is_hub == flow.destination_is_hub:
+                raise FieldError(("flows", i, "scope"), "scope 'hub' joins one council VLAN and one hub segment")
+        return self
+
+
+class AvdControl(Control):
+    host_pool_type: Literal["Pooled", "Personal"]
+    load_balancer_type: Literal["BreadthFirst", "DepthFirst", "Persistent"]
+    preferred_app_group_type: Literal["Desktop", "RailApplications"]
+    max_sessions_per_host: Annotated[int, Field(ge=1, le=999)]
+    concurrency: Annotated[float, Field(gt=0, le=1)]
+    start_vm_on_connect: bool
+    validation_environment: bool
+
+
+class ImageControl(Control):
+    publisher: str
+    offer: str
+    sku: str
+    version: str
+
+
+class SizesControl(Control):
+    allowed: list[str] = Field(min_length=1)
+    default: str
+
+    @model_validator(mode="after")
+    def _default_allowed(self) -> SizesControl:
+        if self.default not in self.allowed:
+            raise ValueError(f"default {self.default!r} is not in the allowed list")
+        return self
+
+
+class ScreenLockControl(Control):
+    minutes: Annotated[int, Field(ge=1, le=60)]
+
+
+class UsbControl(Control):
+    blocked: bool
+
+
+class UpdatesControl(Control):
+    automatic: bool
+
+
+class RdpClientControl(Control):
+    package: str
+    command: str
+
+
+class LocalAdminControl(Control):
+    allowed: bool
+
+
+class SupportedOs(Strict):
+    os: str
+    version: str
+    end_of_support: dt.date
+
+
+class OsControl(Control):
+    supported: list[SupportedOs] = Field(min_length=1)
+
+
+class Desktop(Strict):
+    avd: AvdControl
+    image: ImageControl
+    vm_sizes: SizesControl
+    screen_lock: ScreenLockControl
+    usb_storage: UsbControl
+    updates: UpdatesControl
+    rdp_client: RdpClientControl
+    local_admin: LocalAdminControl
+    operating_systems: OsControl
+
+
+class RegionsControl(Control):
+    allowed: list[str] = Field(min_length=1)
+    primary: str
+    dr_pair: str
+
+    @model_validator(mode="after")
+    def _in_allowed(self) -> RegionsControl:
+        for field in ("primary", "dr_pair"):
+            if getattr(self, field) not in self.allowed:
+                raise ValueError(f"{field} {getattr(self, field)!r} is not an allowed region")
+        if self.primary == self.dr_pair:
+            raise ValueError("dr_pair must differ from primary")
+        return self
+
+
+class RequiredControl(Control):
+    required: bool
+
+
+class AllowedControl(Control):
+    allowed: bool
+
+
+class BackupControl(Control):
+    frequency: Literal["Daily", "Weekly"]
+    time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+    retention_days: Annotated[int, Field(ge=7, le=9999)]
+    weekly_retention_weeks: Annotated[int, Field(ge=1, le=5163)]
+
+
+class LogAnalyticsControl(Control):
+    retention_days: Annotated[int, Field(ge=30, le=730)]
+    sku: str
+
+
+class KeyVaultControl(Control):
+    rbac: bool
+    purge_protection: bool
+    soft_delete_days: Annotated[int, Field(ge=7, le=90)]
+    sku: Literal["standard", "premium"]
+
+
+class SupportControl(Control):
+    support_required: bool
+
+
+class DataCentre(Strict):
+    regions: RegionsControl
+    vm_skus: SizesControl
+    server_image: ImageControl
+    encryption_at_host: RequiredControl
+    public_ip: AllowedControl
+    backup: BackupControl
+    log_analytics: LogAnalyticsControl
+    key_vault: KeyVaultControl
+    server_operating_systems: OsControl
+    network_equipment: SupportControl
+
+
+class PlatformControl(Control):
+    name: str
+    version: str
+    vm_size: str
+    database_sku: str
+    database_version: str
+    database_storage_gb: Annotated[int, Field(ge=32, le=16384)]
+
+
+class QueuesControl(Control):
+    per_council: bool
+
+
+class SlaTarget(Strict):
+    priority: Annotated[str, Field(pattern=r"^P[1-9]$")]
+    response_hours: Annotated[int, Field(ge=1)]
+    resolution_hours: Annotated[int, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _order(self) -> SlaTarget:
+        if self.resolution_hours < self.response_hours:
+            raise ValueError("resolution_hours is shorter than response_hours")
+        return self
+
+
+class SlaControl(Control):
+    priorities: list[SlaTarget] = Field(min_length=1)
+
+
+class Helpdesk(Strict):
+    platform: PlatformControl
+    queues: QueuesControl
+    sla: SlaControl
+    categories: list[str] = Field(min_length=1)
+
+
+class PatchingControl(Control):
+    critical_days: Annotated[int, Field(ge=1, le=14)]
+
+
+class LockoutControl(Control):
+    max_attempts: Annotated[int, Field(ge=1, le=10)]
+    unlock_minutes: Annotated[int, Field(ge=1)]
+
+
+class PasswordControl(Control):
+    min_length: Annotated[int, Field(ge=8, le=128)]
+
+
+class MfaControl(Control):
+    admin: bool
+    cloud: bool
+
+
+class DefaultAccountsControl(Control):
+    forbidden: list[str]
+
+
+class FirewallControl(Control):
+    default_policy: Literal["drop", "reject"]
+
+
+class SshControl(Control):
+    permit_root_login: Literal["no", "prohibit-password"]
+    password_authentication: bool
+    max_auth_tries: Annotated[int, Field(ge=1, le=10)]
+    x11_forwarding: bool
+
+
+class LoggingControl(Control):
+    retention_days: Annotated[int, Field(ge=30)]
+    forward_port: Annotated[int, Field(ge=1, le=65535)]
+
+
+class TaggingControl(Control):
+    required: list[str] = Field(min_length=1)
+
+
+class Security(Strict):
+    patching: PatchingControl
+    lockout: LockoutControl
+    passwords: PasswordControl
+    mfa: MfaControl
+    default_accounts: DefaultAccountsControl
+    host_firewall: FirewallControl
+    ssh: SshControl
+    logging: LoggingControl
+    time_sync: RequiredControl
+    tagging: TaggingControl
+
+
+Area = Literal["network", "identity", "datacentre", "desktop", "telephony", "helpdesk"]
+
+
+class MigrationArea(Strict):
+    area: Area
+    depends_on: list[Area]
+
+
+class ChannelShift(Strict):
+    face_to_face: Annotated[float, Field(ge=0)]
+    phone: Annotated[float, Field(ge=0)]
+    web: Annotated[float, Field(ge=0)]
+
+
+class Migration(Strict):
+    areas: list[MigrationArea] = Field(min_length=1)
+    shared_service_annual_cost: dict[Area, Annotated[float, Field(ge=0)]]
+    channel_shift: ChannelShift
+
+    @model_validator(mode="after")
+    def _acyclic(self) -> Migration:
+        known = {a.area for a in self.areas}
+        for i, a in enumerate(self.areas):
+            missing = [d for d in a.depends_on if d not in known]
+            if missing:
+                raise FieldError(("areas", i, "depends_on"), f"area {a.area} depends on undeclared {missing}")
+        done: set[str] = set()
+        pending = {a.area: set(a.depends_on) for a in self.areas}
+        while pending:
+            ready = [k for k, deps in pending.items() if deps <= done]
+            if not ready:
+                raise FieldError(("areas",), f"areas {sorted(pending)} depend on each other in a cycle")
+            for k in ready:
+                done.add(k)
+                del pending[k]
+        return self
+
+
+class Framework(Strict):
+    version: Annotated[str, Field(pattern=r"^\d{4}\.\d{2}(\.\d+)?$")]
+    name: str
+    owner: str
+    standards: list[Standard] = Field(min_length=1)
+    network: Network
+    desktop: Desktop
+    data_centre: DataCentre
+    helpdesk: Helpdesk
+    security: Security
+    migration: Migration
+
+    @model_validator(mode="after")
+    def _controls(self) -> Framework:
+        standards = {s.id for s in self.standards}
+        seen: set[str] = set()
+        for path, control in self.controls():
+            loc = tuple(path.split("."))
+            if control.id in seen:
+                raise FieldError((*loc, "id"), f"duplicate control id {control.id}")
+            seen.add(control.id)
+            std = control.clause.split(":", 1)[0]
+            if std not in standards:
+                raise FieldError((*loc, "clause"), f"clause names unknown standard {std!r}")
+        return self
+
+    def controls(self) -> list[tuple[str, Control]]:
+        """Every control of the spec with its dotted path, in file order."""
+        found: list[tuple[str, Control]] = []
+        for section in ("desktop", "data_centre", "helpdesk", "security"):
+            model = getattr(self, section)
+            for name in type(model).model_fields:
+                value = getattr(model, name)
+                if isinstance(value, Control):
+                    found.append((f"{section}.{name}", value))
+        return found
+
+    def control(self, control_id: str) -> Control:
+        for _, control in self.controls():
+            if control.id == control_id:
+                return control
+        raise KeyError(control_id)
+
+
+# --------------------------------------------------------------------------- council inventory
+
+
+class Users(Strict):
+    staff: Annotated[int, Field(ge=1)]
+    desktop: Annotated[int, Field(ge=0)]
+    helpdesk_agents: Annotated[int, Field(ge=0)]
+
+    @field_validator("desktop")
+    @classmethod
+    def _desktop_within_staff(cls, value: int, info: ValidationInfo) -> int:
+        staff = info.data.get("staff")
+        if isinstance(staff, int) and value > staff:
+            raise ValueError(f"{value} desktop users exceed the {staff} staff")
+        return value
+
+
+class DesktopAsset(Strict):
+    os: str
+    version: str
+    count: Annotated[int, Field(ge=0)]
+    kind: Literal["thin-client", "laptop", "desktop", "avd"]
+    managed_by: str
+
+
+class ServerAsset(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    role: str
+    os: str
+    version: str
+    location: Literal["on-premises", "azure", "hosted"]
+    region: str | None = None
+    sku: str | None = None
+    encrypted: bool
+    backed_up: bool
+    public_ip: bool = False
+
+
+class NetworkAsset(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    kind: Literal["firewall", "router", "switch", "wireless", "wan"]
+    vendor: str
+    model: str
+    end_of_support: dt.date
+
+
+class HelpdeskAsset(Strict):
+    system: str
+    version: str
+    shared_queue: bool
+
+
+class Assets(Strict):
+    desktops: list[DesktopAsset]
+    servers: list[ServerAsset]
+    network: list[NetworkAsset]
+    helpdesk: HelpdeskAsset
+
+
+class Contract(Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Z]{2,5}-C\d{2,3}$")]
+    supplier: str
+    area: Area
+    description: str
+    annual_cost: Annotated[float, Field(ge=0)]
+    start: dt.date
+    end: dt.date
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+        start = info.data.get("start")
+        if isinstance(start, dt.date) and value <= start:
+            raise ValueError(f"{value} is not after the start {start}")
+        return value
+
+
+class Exemption(Strict):
+    rule: Annotated[str, Field(pattern=r"^[A-Z]{3}-\d{3}$")]
+    scope: str = "*"
+    reason: str
+    contract: str
+    expires: dt.date
+
+
+class Transactions(Strict):
+    face_to_face: Annotated[int, Field(ge=0)]
+    phone: Annotated[int, Field(ge=0)]
+    web: Annotated[int, Field(ge=0)]
+    web_share_target: Annotated[float, Field(ge=0, le=1)]
+
+
+class Council(Strict):
+    name: str
+    code: Annotated[str, Field(pattern=r"^[ENSW]\d{8}$")]
+    block: Cidr
+    users: Users
+    assets: Assets
+    contracts: list[Contract]
+    exemptions: list[Exemption]
+    transactions: Transactions | None = None
+
+
+class LabHost(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
+    role: Literal["thin_client", "app_server", "dc_services", "router", "helpdesk", "log_collector"]
+    vlan: Slug
+    address_index: Annotated[int, Field(ge=2)] | None = None
+
+
+class Hosts(Strict):
+    hosts: list[LabHost]
