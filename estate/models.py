@@ -100,6 +100,9 @@ class Hub(Strict):
     segments: list[HubSegment] = Field(min_length=1)
 
 
+HostRole = Literal["thin_client", "app_server", "dc_services", "router", "helpdesk", "log_collector"]
+
+
 class Vlan(Strict):
     id: Annotated[int, Field(ge=2, le=4094)]
     name: Slug
@@ -412,6 +415,9 @@ class Migration(Strict):
     areas: list[MigrationArea] = Field(min_length=1)
     shared_service_annual_cost: dict[Area, Annotated[float, Field(ge=0)]]
     channel_shift: ChannelShift
+    # The supplier name of the consortium's own contracts: such a contract is the framework service
+    # itself, so it never holds an area back and retires no cost (see estate.roadmap).
+    shared_service_supplier: str | None = None
 
     @model_validator(mode="after")
     def _acyclic(self) -> Migration:
@@ -432,6 +438,17 @@ class Migration(Strict):
         return self
 
 
+class OnboardingHost(Strict):
+    role: HostRole
+    vlan: Slug
+
+
+class Onboarding(Strict):
+    """What `estate onboard` gives a new council: one lab host per entry, on the VLAN named."""
+
+    hosts: list[OnboardingHost] = Field(min_length=1)
+
+
 class Framework(Strict):
     version: Annotated[str, Field(pattern=r"^\d{4}\.\d{2}(\.\d+)?$")]
     name: str
@@ -443,9 +460,15 @@ class Framework(Strict):
     helpdesk: Helpdesk
     security: Security
     migration: Migration
+    onboarding: Onboarding | None = None
 
     @model_validator(mode="after")
     def _controls(self) -> Framework:
+        if self.onboarding is not None:
+            vlans = {v.name for v in self.network.vlans}
+            for i, host in enumerate(self.onboarding.hosts):
+                if host.vlan not in vlans:
+                    raise FieldError(("onboarding", "hosts", i, "vlan"), f"unknown VLAN {host.vlan!r}")
         standards = {s.id for s in self.standards}
         seen: set[str] = set()
         for path, control in self.controls():
@@ -581,7 +604,7 @@ class Council(Strict):
 
 class LabHost(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
-    role: Literal["thin_client", "app_server", "dc_services", "router", "helpdesk", "log_collector"]
+    role: HostRole
     vlan: Slug
     address_index: Annotated[int, Field(ge=2)] | None = None
 
