@@ -555,7 +555,8 @@ class Assets(Strict):
     desktops: list[DesktopAsset]
     servers: list[ServerAsset]
     network: list[NetworkAsset]
-    helpdesk: HelpdeskAsset
+    # None: the council has not registered its helpdesk yet (a council just onboarded, no register).
+    helpdesk: HelpdeskAsset | None = None
 
 
 class Contract(Strict):
