@@ -1,0 +1,40 @@
+#!/bin/sh
+# Finishes the base image: runs once per build, with the new root file system as $1.
+set -eu
+root="$1"
+
+# Host CA certificates copied in by the builder (the machine's egress may need them for HTTPS).
+chroot "$root" update-ca-certificates >/dev/null
+
+# systemd in a container: no consoles, no udev, no hardware clocks.
+chroot "$root" systemctl mask --quiet \
+  getty@tty1.service console-getty.service serial-getty@.service \
+  systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
+  systemd-udev-trigger.service systemd-hwdb-update.service \
+  systemd-modules-load.service sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
+  systemd-remount-fs.service systemd-firstboot.service systemd-timesyncd.service 2>/dev/null || true
+
+# Each host makes its own SSH host keys on first boot; the image carries none.
+rm -f "$root"/etc/ssh/ssh_host_*
+mkdir -p "$root/etc/systemd/system/ssh.service.d"
+cat > "$root/etc/systemd/system/ssh.service.d/host-keys.conf" <<'UNIT'
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+UNIT
+chroot "$root" systemctl enable --quiet ssh.service
+install -d -m 0700 "$root/root/.ssh"
+
+# A fresh machine id per container.
+: > "$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+
+# Keep downloaded packages: the lab mounts a cache over /var/cache/apt/archives.
+cat > "$root/etc/apt/apt.conf.d/20keep-downloads" <<'APT'
+APT::Keep-Downloaded-Packages "true";
+Binary::apt::APT::Keep-Downloaded-Packages "true";
+APT
+
+# The image says what it is.
+printf 'shared-estate lab base image (Debian %s)\n' "$(cat "$root/etc/debian_version")" > "$root/etc/se-base"
