@@ -93,6 +93,8 @@ class HubSegment(Strict):
     azure_name: str
     prefix: PrefixLen
     purpose: str
+    # The SKU of the platform appliance in this segment (Azure Firewall tier, Bastion SKU); read by stacks/.
+    sku: str | None = None
 
 
 class Hub(Strict):
