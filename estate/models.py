@@ -136,6 +136,9 @@ class Network(Strict):
     hub: Hub
     vlans: list[Vlan] = Field(min_length=1)
     flows: list[Flow]
+    address_plan: Control
+    segmentation: Control
+    hub_routing: Control
 
     @model_validator(mode="after")
     def _consistent(self) -> Network:
@@ -486,7 +489,7 @@ class Framework(Strict):
     def controls(self) -> list[tuple[str, Control]]:
         """Every control of the spec with its dotted path, in file order."""
         found: list[tuple[str, Control]] = []
-        for section in ("desktop", "data_centre", "helpdesk", "security"):
+        for section in ("network", "desktop", "data_centre", "helpdesk", "security"):
             model = getattr(self, section)
             for name in type(model).model_fields:
                 value = getattr(model, name)
