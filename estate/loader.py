@@ -39,6 +39,15 @@ def register_rule_ids(provider: RuleIds) -> None:
     _rule_ids = provider
 
 
+def known_rule_ids() -> set[str]:
+    """The registered provider's rule ids, else the compliance engine's catalogue (imported lazily)."""
+    if _rule_ids is not None:
+        return _rule_ids()
+    from estate.compliance.catalogue import rule_ids
+
+    return rule_ids()
+
+
 def _message(err: dict[str, object]) -> str:
     msg = str(err.get("msg", "invalid"))
     if err.get("type") == "extra_forbidden":
@@ -209,7 +218,7 @@ def check_estate(estate: Estate) -> None:
                 problems.append(Problem(rec.source.file, rec.source.line(("contracts", i, "id")),
                                         f"contracts[{i}].id", f"duplicate contract id {contract.id}"))
             contracts.add(contract.id)
-        rules = _rule_ids() if _rule_ids else None
+        rules = known_rule_ids() if rec.council.exemptions else None
         for i, ex in enumerate(rec.council.exemptions):
             if ex.contract not in contracts:
                 problems.append(Problem(rec.source.file, rec.source.line(("exemptions", i, "contract")),

@@ -1,0 +1,268 @@
+"""The rule framework: one class per rule, registered by id, judging three kinds of facts.
+
+A rule names the framework control it enforces by its dotted path in framework.yaml (for example
+`data_centre.vm_skus`); its id, clause and enforcement level come from there, and so do its
+thresholds: a rule never holds a SKU, region, VLAN or council name of its own.
+
+A rule implements one or more of:
+- `assets(key, council, ctx)`: judge a council's asset register (council.yml);
+- `resource(res, ctx)`: judge one cloud resource (planned, or from exported state) of `types`;
+- `stack(resources, ctx)`: judge the resources of one Pulumi stack together;
+- `host(facts, ctx)`: judge the live facts of one host.
+Each yields `Outcome`s: a resource name, pass or fail, and a message. Yielding nothing means the
+rule does not apply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from estate.compliance.facts import HostFacts
+from estate.models import Control, Council, Framework
+
+if TYPE_CHECKING:
+    from estate.ipam import AddressPlan
+    from estate.loader import Estate
+
+HUB = "shared"
+AREAS = ("network", "identity", "datacentre", "desktop", "telephony", "helpdesk")
+
+
+class CloudResource(Protocol):
+    """What the engine reads of a cloud resource: estate.plan.PlannedResource has this shape."""
+
+    @property
+    def urn(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def stack(self) -> str: ...
+    @property
+    def parent(self) -> str | None: ...
+    @property
+    def inputs(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A cloud resource read from somewhere other than the offline plan (state files, the policy pack)."""
+
+    urn: str
+    type: str
+    name: str
+    stack: str
+    parent: str | None
+    inputs: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    resource: str
+    ok: bool
+    message: str
+    area: str | None = None  # overrides the rule's area (host rules: the area of the host's role)
+
+
+def passed(resource: str, message: str, area: str | None = None) -> Outcome:
+    return Outcome(resource, True, message, area)
+
+
+def failed(resource: str, message: str, area: str | None = None) -> Outcome:
+    return Outcome(resource, False, message, area)
+
+
+@dataclass
+class Context:
+    """What a rule may read besides its subject: the estate (framework and inventories) and the date."""
+
+    estate: Estate
+    today: dt.date
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fw(self) -> Framework:
+        return self.estate.framework
+
+    @cached_property
+    def addresses(self) -> AddressPlan:
+        return self.estate.addresses
+
+
+def control_at(fw: Framework, path: str) -> Control:
+    """The control at a dotted path of the framework, e.g. 'data_centre.vm_skus'."""
+    node: Any = fw
+    for part in path.split("."):
+        node = getattr(node, part)
+    if not isinstance(node, Control):
+        raise TypeError(f"{path} is not a framework control")
+    return node
+
+
+class Rule:
+    id: ClassVar[str]
+    title: ClassVar[str]
+    severity: ClassVar[str]  # critical | high | medium | low
+    control: ClassVar[str]  # dotted path of the framework control, e.g. "data_centre.public_ip"
+    area: ClassVar[str]
+    fix: ClassVar[str]  # remediation; str.format'ed with c= the control and fw= the framework
+    types: ClassVar[tuple[str, ...]] = ()  # cloud resource types `resource` judges
+
+    def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
+        return ()
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        return ()
+
+    def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
+        return ()
+
+    def host(self, facts: HostFacts, ctx: Context) -> Iterable[Outcome]:
+        return ()
+
+    # --- what the rule implements, by which methods a subclass overrides
+
+    @classmethod
+    def implements(cls, method: str) -> bool:
+        return getattr(cls, method) is not getattr(Rule, method)
+
+    @classmethod
+    def kinds(cls) -> tuple[str, ...]:
+        out = []
+        if cls.implements("resource") or cls.implements("stack"):
+            out.append("cloud")
+        if cls.implements("assets"):
+            out.append("asset")
+        if cls.implements("host"):
+            out.append("host")
+        return tuple(out)
+
+    @classmethod
+    def judges(cls, resource_type: str) -> bool:
+        """Does `resource` judge this type? `types` holds type tokens or globs ("azure-native:*")."""
+        return any(fnmatchcase(resource_type, pattern) for pattern in cls.types)
+
+    def remediation(self, fw: Framework) -> str:
+        return self.fix.format(c=control_at(fw, self.control), fw=fw)
+
+
+# The service area a host's findings count towards, by the host's role.
+ROLE_AREA = {"thin_client": "desktop", "router": "network", "helpdesk": "helpdesk", "app_server": "datacentre",
+             "dc_services": "datacentre", "log_collector": "datacentre"}
+
+
+class HostRule(Rule):
+    """A rule on live host facts. `roles` limits it to some roles (None: every host); an unreachable
+    host fails every rule that applies to it (it cannot be judged, so it cannot be called compliant).
+    Findings count towards the area of the host's role unless `area_by_role` is False."""
+
+    roles: ClassVar[tuple[str, ...] | None] = None
+    skip_roles: ClassVar[tuple[str, ...]] = ()
+    area_by_role: ClassVar[bool] = True
+
+    def host(self, facts: HostFacts, ctx: Context) -> Iterable[Outcome]:
+        if (self.roles is not None and facts.role not in self.roles) or facts.role in self.skip_roles:
+            return []
+        area = ROLE_AREA.get(facts.role, self.area) if self.area_by_role else self.area
+        if not facts.reachable:
+            return [failed(facts.host, f"{facts.host} did not answer the fact gathering, so it cannot be judged",
+                           area)]
+        ok, message = self.check(facts, ctx)
+        return [Outcome(facts.host, ok, message, area)]
+
+    def check(self, facts: HostFacts, ctx: Context) -> tuple[bool, str]:
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, type[Rule]] = {}
+
+
+def rule(cls: type[Rule]) -> type[Rule]:
+    """Class decorator: register a rule under its id (ids are unique)."""
+    for attr in ("id", "title", "severity", "control", "area", "fix"):
+        if not hasattr(cls, attr):
+            raise TypeError(f"rule {cls.__name__} has no {attr}")
+    if cls.id in _REGISTRY:
+        raise TypeError(f"duplicate rule id {cls.id}")
+    if cls.severity not in ("critical", "high", "medium", "low"):
+        raise TypeError(f"rule {cls.id}: unknown severity {cls.severity!r}")
+    if cls.area not in AREAS:
+        raise TypeError(f"rule {cls.id}: unknown area {cls.area!r}")
+    if cls.__name__ == "HostRule":
+        raise TypeError("HostRule is a base class")
+    if cls.implements("resource") and not cls.types:
+        raise TypeError(f"rule {cls.id} judges resources but names no types")
+    _REGISTRY[cls.id] = cls
+    return cls
+
+
+def registry() -> dict[str, type[Rule]]:
+    import estate.compliance.rules  # noqa: F401  (registers every rule)
+
+    return dict(sorted(_REGISTRY.items()))
+
+
+# --------------------------------------------------------------------------- wire-format helpers
+
+
+def get(data: Any, path: str, default: Any = None) -> Any:
+    """A nested value of wire-format inputs: get(inputs, 'hardwareProfile.vmSize')."""
+    node = data
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def tags(res: CloudResource) -> Mapping[str, Any]:
+    value = res.inputs.get("tags")
+    return value if isinstance(value, Mapping) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def urn_stack(urn: str) -> str:
+    """urn:pulumi:STACK::PROJECT::TYPE::NAME -> STACK."""
+    parts = urn.split("::")
+    head = parts[0].split(":")
+    return head[2] if len(head) >= 3 and head[0] == "urn" else ""
+
+
+def urn_types(urn: str) -> list[str]:
+    """The type chain of a URN: parent types then the resource's type."""
+    parts = urn.split("::")
+    return parts[2].split("$") if len(parts) >= 4 else []
+
+
+def service_of(res: CloudResource) -> str:
+    """The service a resource belongs to: its `service` tag, else the module of the component
+    (shared-estate:<module>:Component) it sits in, from its URN."""
+    value = tags(res).get("service")
+    if isinstance(value, str) and value:
+        return value
+    for token in reversed(urn_types(res.urn)[:-1]):
+        bits = token.split(":")
+        if len(bits) == 3 and not bits[0].startswith("azure-native"):
+            return bits[1]
+    return ""
+
+
+def iter_rules(ids: Iterable[str] | None = None) -> Iterator[Rule]:
+    reg = registry()
+    wanted = None if ids is None else set(ids)
+    for rid, cls in reg.items():
+        if wanted is None or rid in wanted:
+            yield cls()

@@ -1,0 +1,121 @@
+"""What the engine returns: findings per council, a convergence score, an exit code (CONTRACTS.md s.2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from estate.models import Exemption
+
+Status = Literal["pass", "fail", "exempt", "expired"]
+Kind = Literal["cloud", "asset", "host"]
+STATUSES: tuple[Status, ...] = ("pass", "fail", "exempt", "expired")
+FAILING: tuple[Status, ...] = ("fail", "expired")
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str  # e.g. "NET-003"; prefixes NET, DSK, DCN, HLP, SEC
+    title: str
+    severity: str  # critical | high | medium | low
+    enforcement: str  # mandatory | advisory (from the framework control)
+    control: str  # framework control id, e.g. "3.5"
+    clause: str  # standard clause, e.g. "CE: Firewalls"
+    area: str  # network | identity | datacentre | desktop | telephony | helpdesk
+    council: str  # council key, or "shared"
+    kind: str  # cloud | asset | host
+    resource: str  # URN, asset name, host name: what an exemption's scope is matched against
+    status: Status
+    message: str
+    fix: str
+    exemption: Exemption | None = None
+
+    @property
+    def failing(self) -> bool:
+        """A failure: `fail`, or `expired` (an exemption whose date has passed)."""
+        return self.status in FAILING
+
+    @property
+    def blocking(self) -> bool:
+        """A failure of a mandatory control: it makes `estate check` exit 1."""
+        return self.failing and self.enforcement == "mandatory"
+
+    @property
+    def short_resource(self) -> str:
+        """The resource's short name: the last part of a URN, else the resource itself."""
+        return self.resource.rsplit("::", 1)[-1] if self.resource.startswith("urn:") else self.resource
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rule": self.rule_id, "title": self.title, "severity": self.severity,
+            "enforcement": self.enforcement, "control": self.control, "clause": self.clause,
+            "area": self.area, "council": self.council, "kind": self.kind, "resource": self.resource,
+            "status": self.status, "message": self.message, "fix": self.fix, "exemption": None,
+        }
+        if self.exemption is not None:
+            ex = self.exemption
+            out["exemption"] = {"rule": ex.rule, "scope": ex.scope, "reason": ex.reason,
+                                "contract": ex.contract, "expires": ex.expires.isoformat()}
+        return out
+
+
+@dataclass(frozen=True)
+class CouncilResult:
+    """One council's (or the hub's) result. A rule counts once per service area it applies to; it
+    passes when every one of its findings there passes. `score` is the share of those that pass."""
+
+    council: str
+    score: float
+    findings: list[Finding]
+    by_area: dict[str, float]
+    rules_applicable: int = 0
+    rules_passing: int = 0
+
+    def count(self, status: Status) -> int:
+        return sum(1 for f in self.findings if f.status == status)
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if f.failing]
+
+
+@dataclass(frozen=True)
+class Report:
+    framework_version: str
+    today: dt.date
+    sources: tuple[str, ...]  # what was judged: "assets", "plan", "state:FILE", "hosts"
+    councils: dict[str, CouncilResult] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for result in self.councils.values() for f in result.findings]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no mandatory rule fails (fail or expired), 1 otherwise."""
+        return 1 if any(f.blocking for f in self.findings) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "framework_version": self.framework_version,
+            "date": self.today.isoformat(),
+            "sources": list(self.sources),
+            "exit_code": self.exit_code,
+            "councils": {
+                key: {
+                    "score": round(r.score, 4),
+                    "rules_applicable": r.rules_applicable,
+                    "rules_passing": r.rules_passing,
+                    "by_area": {a: round(s, 4) for a, s in r.by_area.items()},
+                    "counts": {s: r.count(s) for s in STATUSES},
+                    "findings": [f.to_dict() for f in r.findings],
+                }
+                for key, r in self.councils.items()
+            },
+        }

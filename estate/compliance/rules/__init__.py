@@ -1,0 +1,5 @@
+"""Every rule, one class each, by service area. Importing this package registers them all."""
+
+from estate.compliance.rules import datacentre, desktop, helpdesk, network, security
+
+__all__ = ["datacentre", "desktop", "helpdesk", "network", "security"]

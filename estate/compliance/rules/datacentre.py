@@ -1,0 +1,340 @@
+"""Data-centre rules (DCN): regions, VM SKUs and images, encryption, backup, logs, Key Vault, servers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from estate.compliance.base import (
+    CloudResource,
+    Context,
+    HostRule,
+    Outcome,
+    Rule,
+    failed,
+    get,
+    passed,
+    rule,
+    service_of,
+)
+from estate.compliance.facts import HostFacts
+from estate.compliance.rules.desktop import DESKTOP, VM, supported
+from estate.models import Council
+
+VAULT = "azure-native:keyvault:Vault"
+WORKSPACE = "azure-native:operationalinsights:Workspace"
+PROTECTION_POLICY = "azure-native:recoveryservices:ProtectionPolicy"
+# Locations that are no region: the resource is global by nature (DNS zones, policy assignments).
+NOT_A_REGION = frozenset({"global"})
+
+
+@rule
+class Regions(Rule):
+    id = "DCN-001"
+    title = "cloud resources are deployed in approved UK regions"
+    severity = "high"
+    control = "data_centre.regions"
+    area = "datacentre"
+    fix = "Deploy in {c.primary} (disaster recovery pair {c.dr_pair}); allowed: {c.allowed}."
+    types = ("azure-native:*",)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        location = res.inputs.get("location")
+        if not isinstance(location, str) or location.lower() in NOT_A_REGION:
+            return []
+        allowed = ctx.fw.data_centre.regions.allowed
+        normal = location.replace(" ", "").lower()
+        if normal in allowed:
+            return [passed(res.urn, f"{res.name} is in {location}")]
+        return [failed(res.urn, f"{res.name} is in {location}, outside {', '.join(allowed)}")]
+
+
+@rule
+class ServerSku(Rule):
+    id = "DCN-002"
+    title = "servers use an approved VM SKU"
+    severity = "medium"
+    control = "data_centre.vm_skus"
+    area = "datacentre"
+    fix = "Set hardwareProfile.vmSize (or the register's sku) to one of {c.allowed} (default {c.default})."
+    types = (VM,)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        if service_of(res) == DESKTOP:
+            return []
+        allowed = ctx.fw.data_centre.vm_skus.allowed
+        size = get(res.inputs, "hardwareProfile.vmSize")
+        if size in allowed:
+            return [passed(res.urn, f"{res.name} is {size}")]
+        return [failed(res.urn, f"server {res.name} is {size}, not one of {', '.join(allowed)}")]
+
+    def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
+        allowed = ctx.fw.data_centre.vm_skus.allowed
+        for s in council.assets.servers:
+            if s.location != "azure":
+                continue
+            if s.sku in allowed:
+                yield passed(s.name, f"{s.name} is {s.sku}")
+            else:
+                yield failed(s.name, f"Azure server {s.name} is {s.sku or 'of no recorded SKU'}, "
+                                     f"not one of {', '.join(allowed)}")
+
+
+@rule
+class ServerImage(Rule):
+    id = "DCN-003"
+    title = "servers run the approved server image"
+    severity = "high"
+    control = "data_centre.server_image"
+    area = "datacentre"
+    fix = "Build servers from storageProfile.imageReference {c.publisher}/{c.offer}/{c.sku} version {c.version}."
+    types = (VM,)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        if service_of(res) == DESKTOP:
+            return []
+        c = ctx.fw.data_centre.server_image
+        ref = get(res.inputs, "storageProfile.imageReference", {}) or {}
+        got = tuple(ref.get(k) for k in ("publisher", "offer", "sku", "version"))
+        want = (c.publisher, c.offer, c.sku, c.version)
+        shown = "/".join(str(x) for x in got)
+        if got == want:
+            return [passed(res.urn, f"{res.name} runs {shown}")]
+        return [failed(res.urn, f"server {res.name} runs image {shown}, not {'/'.join(want)}")]
+
+
+@rule
+class Encryption(Rule):
+    id = "DCN-004"
+    title = "servers encrypt data at rest (virtual machines at host)"
+    severity = "high"
+    control = "data_centre.encryption_at_host"
+    area = "datacentre"
+    fix = ("Enable securityProfile.encryptionAtHost on every VM; encrypt the disks of servers outside "
+           "Azure (BitLocker, LUKS, or the SAN's encryption).")
+    types = (VM,)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        if not ctx.fw.data_centre.encryption_at_host.required:
+            return []
+        if get(res.inputs, "securityProfile.encryptionAtHost") is True:
+            return [passed(res.urn, f"{res.name} encrypts at host")]
+        return [failed(res.urn, f"{res.name} does not encrypt at host (securityProfile.encryptionAtHost unset)")]
+
+    def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
+        if not ctx.fw.data_centre.encryption_at_host.required:
+            return
+        for s in council.assets.servers:
+            if s.encrypted:
+                yield passed(s.name, f"{s.name} encrypts its data at rest")
+            else:
+                yield failed(s.name, f"{s.name} ({s.location}) does not encrypt its data at rest")
+
+
+@rule
+class NoPublicIpServers(Rule):
+    id = "DCN-005"
+    title = "no server has a public IP address"
+    severity = "critical"
+    control = "data_centre.public_ip"
+    area = "datacentre"
+    fix = "Remove the public IP; publish the service through the hub firewall (framework control {c.id})."
+
+    def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
+        if ctx.fw.data_centre.public_ip.allowed:
+            return
+        for s in council.assets.servers:
+            if s.public_ip:
+                yield failed(s.name, f"{s.name} has a public IP address")
+            else:
+                yield passed(s.name, f"{s.name} has no public IP address")
+
+
+@rule
+class ServersBackedUp(Rule):
+    id = "DCN-006"
+    title = "servers are backed up"
+    severity = "high"
+    control = "data_centre.backup"
+    area = "datacentre"
+    fix = ("Protect the server with the consortium backup policy ({c.frequency} at {c.time}, "
+           "{c.retention_days} days).")
+
+    def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
+        for s in council.assets.servers:
+            if s.backed_up:
+                yield passed(s.name, f"{s.name} is backed up")
+            else:
+                yield failed(s.name, f"{s.name} is not backed up")
+
+
+@rule
+class BackupPolicy(Rule):
+    id = "DCN-007"
+    title = "VM backup policies follow the agreed schedule and retention"
+    severity = "medium"
+    control = "data_centre.backup"
+    area = "datacentre"
+    fix = ("Set the policy to run {c.frequency} at {c.time} and keep daily points {c.retention_days} days and "
+           "weekly points {c.weekly_retention_weeks} weeks.")
+    types = (PROTECTION_POLICY,)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        props = res.inputs.get("properties") or {}
+        if props.get("backupManagementType") != "AzureIaasVM":
+            return []
+        c = ctx.fw.data_centre.backup
+        wrong = []
+        freq = get(props, "schedulePolicy.scheduleRunFrequency")
+        if freq != c.frequency:
+            wrong.append(f"runs {freq!r}, not {c.frequency}")
+        times = get(props, "schedulePolicy.scheduleRunTimes") or []
+        when = _time_of_day(times[0]) if times else None
+        if when != c.time:
+            wrong.append(f"starts at {when!r}, not {c.time}")
+        daily = get(props, "retentionPolicy.dailySchedule.retentionDuration") or {}
+        if daily.get("durationType") != "Days" or (daily.get("count") or 0) < c.retention_days:
+            wrong.append(f"keeps daily points {daily.get('count')!r} {daily.get('durationType')}, "
+                         f"not {c.retention_days} Days")
+        weekly = get(props, "retentionPolicy.weeklySchedule.retentionDuration") or {}
+        if weekly.get("durationType") != "Weeks" or (weekly.get("count") or 0) < c.weekly_retention_weeks:
+            wrong.append(f"keeps weekly points {weekly.get('count')!r} {weekly.get('durationType')}, "
+                         f"not {c.weekly_retention_weeks} Weeks")
+        if wrong:
+            return [failed(res.urn, f"{res.name}: " + "; ".join(wrong))]
+        return [passed(res.urn, f"{res.name} runs {c.frequency} at {c.time}, keeps {c.retention_days} days")]
+
+
+def _time_of_day(value: object) -> str | None:
+    """'2026-01-01T01:00:00Z' -> '01:00'."""
+    try:
+        stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp.strftime("%H:%M")
+
+
+@rule
+class LogRetention(Rule):
+    id = "DCN-008"
+    title = "Log Analytics keeps platform logs for the agreed period"
+    severity = "medium"
+    control = "data_centre.log_analytics"
+    area = "datacentre"
+    fix = "Set retentionInDays to at least {c.retention_days} and sku.name to {c.sku}."
+    types = (WORKSPACE,)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        c = ctx.fw.data_centre.log_analytics
+        days = res.inputs.get("retentionInDays")
+        sku = get(res.inputs, "sku.name")
+        wrong = []
+        if not isinstance(days, int | float) or days < c.retention_days:
+            wrong.append(f"keeps logs {days!r} days, not {c.retention_days}")
+        if sku != c.sku:
+            wrong.append(f"sku {sku!r}, not {c.sku}")
+        if wrong:
+            return [failed(res.urn, f"{res.name}: " + "; ".join(wrong))]
+        return [passed(res.urn, f"{res.name} keeps logs {days:g} days on {sku}")]
+
+
+@rule
+class ServerOs(Rule):
+    id = "DCN-009"
+    title = "servers run a supported operating system"
+    severity = "high"
+    control = "data_centre.server_operating_systems"
+    area = "datacentre"
+    fix = "Upgrade or rebuild the server on a supported operating system from framework control {c.id}."
+
+    def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
+        catalogue = ctx.fw.data_centre.server_operating_systems.supported
+        for s in council.assets.servers:
+            ok, why = supported(catalogue, s.os, s.version, ctx.today)
+            yield Outcome(s.name, ok, f"{s.name}: {why}")
+
+
+@rule
+class KeyVaultAccess(Rule):
+    id = "DCN-010"
+    title = "Key Vaults use RBAC and purge protection"
+    severity = "high"
+    control = "data_centre.key_vault"
+    area = "datacentre"
+    fix = ("Set properties.enableRbacAuthorization to {c.rbac} and properties.enablePurgeProtection to "
+           "{c.purge_protection}.")
+    types = (VAULT,)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        c = ctx.fw.data_centre.key_vault
+        props = res.inputs.get("properties") or {}
+        wrong = []
+        if c.rbac and props.get("enableRbacAuthorization") is not True:
+            wrong.append("RBAC authorisation is off")
+        if c.purge_protection and props.get("enablePurgeProtection") is not True:
+            wrong.append("purge protection is off")
+        if wrong:
+            return [failed(res.urn, f"{res.name}: " + " and ".join(wrong))]
+        return [passed(res.urn, f"{res.name} uses RBAC and purge protection")]
+
+
+@rule
+class KeyVaultRecovery(Rule):
+    id = "DCN-011"
+    title = "Key Vaults keep deleted secrets for the agreed period on the agreed SKU"
+    severity = "medium"
+    control = "data_centre.key_vault"
+    area = "datacentre"
+    fix = "Set properties.softDeleteRetentionInDays to {c.soft_delete_days} and properties.sku.name to {c.sku}."
+    types = (VAULT,)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        c = ctx.fw.data_centre.key_vault
+        props = res.inputs.get("properties") or {}
+        days = props.get("softDeleteRetentionInDays")
+        sku = get(props, "sku.name")
+        wrong = []
+        if not isinstance(days, int | float) or days < c.soft_delete_days:
+            wrong.append(f"keeps deleted secrets {days!r} days, not {c.soft_delete_days}")
+        if sku != c.sku:
+            wrong.append(f"sku {sku!r}, not {c.sku}")
+        if wrong:
+            return [failed(res.urn, f"{res.name}: " + "; ".join(wrong))]
+        return [passed(res.urn, f"{res.name} keeps deleted secrets {days:g} days on {sku}")]
+
+
+@rule
+class ServerRegion(Rule):
+    id = "DCN-012"
+    title = "Azure servers in the asset register are in approved regions"
+    severity = "high"
+    control = "data_centre.regions"
+    area = "datacentre"
+    fix = "Move the server to {c.primary} (disaster recovery pair {c.dr_pair})."
+
+    def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
+        allowed = ctx.fw.data_centre.regions.allowed
+        for s in council.assets.servers:
+            if s.location != "azure":
+                continue
+            if s.region in allowed:
+                yield passed(s.name, f"{s.name} is in {s.region}")
+            else:
+                yield failed(s.name, f"{s.name} is in {s.region or 'no recorded region'}, "
+                                     f"outside {', '.join(allowed)}")
+
+
+@rule
+class HostServerOs(HostRule):
+    id = "DCN-013"
+    title = "servers answer with a supported operating system"
+    severity = "high"
+    control = "data_centre.server_operating_systems"
+    area = "datacentre"
+    fix = "Rebuild the host on a supported operating system from framework control {c.id}."
+    skip_roles = ("thin_client",)
+
+    def check(self, facts: HostFacts, ctx: Context) -> tuple[bool, str]:
+        ok, why = supported(ctx.fw.data_centre.server_operating_systems.supported, facts.os, facts.os_version,
+                            ctx.today)
+        return ok, f"{facts.host}: {why}"

@@ -1,0 +1,356 @@
+"""Network rules (NET): the address plan, segmentation by the flow matrix, routing through the hub,
+no public addresses on council networks, network equipment in support."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from estate.compliance.base import (
+    CloudResource,
+    Context,
+    Outcome,
+    Rule,
+    as_list,
+    failed,
+    get,
+    passed,
+    rule,
+)
+from estate.compliance.flows import ANYWHERE, judge_allow
+from estate.ipam import HUB, SitePlan
+from estate.models import Council
+
+VNET = "azure-native:network:VirtualNetwork"
+SUBNET = "azure-native:network:Subnet"
+NSG = "azure-native:network:NetworkSecurityGroup"
+NIC = "azure-native:network:NetworkInterface"
+PIP = "azure-native:network:PublicIPAddress"
+PEERING = "azure-native:network:VirtualNetworkPeering"
+ROUTE_TABLE = "azure-native:network:RouteTable"
+ROUTE = "azure-native:network:Route"
+RULE_GROUP = "azure-native:network:FirewallPolicyRuleCollectionGroup"
+VM = "azure-native:compute:VirtualMachine"
+# Subnets Azure manages itself: they may not (or need not) carry an NSG. Azure's names, not the estate's.
+PLATFORM_SUBNETS = frozenset({"AzureFirewallSubnet", "AzureFirewallManagementSubnet", "GatewaySubnet",
+                              "RouteServerSubnet", "AzureBastionSubnet"})
+FIREWALL_SUBNET = "AzureFirewallSubnet"
+
+
+def site(ctx: Context, stack: str) -> SitePlan | None:
+    plan = ctx.addresses
+    if stack == HUB:
+        return plan.hub
+    return plan.councils.get(stack)
+
+
+def subnet_name(res: CloudResource) -> str:
+    value = res.inputs.get("subnetName") or res.inputs.get("name") or res.name
+    return str(value)
+
+
+def inline_subnets(res: CloudResource) -> list[Mapping[str, Any]]:
+    return [s for s in as_list(res.inputs.get("subnets")) if isinstance(s, Mapping)]
+
+
+@rule
+class VnetAddressSpace(Rule):
+    id = "NET-001"
+    title = "each virtual network uses its site's address block"
+    severity = "high"
+    control = "network.address_plan"
+    area = "network"
+    fix = "Set addressSpace.addressPrefixes to the block `estate ipam` gives the site (supernet {fw.network.supernet})."
+    types = (VNET,)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        plan = site(ctx, res.stack)
+        got = [str(p) for p in as_list(get(res.inputs, "addressSpace.addressPrefixes"))]
+        if plan is None:
+            return [failed(res.urn, f"{res.name} is in stack {res.stack!r}, which is no site of the address plan")]
+        if got == [str(plan.block)]:
+            return [passed(res.urn, f"{res.name} uses {plan.block}")]
+        return [failed(res.urn, f"{res.name} uses {', '.join(got) or 'no address space'}, not {plan.block}")]
+
+
+@rule
+class SubnetPrefixes(Rule):
+    id = "NET-002"
+    title = "each subnet is a segment of the address plan with its planned prefix"
+    severity = "high"
+    control = "network.address_plan"
+    area = "network"
+    fix = "Name subnets after their segment (snet-<vlan>, or the hub's azure_name) with the prefix `estate ipam` gives."
+    types = (SUBNET, VNET)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        plan = site(ctx, res.stack)
+        if res.type == SUBNET:
+            subnets = [(subnet_name(res), res.inputs.get("addressPrefix"))]
+        else:
+            subnets = [(str(s.get("name")), s.get("addressPrefix")) for s in inline_subnets(res)]
+            if not subnets:
+                return []
+        if plan is None:
+            return [failed(res.urn, f"{res.name} is in stack {res.stack!r}, which is no site of the address plan")]
+        by_name = {seg.azure_name: seg for seg in plan.segments}
+        wrong = []
+        for name, prefix in subnets:
+            seg = by_name.get(name)
+            if seg is None:
+                wrong.append(f"subnet {name} is no segment of {plan.key}")
+            elif str(prefix) != str(seg.network):
+                wrong.append(f"subnet {name} is {prefix}, not {seg.network}")
+        if wrong:
+            return [failed(res.urn, "; ".join(wrong))]
+        return [passed(res.urn, ", ".join(f"{n} {p}" for n, p in subnets) + " as planned")]
+
+
+def _inbound_allows(res: CloudResource) -> list[Mapping[str, Any]]:
+    return [r for r in as_list(res.inputs.get("securityRules")) if isinstance(r, Mapping)
+            and str(r.get("access", "")).lower() == "allow" and str(r.get("direction", "")).lower() == "inbound"]
+
+
+def _prefixes(r: Mapping[str, Any], single: str, plural: str) -> list[str]:
+    out = [str(p) for p in as_list(r.get(plural))]
+    if r.get(single) is not None:
+        out.append(str(r.get(single)))
+    return out
+
+
+def _is_public(address: str, ctx: Context) -> bool:
+    if address.strip().lower() in ANYWHERE:
+        return True
+    try:
+        net = ipaddress.IPv4Network(address.strip(), strict=False)
+    except ValueError:
+        return False  # another service tag (AzureLoadBalancer...) is not the internet
+    return not net.subnet_of(ctx.addresses.supernet) and not net.is_private
+
+
+@rule
+class NoInboundFromInternet(Rule):
+    id = "NET-003"
+    title = "council network security groups allow nothing in from the internet"
+    severity = "critical"
+    control = "network.segmentation"
+    area = "network"
+    fix = ("Remove the inbound allow rule from the internet; publish services through the hub firewall "
+           "(framework control {c.id}).")
+    types = (NSG,)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        if res.stack == HUB:
+            return []  # the hub's edge (Bastion, gateway) is judged by the firewall rules
+        bad = []
+        for r in _inbound_allows(res):
+            sources = _prefixes(r, "sourceAddressPrefix", "sourceAddressPrefixes")
+            public = [s for s in sources if _is_public(s, ctx)]
+            if public:
+                bad.append(f"rule {r.get('name')} allows {', '.join(public)} in")
+        if bad:
+            return [failed(res.urn, f"{res.name}: " + "; ".join(bad))]
+        return [passed(res.urn, f"{res.name} allows nothing in from the internet")]
+
+
+@rule
+class SubnetHasNsg(Rule):
+    id = "NET-004"
+    title = "every subnet has a network security group"
+    severity = "high"
+    control = "network.segmentation"
+    area = "network"
+    fix = "Attach the segment's network security group (networkSecurityGroup.id) to the subnet."
+    types = (SUBNET, VNET)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        if res.type == SUBNET:
+            subnets: list[tuple[str, Any]] = [(subnet_name(res), res.inputs.get("networkSecurityGroup"))]
+        else:
+            subnets = [(str(s.get("name")), s.get("networkSecurityGroup")) for s in inline_subnets(res)]
+        subnets = [(n, nsg) for n, nsg in subnets if n not in PLATFORM_SUBNETS]
+        if not subnets:
+            return []
+        bare = [n for n, nsg in subnets if not (isinstance(nsg, Mapping) and nsg.get("id"))]
+        if bare:
+            return [failed(res.urn, f"subnet {', '.join(bare)} has no network security group")]
+        return [passed(res.urn, f"subnet {', '.join(n for n, _ in subnets)} has a network security group")]
+
+
+def _nic_public_ips(configs: Iterable[Any], key: str) -> list[str]:
+    return [str(c.get("name", "?")) for c in configs if isinstance(c, Mapping) and c.get(key)]
+
+
+@rule
+class NoPublicIp(Rule):
+    id = "NET-005"
+    title = "no server or desktop network interface has a public IP address"
+    severity = "critical"
+    control = "data_centre.public_ip"
+    area = "network"
+    fix = ("Remove the public IP from the network interface; reach the host through the hub (Bastion, firewall "
+           "DNAT). Framework control {c.id}.")
+    types = (NIC, VM, PIP)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        if ctx.fw.data_centre.public_ip.allowed:
+            return []
+        if res.type == PIP:
+            if res.stack == HUB:
+                return []  # the hub's firewall, Bastion and gateway have public addresses by design
+            return [failed(res.urn, f"public IP address {res.name} in council stack {res.stack}")]
+        if res.type == NIC:
+            bad = _nic_public_ips(as_list(res.inputs.get("ipConfigurations")), "publicIPAddress")
+        else:
+            configs = as_list(get(res.inputs, "networkProfile.networkInterfaceConfigurations"))
+            if not configs:
+                return []
+            ipconfigs = [ip for c in configs if isinstance(c, Mapping) for ip in as_list(c.get("ipConfigurations"))]
+            bad = _nic_public_ips(ipconfigs, "publicIPAddressConfiguration")
+        if bad:
+            return [failed(res.urn, f"{res.name} has a public IP address on {', '.join(bad)}")]
+        return [passed(res.urn, f"{res.name} has no public IP address")]
+
+
+@rule
+class FirewallWithinMatrix(Rule):
+    id = "NET-006"
+    title = "hub firewall rules allow only the flows of the matrix"
+    severity = "critical"
+    control = "network.segmentation"
+    area = "network"
+    fix = ("Allow only the flows of framework.yaml network.flows (source, destination, protocol, ports); add a "
+           "flow to the matrix first if the consortium agrees it.")
+    types = (RULE_GROUP,)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        problems: list[str] = []
+        judged = 0
+        for coll in as_list(res.inputs.get("ruleCollections")):
+            if not isinstance(coll, Mapping) or str(get(coll, "action.type", "")).lower() != "allow":
+                continue
+            for r in as_list(coll.get("rules")):
+                if not isinstance(r, Mapping) or r.get("ruleType") != "NetworkRule":
+                    continue
+                judged += 1
+                why = judge_allow(ctx.addresses, ctx.fw.network.flows,
+                                  [str(a) for a in as_list(r.get("sourceAddresses"))],
+                                  [str(a) for a in as_list(r.get("destinationAddresses"))],
+                                  [str(p) for p in as_list(r.get("ipProtocols"))],
+                                  [str(p) for p in as_list(r.get("destinationPorts"))])
+                problems.extend(f"{coll.get('name')}/{r.get('name')}: {w}" for w in why)
+        if not judged:
+            return []
+        if problems:
+            return [failed(res.urn, "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)"
+                                                               if len(problems) > 5 else ""))]
+        return [passed(res.urn, f"{res.name}: {judged} network rules, all within the flow matrix")]
+
+
+@rule
+class NsgWithinMatrix(Rule):
+    id = "NET-007"
+    title = "network security groups allow only the flows of the matrix between segments"
+    severity = "high"
+    control = "network.segmentation"
+    area = "network"
+    fix = "Narrow the NSG rule to a flow of framework.yaml network.flows, or remove it."
+    types = (NSG,)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        rules = _inbound_allows(res)
+        if not rules:
+            return [passed(res.urn, f"{res.name} allows nothing in of its own")]
+        problems: list[str] = []
+        for r in rules:
+            sources = _prefixes(r, "sourceAddressPrefix", "sourceAddressPrefixes")
+            if any(_is_public(s, ctx) and s.strip().lower() != "virtualnetwork" for s in sources):
+                continue  # the internet: NET-003's concern
+            why = judge_allow(ctx.addresses, ctx.fw.network.flows, sources,
+                              _prefixes(r, "destinationAddressPrefix", "destinationAddressPrefixes"),
+                              [str(r.get("protocol", "*"))],
+                              _prefixes(r, "destinationPortRange", "destinationPortRanges"))
+            problems.extend(f"rule {r.get('name')}: {w}" for w in why)
+        if problems:
+            return [failed(res.urn, "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)"
+                                                               if len(problems) > 5 else ""))]
+        return [passed(res.urn, f"{res.name}: {len(rules)} inbound allow rules, all within the flow matrix")]
+
+
+@rule
+class SpokePeered(Rule):
+    id = "NET-008"
+    title = "each council network is peered with the hub and accepts forwarded traffic"
+    severity = "high"
+    control = "network.hub_routing"
+    area = "network"
+    fix = "Peer the council VNet with the hub VNet (remoteVirtualNetwork.id) with allowForwardedTraffic true."
+
+    def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
+        vnets = [r for r in resources if r.type == VNET and r.stack != HUB]
+        peerings = [r for r in resources if r.type == PEERING]
+        for vnet in vnets:
+            names = {vnet.name, str(vnet.inputs.get("virtualNetworkName", ""))}
+            mine = [p for p in peerings
+                    if not isinstance(p.inputs.get("virtualNetworkName"), str)
+                    or p.inputs.get("virtualNetworkName") in names]
+            good = [p for p in mine if get(p.inputs, "remoteVirtualNetwork.id")
+                    and p.inputs.get("allowForwardedTraffic") is True]
+            if good:
+                yield passed(vnet.urn, f"{vnet.name} is peered with the hub by {good[0].name}")
+            elif mine:
+                yield failed(vnet.urn, f"{vnet.name}'s peering {mine[0].name} does not accept forwarded traffic "
+                                       "or names no remote network")
+            else:
+                yield failed(vnet.urn, f"{vnet.name} is not peered with the hub")
+
+
+@rule
+class DefaultRouteViaHub(Rule):
+    id = "NET-009"
+    title = "council route tables send the default route to the hub firewall"
+    severity = "high"
+    control = "network.hub_routing"
+    area = "network"
+    fix = ("Add route 0.0.0.0/0 with nextHopType VirtualAppliance and nextHopIpAddress the hub firewall's "
+           "address (in the hub's AzureFirewallSubnet).")
+    types = (ROUTE_TABLE,)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        if res.stack == HUB:
+            return []
+        firewall = [seg.network for seg in ctx.addresses.hub.segments if seg.azure_name == FIREWALL_SUBNET]
+        for route in as_list(res.inputs.get("routes")):
+            if not isinstance(route, Mapping) or route.get("addressPrefix") != "0.0.0.0/0":
+                continue
+            hop = str(route.get("nextHopIpAddress", ""))
+            try:
+                addr = ipaddress.IPv4Address(hop)
+            except ValueError:
+                addr = None
+            if route.get("nextHopType") == "VirtualAppliance" and addr and any(addr in n for n in firewall):
+                return [passed(res.urn, f"{res.name} sends 0.0.0.0/0 to the hub firewall {hop}")]
+            return [failed(res.urn, f"{res.name} sends 0.0.0.0/0 to {route.get('nextHopType')} {hop or ''}, "
+                                    "not the hub firewall")]
+        return [failed(res.urn, f"{res.name} has no default route to the hub firewall")]
+
+
+@rule
+class NetworkEquipmentSupported(Rule):
+    id = "NET-010"
+    title = "network equipment is within vendor support"
+    severity = "high"
+    control = "data_centre.network_equipment"
+    area = "network"
+    fix = "Replace the device, or buy extended vendor support, before its end-of-support date."
+
+    def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
+        if not ctx.fw.data_centre.network_equipment.support_required:
+            return
+        for n in council.assets.network:
+            what = f"{n.name} ({n.vendor} {n.model})"
+            if ctx.today <= n.end_of_support:
+                yield passed(n.name, f"{what} is supported until {n.end_of_support}")
+            else:
+                yield failed(n.name, f"{what}: vendor support ended on {n.end_of_support}")
