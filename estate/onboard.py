@@ -573,15 +573,17 @@ def prepare(estate: Estate, req: Request) -> tuple[IPv4Network, list[tuple[Path,
 
 def onboard(root: Path, req: Request) -> Onboarded:
     """Onboard one council; raises EstateError (nothing written) when it cannot."""
+    loaded: list[Estate] = []
     with estate_lock(root):
         estate = load_estate(root)
         block, files, hosts = prepare(estate, req)
 
         def reload() -> None:
-            load_estate(root)
+            """The estate as written must load, exactly as `estate validate` loads it."""
+            loaded.append(load_estate(root))
 
         write_all_or_nothing(files, check=reload)
-    done = load_estate(root)
+    done = loaded[-1]
     addresses = {name: str(addr) for name, _, _, addr in host_addresses(done, req.key)}
     return Onboarded(req.key, block, tuple(p for p, _ in files),
                      tuple((name, role, addresses[name]) for name, role, _ in hosts))
