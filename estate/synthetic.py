@@ -17,7 +17,8 @@ from estate.loader import FRAMEWORK_FILE, INVENTORIES, Estate, load_framework
 
 def council_data(index: int, block: str) -> dict[str, object]:
     staff = 1500 + (index * 137) % 4000
-    key = f"SY{index % 1000:03d}"
+    # contract ids are 2-5 capital letters, -C and digits: SY + the index in three letters (SYAAB for 1)
+    key = "SY" + "".join(chr(65 + (index // 26**k) % 26) for k in (2, 1, 0))
     return {
         "name": f"Synthetic Council {index:03d}",
         "code": f"E099{index:05d}",
@@ -62,6 +63,9 @@ def write_synthetic(root: Path, count: int, framework: Path) -> Path:
     if inv.exists():
         shutil.rmtree(inv)
     inv.mkdir()
+    hub = framework.parent / INVENTORIES / ipam.HUB  # the hub's hosts (helpdesk, log collector) come along
+    if hub.is_dir():
+        shutil.copytree(hub, inv / ipam.HUB)
     supernet = ipam.parse_network(fw.network.supernet)
     taken = [ipam.parse_network(fw.network.hub.block)]
     for i in range(1, count + 1):
