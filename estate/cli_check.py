@@ -1,0 +1,152 @@
+"""`estate check`: judge the councils against the framework and report (table, JSON, JUnit, SARIF, HTML).
+
+Sources: the asset registers always; `--plan` adds the offline plan of the Pulumi stacks (run under
+mocks); `--state FILE` adds deployed resources from `pulumi stack export` instead; `--facts FILE`
+adds host facts gathered from live hosts (a JSON list of HostFacts). Exit 0 when no mandatory rule
+fails, 1 when one does, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from estate.cli import RootOpt, guarded, load
+
+if TYPE_CHECKING:
+    from estate.compliance.facts import HostFacts
+    from estate.compliance.findings import Report
+
+FORMATS = ("table", "json", "junit", "sarif", "html")
+
+
+def _today(value: str | None) -> dt.date:
+    from estate.errors import EstateError
+
+    if value is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise EstateError.one("--today", 0, "", f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def read_facts(path: Path) -> list[HostFacts]:
+    """Host facts from a JSON file: a list of objects of the HostFacts model (CONTRACTS.md s.3)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from estate.compliance.facts import HostFacts
+    from estate.errors import EstateError, format_path
+    from estate.yamlsrc import display
+
+    shown = display(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EstateError.one(shown, 0, "", "file not found") from None
+    except json.JSONDecodeError as exc:
+        raise EstateError.one(shown, exc.lineno, "", f"not JSON: {exc.msg} (column {exc.colno})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EstateError.one(shown, 0, "", f"cannot read: {exc}") from None
+    if not isinstance(data, list):
+        raise EstateError.one(shown, 0, "", "expected a JSON list of host facts")
+    out = []
+    for i, item in enumerate(data):
+        try:
+            out.append(HostFacts.model_validate(item))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = (i, *(p for p in err["loc"] if isinstance(p, str | int)))
+            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+            raise EstateError.one(shown, 0, format_path(loc), msg) from None
+    return out
+
+
+def summary(report: Report) -> str:
+    scores = ", ".join(f"{k} {r.score:.0%}" for k, r in report.councils.items())
+    blocking = [f for f in report.findings if f.blocking]
+    if not blocking:
+        return f"{scores}; exit 0: no mandatory rule fails"
+    rules = sorted({f"{f.council}:{f.rule_id}" for f in blocking})
+    return f"{scores}; exit 1: {len(blocking)} mandatory findings fail ({', '.join(rules)})"
+
+
+def check(
+    council: Annotated[list[str] | None, typer.Option("--council", "-c", help="Judge only this council (repeat for more; 'shared' is the hub).")] = None,  # noqa: E501
+    plan: Annotated[bool, typer.Option("--plan", help="Also judge the offline plan of the Pulumi stacks (slower).")] = False,  # noqa: E501
+    state: Annotated[list[Path] | None, typer.Option("--state", help="Also judge a `pulumi stack export` JSON file (repeat per stack).")] = None,  # noqa: E501
+    facts: Annotated[list[Path] | None, typer.Option("--facts", help="Also judge host facts: a JSON list of HostFacts.")] = None,  # noqa: E501
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or html.")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
+    history: Annotated[Path | None, typer.Option("--history", help="Append the scores to this JSON Lines file; the HTML plots its trend.")] = None,  # noqa: E501
+    today: Annotated[str | None, typer.Option("--today", help="Judge as of this date (YYYY-MM-DD); default today.")] = None,  # noqa: E501
+    root: RootOpt = None,
+) -> None:
+    """Judge the councils against the framework: a convergence score per council and every finding with its fix.
+
+    Exit 0 when no mandatory rule fails, 1 when one does (fail, or an exemption that has expired), 2 for bad input.
+    """
+    from estate.errors import EstateError
+
+    if fmt not in FORMATS:
+        raise EstateError.one("--format", 0, "", f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    if plan and state:
+        raise EstateError.one("--state", 0, "", "give --plan or --state, not both")
+    day = _today(today)
+    estate = load(root)
+    from estate.compliance.base import HUB
+
+    councils = list(dict.fromkeys(council)) if council else None
+    for key in councils or []:
+        if key != HUB:
+            estate.council(key)
+    resources: list[Any] | None = None
+    sources: list[str] = ["assets"]
+    if plan:
+        from estate.plan import plan as make_plan
+
+        stacks = councils  # None: the hub and every council
+        resources = list(make_plan(estate, stacks).resources)
+        sources.append("plan")
+    elif state:
+        from estate.compliance.state import read_states
+
+        resources = read_states(state)
+        sources.append("state")
+    # Host facts: --facts reads gathered facts from a file; live gathering (`--hosts`) plugs in here too.
+    host_facts: list[HostFacts] | None = None
+    if facts:
+        host_facts = [f for path in facts for f in read_facts(path)]
+        sources.append("hosts")
+
+    import dataclasses
+
+    from estate.compliance import evaluate
+
+    report = evaluate(estate, resources=resources, hosts=host_facts, councils=councils, today=day)
+    report = dataclasses.replace(report, sources=tuple(sources))
+
+    hist = None
+    if history is not None:
+        from estate.reports.history import append
+
+        hist = append(history, report)
+
+    from estate.reports import render, write_atomic
+
+    text = render(report, fmt, estate=estate, history=hist)
+    if output is not None:
+        write_atomic(output, text)
+        typer.echo(f"wrote {output}: {summary(report)}")
+    else:
+        typer.echo(text, nl=False)
+    raise typer.Exit(report.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(guarded(check))

@@ -1,0 +1,82 @@
+"""Charts for the HTML report, drawn by matplotlib as inline SVG (text kept as text, no external files).
+
+Each chart gets its own `svg.hashsalt` so the ids inside several SVGs on one page never collide, and
+no date in its metadata, so the same report renders to the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+
+
+def colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _svg(fig: Any) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    text = buf.getvalue()
+    text = re.sub(r"^<\?xml[^>]*>\s*", "", text)
+    text = re.sub(r"^<!DOCTYPE[^>]*>\s*", "", text, flags=re.S)
+    return text.strip()
+
+
+def _figure(salt: str, width: float, height: float) -> tuple[Any, Any]:
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    matplotlib.rcParams.update({"svg.hashsalt": salt, "svg.fonttype": "none", "font.size": 9,
+                                "axes.spines.top": False, "axes.spines.right": False})
+    fig = Figure(figsize=(width, height))
+    return fig, fig.add_subplot()
+
+
+def domain_chart(by_area: Mapping[str, Mapping[str, float]], order: Sequence[str]) -> str:
+    """Grouped horizontal bars: for each area, each council's convergence (share of rules passing)."""
+    areas = [a for a in order if any(a in v for v in by_area.values())]
+    councils = list(by_area)
+    height = 0.6 + 0.22 * max(1, len(areas)) * max(1, len(councils))
+    fig, ax = _figure("estate-domains", 7.5, min(height, 9.0))
+    bar = 0.8 / max(1, len(councils))
+    for i, key in enumerate(councils):
+        ys = [j + i * bar for j in range(len(areas))]
+        values = [100 * by_area[key].get(a, 0.0) if a in by_area[key] else 0.0 for a in areas]
+        bars = ax.barh(ys, values, height=bar * 0.9, color=colour(i), label=key)
+        for b, a, v in zip(bars, areas, values, strict=True):
+            label = f"{v:.0f}%" if a in by_area[key] else "n/a"
+            ax.text(b.get_width() + 1, b.get_y() + b.get_height() / 2, label, va="center", fontsize=7)
+    ax.set_yticks([j + bar * (len(councils) - 1) / 2 for j in range(len(areas))], areas)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 110)
+    ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
+    ax.set_xlabel("rules passing")
+    ax.legend(loc="lower right", frameon=False, fontsize=8)
+    ax.set_title("Convergence per domain")
+    return _svg(fig)
+
+
+def trend_chart(series: Mapping[str, Sequence[tuple[dt.date, float]]]) -> str:
+    """One line per council: its score at each run of the history."""
+    fig, ax = _figure("estate-trend", 7.5, 3.2)
+    for i, (key, points) in enumerate(series.items()):
+        if not points:
+            continue
+        xs = [p[0] for p in points]
+        ys = [100 * p[1] for p in points]
+        ax.plot(xs, ys, marker="o", color=colour(i), label=key, linewidth=1.8, markersize=4)
+    ax.set_ylim(-5, 105)
+    ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
+    ax.set_ylabel("score")
+    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+    fig.autofmt_xdate()
+    ax.legend(loc="lower right", frameon=False, fontsize=8)
+    ax.set_title("Convergence over time")
+    return _svg(fig)

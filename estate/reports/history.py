@@ -1,0 +1,113 @@
+"""The score history of `estate check --history FILE`: one JSON object a line, one line per run.
+
+A run on a date with the same sources as an earlier line of that date replaces it, so re-running a
+check on one day leaves one point per day. The HTML report plots each council's trend from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from estate.compliance.findings import Report
+from estate.errors import EstateError
+from estate.yamlsrc import display
+
+
+@dataclass(frozen=True)
+class Entry:
+    date: dt.date
+    framework_version: str
+    sources: tuple[str, ...]
+    scores: dict[str, float]
+    by_area: dict[str, dict[str, float]]
+
+    def to_json(self) -> str:
+        return json.dumps({"date": self.date.isoformat(), "framework_version": self.framework_version,
+                           "sources": list(self.sources), "scores": self.scores, "by_area": self.by_area},
+                          sort_keys=True)
+
+
+@dataclass
+class History:
+    entries: list[Entry] = field(default_factory=list)
+
+    def councils(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for e in self.entries:
+            for k in e.scores:
+                seen.setdefault(k, None)
+        return list(seen)
+
+    def series(self, council: str) -> list[tuple[dt.date, float]]:
+        return [(e.date, e.scores[council]) for e in sorted(self.entries, key=lambda e: e.date)
+                if council in e.scores]
+
+
+def entry_of(report: Report) -> Entry:
+    return Entry(report.today, report.framework_version, tuple(report.sources),
+                 {k: round(r.score, 4) for k, r in report.councils.items()},
+                 {k: {a: round(s, 4) for a, s in r.by_area.items()} for k, r in report.councils.items()})
+
+
+def _entry(data: Any, file: str, line: int) -> Entry:
+    def bad(field_name: str, why: str) -> EstateError:
+        return EstateError.one(file, line, field_name, why)
+
+    if not isinstance(data, Mapping):
+        raise bad("", "expected a JSON object")
+    try:
+        date = dt.date.fromisoformat(str(data.get("date")))
+    except ValueError:
+        raise bad("date", f"{data.get('date')!r} is not a date (YYYY-MM-DD)") from None
+    scores = data.get("scores")
+    if not isinstance(scores, Mapping) or not all(isinstance(v, int | float) and 0 <= v <= 1
+                                                  for v in scores.values()):
+        raise bad("scores", "expected an object of council -> score between 0 and 1")
+    by_area = data.get("by_area") or {}
+    if not isinstance(by_area, Mapping) or not all(isinstance(v, Mapping) for v in by_area.values()):
+        raise bad("by_area", "expected an object of council -> {area: score}")
+    sources = data.get("sources") or []
+    if not isinstance(sources, list):
+        raise bad("sources", "expected a list")
+    return Entry(date, str(data.get("framework_version", "")), tuple(str(s) for s in sources),
+                 {str(k): float(v) for k, v in scores.items()},
+                 {str(k): {str(a): float(s) for a, s in v.items()} for k, v in by_area.items()})
+
+
+def read_history(path: Path) -> History:
+    """The history in a file; an absent file is an empty history; a corrupt line is an EstateError."""
+    shown = display(path)
+    if not path.exists():
+        return History()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EstateError.one(shown, 0, "", f"cannot read: {exc}") from None
+    entries = []
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise EstateError.one(shown, n, "", f"not JSON: {exc.msg} (column {exc.colno})") from None
+        entries.append(_entry(data, shown, n))
+    return History(entries)
+
+
+def append(path: Path, report: Report) -> History:
+    """Add the report's scores (replacing a run of the same date and sources) and write the file whole."""
+    from estate.reports import write_atomic
+
+    history = read_history(path)
+    new = entry_of(report)
+    kept = [e for e in history.entries if (e.date, e.sources) != (new.date, new.sources)]
+    kept.append(new)
+    kept.sort(key=lambda e: (e.date, e.sources))
+    write_atomic(path, "".join(e.to_json() + "\n" for e in kept))
+    return History(kept)

@@ -1,0 +1,147 @@
+"""The HTML report: a self-contained page built from a list of sections.
+
+Built-in sections: score cards per council, a chart of convergence per domain, the trend of each
+council's score (from `--history`), and the findings. Other parts of the estate add theirs:
+
+    page = HtmlReport(report, estate, history=history)
+    page.add_section("roadmap", "Convergence roadmap", html)     # trusted HTML, e.g. from a jinja2 template
+    text = page.render()
+
+or register a provider that `estate check --format html` calls for every report:
+
+    register_section(lambda estate, report: Section("id", "Title", html))
+
+The roadmap (estate.roadmap, CONTRACTS.md s.5) joins through such a provider when it is installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from estate.compliance.findings import Report
+
+if TYPE_CHECKING:
+    from estate.loader import Estate
+    from estate.reports.history import History
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    title: str
+    html: str  # trusted markup: the whole <section>, rendered by its owner
+
+
+SectionProvider = Callable[["Estate", Report], Section | None]
+_PROVIDERS: list[SectionProvider] = []
+
+
+def register_section(provider: SectionProvider) -> None:
+    """Add a section to every HTML report `estate check` writes (after the built-in ones)."""
+    if provider not in _PROVIDERS:
+        _PROVIDERS.append(provider)
+
+
+def roadmap_section(estate: Estate, report: Report) -> Section | None:
+    """The convergence roadmap of the councils in the report (estate.roadmap), when there is one."""
+    try:
+        from estate import roadmap
+    except ModuleNotFoundError as exc:
+        if exc.name == "estate.roadmap":
+            return None
+        raise
+    councils = [k for k in report.councils if k in estate.councils]
+    if not councils:
+        return None
+    built = roadmap.build(estate, today=report.today, councils=councils, report=report)
+    return Section("roadmap", "Roadmap", roadmap.render_section(built))
+
+
+DEFAULT_PROVIDERS: tuple[SectionProvider, ...] = (roadmap_section,)
+
+
+def _env() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("estate.reports", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.globals["pct"] = lambda v: f"{v:.0%}"
+    return env
+
+
+class HtmlReport:
+    def __init__(self, report: Report, estate: Estate, *, history: History | None = None,
+                 title: str | None = None, providers: bool = True) -> None:
+        self.report = report
+        self.estate = estate
+        self.title = title or f"Shared estate: compliance report ({report.today})"
+        self.env = _env()
+        self.sections: list[Section] = [self._scorecards(), self._domains()]
+        if history is not None:
+            trend = self._trend(history)
+            if trend is not None:
+                self.sections.append(trend)
+        self.sections.append(self._findings())
+        if providers:
+            for provider in (*DEFAULT_PROVIDERS, *_PROVIDERS):
+                section = provider(estate, report)
+                if section is not None:
+                    self.sections.append(section)
+
+    def add_section(self, section_id: str, title: str, html: str, *, index: int | None = None) -> None:
+        """Add a section (trusted HTML: the whole <section> element) at the end, or at `index`."""
+        section = Section(section_id, title, html)
+        if index is None:
+            self.sections.append(section)
+        else:
+            self.sections.insert(index, section)
+
+    def _render(self, template: str, **values: Any) -> str:
+        return str(self.env.get_template(template).render(report=self.report, **values))
+
+    def _scorecards(self) -> Section:
+        return Section("scores", "Score cards", self._render("scorecards.html.j2"))
+
+    def _domains(self) -> Section:
+        import markupsafe
+
+        from estate.reports.charts import domain_chart
+
+        order = [a.area for a in self.estate.framework.migration.areas]
+        by_area = {k: r.by_area for k, r in self.report.councils.items()}
+        svg = domain_chart(by_area, order) if by_area else "<p>No findings.</p>"
+        html = self._render("chart.html.j2", id="domains", title="Convergence per domain", svg=markupsafe.Markup(svg),
+                            note="Share of the rules of each service area that pass, per council.")
+        return Section("domains", "Domains", html)
+
+    def _trend(self, history: History) -> Section | None:
+        import markupsafe
+
+        from estate.reports.charts import trend_chart
+
+        same = [e for e in history.entries if e.sources == self.report.sources]
+        entries = same or history.entries
+        series: dict[str, list[Any]] = {}
+        for key in self.report.councils:
+            points = sorted((e.date, e.scores[key]) for e in entries if key in e.scores)
+            if points:
+                series[key] = points
+        if not series:
+            return None
+        note = (f"{len(entries)} runs judged from {', '.join(self.report.sources)}"
+                if same else f"{len(entries)} runs (from any sources)")
+        html = self._render("chart.html.j2", id="trend", title="Trend", svg=markupsafe.Markup(trend_chart(series)),
+                            note=note)
+        return Section("trend", "Trend", html)
+
+    def _findings(self) -> Section:
+        return Section("findings", "Findings", self._render("findings.html.j2"))
+
+    def render(self) -> str:
+        import markupsafe
+
+        blocking = sum(1 for f in self.report.findings if f.blocking)
+        sections = [Section(s.id, s.title, markupsafe.Markup(s.html)) for s in self.sections]
+        return self._render("page.html.j2", title=self.title, sections=sections, blocking=blocking)

@@ -1,0 +1,143 @@
+"""The report as SARIF 2.1.0 (code scanning): every rule in the tool's driver, every finding a result.
+
+Failures of mandatory controls are errors, of advisory ones warnings; an exempt finding is a note
+with an accepted external suppression (the exemption's reason and contract); a pass is a result of
+kind "pass". Asset findings point at the line of the asset in the council's council.yml; cloud and
+host findings name the resource as a logical location and point at the council's inventory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from estate.compliance.base import registry
+from estate.compliance.findings import Finding, Report
+
+if TYPE_CHECKING:
+    from estate.loader import CouncilRecord, Estate
+
+SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
+
+
+def _relative(estate: Estate, file: str) -> str:
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            return path.relative_to(estate.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+    try:
+        return path.resolve().relative_to(estate.root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def asset_line(record: CouncilRecord, resource: str) -> int:
+    """The line in council.yml of the asset a finding names (1 when it names none)."""
+    assets = record.source.data.get("assets") if isinstance(record.source.data, Mapping) else None
+    if not isinstance(assets, Mapping):
+        return 1
+    for group, items in assets.items():
+        if isinstance(items, Mapping):
+            if items.get("system") == resource:
+                return record.source.line(("assets", group))
+            continue
+        for i, item in enumerate(items or []):
+            if not isinstance(item, Mapping):
+                continue
+            if item.get("name") == resource or f"{item.get('os')} {item.get('version')}" == resource:
+                return record.source.line(("assets", group, i))
+    return 1
+
+
+def _location(f: Finding, estate: Estate) -> dict[str, Any]:
+    record = estate.councils.get(f.council)
+    if record is not None:
+        uri = _relative(estate, record.source.file)
+        line = asset_line(record, f.resource) if f.kind == "asset" else 1
+    else:
+        uri, line = "framework.yaml", 1
+    loc: dict[str, Any] = {
+        "physicalLocation": {"artifactLocation": {"uri": uri, "uriBaseId": "SRCROOT"},
+                             "region": {"startLine": max(line, 1)}},
+    }
+    if f.kind != "asset":
+        loc["logicalLocations"] = [{"fullyQualifiedName": f.resource, "name": f.short_resource,
+                                    "kind": "resource" if f.kind == "cloud" else "module"}]
+    return loc
+
+
+def render_sarif(report: Report, estate: Estate) -> str:
+    rules = registry()
+    fw = estate.framework
+    index = {rid: i for i, rid in enumerate(rules)}
+    descriptors = []
+    for rid, cls in rules.items():
+        from estate.compliance.base import control_at
+
+        control = control_at(fw, cls.control)
+        fix = cls().remediation(fw)
+        descriptors.append({
+            "id": rid,
+            "name": cls.__name__,
+            "shortDescription": {"text": cls.title},
+            "fullDescription": {"text": f"{cls.title}. Framework control {control.id}: {control.title} "
+                                        f"({control.clause})."},
+            "help": {"text": fix},
+            "defaultConfiguration": {"level": "error" if control.enforcement == "mandatory" else "warning"},
+            "properties": {"tags": [cls.area, control.clause.split(":", 1)[0], control.enforcement],
+                           "security-severity": SECURITY_SEVERITY[cls.severity], "severity": cls.severity,
+                           "control": control.id, "clause": control.clause, "kinds": list(cls.kinds())},
+        })
+    results = []
+    for f in report.findings:
+        result: dict[str, Any] = {
+            "ruleId": f.rule_id,
+            "ruleIndex": index[f.rule_id],
+            "message": {"text": f"{f.council}: {f.message}" + ("" if f.status == "pass" else f" Fix: {f.fix}")},
+            "locations": [_location(f, estate)],
+            "partialFingerprints": {
+                "estateFinding/v1": hashlib.sha256(f"{f.council}|{f.rule_id}|{f.resource}".encode()).hexdigest()},
+            "properties": {"council": f.council, "status": f.status, "area": f.area, "kind": f.kind,
+                           "resource": f.resource, "control": f.control, "clause": f.clause,
+                           "enforcement": f.enforcement},
+        }
+        if f.status == "pass":
+            result["kind"] = "pass"
+            result["level"] = "none"
+        elif f.status == "exempt" and f.exemption is not None:
+            result["kind"] = "fail"
+            result["level"] = "note"
+            result["suppressions"] = [{
+                "kind": "external", "status": "accepted",
+                "justification": f"{f.exemption.reason} (contract {f.exemption.contract}, "
+                                 f"expires {f.exemption.expires})",
+            }]
+        else:
+            result["kind"] = "fail"
+            result["level"] = "error" if f.enforcement == "mandatory" else "warning"
+        results.append(result)
+    log = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "estate check",
+                "fullName": f"shared-estate compliance engine, framework {fw.version}",
+                "version": fw.version,
+                "semanticVersion": "2026.11.0",
+                "rules": descriptors,
+            }},
+            "originalUriBaseIds": {"SRCROOT": {"uri": estate.root.resolve().as_uri() + "/"}},
+            "invocations": [{"executionSuccessful": True, "exitCode": report.exit_code,
+                             "properties": {"date": report.today.isoformat(), "sources": list(report.sources)}}],
+            "results": results,
+            "properties": {"scores": {k: round(r.score, 4) for k, r in report.councils.items()}},
+        }],
+    }
+    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"

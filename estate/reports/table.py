@@ -1,0 +1,50 @@
+"""The report for a terminal: a score per council, then every finding that is not a pass with its fix,
+then why the exit code is what it is."""
+
+from __future__ import annotations
+
+import io
+
+from estate.compliance.findings import Report
+
+MARK = {"fail": "FAIL", "expired": "EXPIRED", "exempt": "exempt", "pass": "pass"}
+
+
+def render_table(report: Report, width: int | None = None) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    buf = io.StringIO()
+    out = Console(file=buf, width=width or 120, force_terminal=False, color_system=None, soft_wrap=False)
+    out.print(f"framework {report.framework_version}, judged {report.today}: {', '.join(report.sources)}")
+    scores = Table(title="Convergence per council (share of applicable rules passing)")
+    areas = sorted({a for r in report.councils.values() for a in r.by_area})
+    for col in ("council", "score", "rules", "pass", "fail", "exempt", "expired", *areas):
+        scores.add_column(col, justify="left" if col == "council" else "right")
+    for key, r in report.councils.items():
+        scores.add_row(key, f"{r.score:.0%}", f"{r.rules_passing}/{r.rules_applicable}", str(r.count("pass")),
+                       str(r.count("fail")), str(r.count("exempt")), str(r.count("expired")),
+                       *[f"{r.by_area[a]:.0%}" if a in r.by_area else "-" for a in areas])
+    out.print(scores)
+    for key, r in report.councils.items():
+        open_findings = [f for f in r.findings if f.status != "pass"]
+        if not open_findings:
+            continue
+        table = Table(title=f"{key}: findings that do not pass", show_lines=False)
+        for col in ("status", "rule", "level", "resource", "message / fix"):
+            table.add_column(col, overflow="fold")
+        for f in sorted(open_findings, key=lambda f: (f.status == "exempt", f.rule_id, f.resource)):
+            table.add_row(MARK[f.status], f.rule_id, f.enforcement, f.short_resource,
+                          f"{f.message}\nfix: {f.fix}")
+        out.print(table)
+    blocking = [f for f in report.findings if f.blocking]
+    if blocking:
+        by_council: dict[str, list[str]] = {}
+        for f in blocking:
+            by_council.setdefault(f.council, []).append(f.rule_id)
+        why = "; ".join(f"{k}: {', '.join(sorted(set(v)))}" for k, v in by_council.items())
+        out.print(f"exit 1: {len(blocking)} mandatory finding{'s' if len(blocking) != 1 else ''} fail "
+                  f"({why})")
+    else:
+        out.print("exit 0: no mandatory rule fails")
+    return buf.getvalue()

@@ -1,0 +1,82 @@
+"""Every rule has a pair of fixtures: the passing one passes, the failing one fails with the rule's id.
+
+Fixtures live in tests/data/compliance/<RULE-ID>.yml (see estate/compliance/fixtures.py for the format).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from estate.compliance import evaluate
+from estate.compliance.base import control_at, registry
+from estate.compliance.catalogue import RULE_IDS
+from estate.compliance.findings import Finding
+from estate.compliance.fixtures import load_case, read
+from estate.loader import Estate
+
+DATA = Path(__file__).parent / "data" / "compliance"
+BASELINE: dict[str, Any] = read(DATA / "_baseline.yml")
+TODAY: dt.date = BASELINE["today"]
+RULES = sorted(registry())
+
+
+def judge(estate: Estate, rule_id: str, case: dict[str, Any]) -> list[Finding]:
+    c = load_case(estate, case, BASELINE)
+    report = evaluate(c.estate, resources=c.resources, hosts=c.hosts, councils=c.councils, today=TODAY,
+                      rules=[rule_id], assets=c.council is not None)
+    return [f for f in report.findings if f.rule_id == rule_id]
+
+
+def test_there_are_at_least_30_rules_across_every_domain() -> None:
+    assert len(RULES) >= 30
+    assert {r.split("-")[0] for r in RULES} == {"NET", "DSK", "DCN", "HLP", "SEC"}
+    assert set(RULES) == RULE_IDS
+
+
+def test_every_fixture_names_a_rule() -> None:
+    files = {p.stem for p in DATA.glob("*.yml") if not p.name.startswith("_")}
+    assert files == set(RULES)
+
+
+@pytest.mark.parametrize("rule_id", RULES)
+def test_rule_metadata_comes_from_the_framework(rule_id: str, estate: Estate) -> None:
+    cls = registry()[rule_id]
+    assert re.fullmatch(r"(NET|DSK|DCN|HLP|SEC)-\d{3}", rule_id)
+    control = control_at(estate.framework, cls.control)
+    assert control.clause.split(":")[0] in {s.id for s in estate.framework.standards}
+    assert cls.severity in ("critical", "high", "medium", "low")
+    fix = cls().remediation(estate.framework)
+    assert fix and "{" not in fix
+    assert cls.kinds(), f"{rule_id} judges nothing"
+
+
+@pytest.mark.parametrize("rule_id", RULES)
+def test_passing_fixture_passes(rule_id: str, estate: Estate) -> None:
+    fixture = read(DATA / f"{rule_id}.yml")
+    findings = judge(estate, rule_id, fixture["pass"])
+    assert findings, f"{rule_id}: the passing fixture is not judged at all"
+    assert [f.status for f in findings] == ["pass"] * len(findings), [f.message for f in findings]
+    kinds = {f.kind for f in findings}
+    assert kinds == set(registry()[rule_id].kinds()), f"{rule_id}: fixture covers {kinds}"
+
+
+@pytest.mark.parametrize("rule_id", RULES)
+def test_failing_fixture_fails_with_the_rule_id(rule_id: str, estate: Estate) -> None:
+    fixture = read(DATA / f"{rule_id}.yml")
+    findings = judge(estate, rule_id, fixture["fail"])
+    failures = [f for f in findings if f.status == "fail"]
+    assert failures, f"{rule_id}: the failing fixture passes: {[f.message for f in findings]}"
+    cls = registry()[rule_id]
+    control = control_at(estate.framework, cls.control)
+    for f in failures:
+        assert f.rule_id == rule_id
+        assert f.control == control.id and f.clause == control.clause and f.enforcement == control.enforcement
+        assert f.message and f.fix
+        assert f.resource
+    kinds = {f.kind for f in failures}
+    assert kinds == set(cls.kinds()), f"{rule_id}: the failing fixture fails only for {kinds}"
