@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from estate.cli import RootOpt, console, guarded
+from estate.cli import RootOpt, guarded
 
 if TYPE_CHECKING:
     from estate.lab.lab import HostStatus
@@ -17,6 +17,15 @@ lab_app = typer.Typer(help="The lab: Podman hosts, one bridge per VLAN, a router
                       no_args_is_help=True)
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def console() -> Any:
+    """Rich console; wide enough for the tables when the output is not a terminal (logs, CI)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _hosts_table(topo: Topology, rows: list[HostStatus]) -> None:

@@ -187,11 +187,22 @@ def up(root: Path | None = None, *, progress: bool = True) -> Topology:
                         n.bridge(ns, seg.bridge)
                         step.advance()
             _prune(topo, state, podman)
-            with bars.step("hosts", len(topo.hosts)) as step:
+            with bars.step("host networks", len(topo.hosts)) as step:
                 for host in topo.hosts:
                     step.note(host.name)
-                    _host(topo, host, state, podman, image, p)
+                    _host_network(topo, host, state, podman, image)
                     step.advance()
+            with bars.step("host containers", len(topo.hosts)) as step:
+                existing = podman.states()
+                for host in topo.hosts:
+                    state.record("container", host.container)
+
+                def start(host: LabHost) -> None:
+                    _host_container(topo, host, podman, image, p, existing.get(host.container))
+
+                with ThreadPoolExecutor(max_workers=4) as pool:
+                    for _ in pool.map(start, topo.hosts):
+                        step.advance()
             with bars.step("router", len(topo.legs)) as step:
                 _router(estate, topo, state, p, step)
             with bars.step("probe namespaces", len(topo.probes)) as step:
@@ -296,7 +307,8 @@ def _wire(ns: str, port: str, peer_ns: str, peer: str) -> None:
     n.veth(ns, port, peer_ns, peer)
 
 
-def _host(topo: Topology, host: LabHost, state: LabState, podman: Podman, image: str, p: Paths) -> None:
+def _host_network(topo: Topology, host: LabHost, state: LabState, podman: Podman, image: str) -> None:
+    """The host's namespace: its VLAN leg (not the router's: see _router), its management leg, routes."""
     spec = _host_spec(host, image, topo)
     if state.spec(host.container) not in (None, spec):
         _remove_host(host.container, host.netns, host.mgmt_port, state, podman)
@@ -321,9 +333,10 @@ def _host(topo: Topology, host: LabHost, state: LabState, podman: Podman, image:
         n.ensure_route(host.netns, str(topo.supernet), str(host.segment.gateway), VLAN_IF)
     n.ensure_route(host.netns, "default", str(topo.controller.ip), MGMT_IF)
 
-    states = podman.states()
-    state.record("container", host.container)
-    if host.container not in states:
+
+def _host_container(topo: Topology, host: LabHost, podman: Podman, image: str, p: Paths, current: str | None) -> None:
+    """The host's container (recorded by the caller), created in its namespace and started if it is not running."""
+    if current is None:
         cache = p.apt_cache / host.name
         cache.mkdir(parents=True, exist_ok=True)
         argv = ["create", "--name", host.container, "--hostname", host.name,
@@ -333,8 +346,7 @@ def _host(topo: Topology, host: LabHost, state: LabState, podman: Podman, image:
         if host is topo.router:
             argv += ["--security-opt", "unmask=/proc/*"]
         podman(*argv, image)
-        states[host.container] = "created"
-    if states[host.container] != "running":
+    if current != "running":
         podman("cp", str(p.key.with_suffix(".pub")), f"{host.container}:/root/.ssh/authorized_keys")
         podman("start", host.container)
 

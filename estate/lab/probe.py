@@ -255,8 +255,12 @@ def render(run: Run, topo: Topology) -> str:
     lines.append("allowed flows: " + ", ".join(
         f"{fid} {n}" for fid, n in sorted(Counter(o.probe.flow for o in run.outcomes if o.probe.flow).items())))
     lines.append(f"router default-deny counter: +{run.deny_counter} packets for {run.denied} denied probes")
+    held: dict[str, list[str]] = {}
     for name, specs in sorted(run.busy.items()):
-        lines.append(f"note: on {name} a service already holds {', '.join(specs)} (probes use it)")
+        for spec in specs:
+            held.setdefault(spec, []).append(name)
+    for spec, names in sorted(held.items()):
+        lines.append(f"note: a service already holds {spec} on {len(names)} endpoints; probes there reach it")
     passed = sum(1 for o in run.outcomes if o.passed)
     lines.append(f"{passed}/{len(run.outcomes)} probes as the flow matrix says "
                  f"({100.0 * passed / max(1, len(run.outcomes)):.1f} %) in {run.seconds:.1f} s")
