@@ -1,0 +1,117 @@
+"""The router's ruleset, generated from the flow matrix: valid nftables, one rule per flow and council,
+following framework.yaml and inventories/ when they change. (The lab's isolation test checks what it
+does to packets: tests/test_lab.py.)"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from estate.loader import Estate, load_estate
+from estate.nftables import TABLE, render_router_ruleset
+
+REPO = Path(__file__).resolve().parent.parent
+RULE = re.compile(r'^\t\tip saddr (\S+) ip daddr (\S+) (?:ip daddr != (\S+) )?(tcp|udp) dport (.+?) counter accept '
+                  r'comment "(FL-\d+) (\S+)"$')
+
+
+def rules(text: str) -> list[tuple[str, ...]]:
+    return [m.groups("") for line in text.splitlines() if (m := RULE.match(line))]
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    shutil.copy(REPO / "framework.yaml", tmp_path / "framework.yaml")
+    shutil.copytree(REPO / "inventories", tmp_path / "inventories")
+    return tmp_path
+
+
+def test_nft_accepts_the_ruleset(estate: Estate, tmp_path: Path) -> None:
+    path = tmp_path / "router.nft"
+    path.write_text(render_router_ruleset(estate))
+    check = subprocess.run(["nft", "-c", "-f", str(path)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+
+
+def test_it_loads_twice_into_a_fresh_namespace_and_holds_one_table(estate: Estate, tmp_path: Path) -> None:
+    path = tmp_path / "router.nft"
+    path.write_text(render_router_ruleset(estate))
+    done = subprocess.run(["unshare", "-n", "sh", "-c", f"nft -f {path} && nft -f {path} && nft list tables"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == f"table inet {TABLE}"
+    assert len(done.stdout.strip().splitlines()) == 1
+
+
+def test_it_is_deterministic(estate: Estate) -> None:
+    assert render_router_ruleset(estate) == render_router_ruleset(load_estate(REPO))
+
+
+def test_the_forward_policy_is_drop_and_the_last_rule_counts_the_rest(estate: Estate) -> None:
+    text = render_router_ruleset(estate)
+    assert "type filter hook forward priority filter; policy drop;" in text
+    chain = text[text.index("chain forward"):]
+    last_rule = [line for line in chain.splitlines() if line.startswith("\t\t") and not line.startswith("\t\t#")][-1]
+    assert last_rule == '\t\tcounter drop comment "default deny"'
+    assert "ct state established,related accept" in chain
+    assert "fib saddr . iif oif missing" in chain
+
+
+def test_every_flow_has_its_rules_with_the_councils_subnets(estate: Estate) -> None:
+    found = rules(render_router_ruleset(estate))
+    plan = estate.addresses
+    for flow in estate.framework.network.flows:
+        mine = [r for r in found if r[5] == flow.id]
+        ports = flow.ports[0] if len(flow.ports) == 1 else "{ " + ", ".join(flow.ports) + " }"
+        assert all(r[3] == flow.protocol and r[4] == ports for r in mine), flow.id
+        if flow.scope == "intra":
+            assert sorted((r[0], r[1], r[6]) for r in mine) == sorted(
+                (str(s.segment(flow.source).network), str(s.segment(flow.destination).network), key)
+                for key, s in plan.councils.items())
+        elif flow.scope == "inter":
+            # from each council's source VLAN to the destination VLAN of every council but itself
+            assert sorted((r[0], r[1], r[2]) for r in mine) == sorted(
+                (str(s.segment(flow.source).network), "@vlan_" + flow.destination.replace("-", "_"), str(s.block))
+                for s in plan.councils.values())
+        else:
+            assert len(mine) == 1
+            hub_end = flow.source if flow.source_is_hub else flow.destination
+            hub_net = str(plan.hub.segment(hub_end.removeprefix("hub/")).network)
+            assert hub_net in (mine[0][0], mine[0][1])
+
+
+def test_the_vlan_sets_hold_every_councils_subnet(estate: Estate) -> None:
+    text = render_router_ruleset(estate)
+    block = text[text.index("set vlan_servers {"):]
+    elements = block[:block.index("}")]
+    for site in estate.addresses.councils.values():
+        assert str(site.segment("servers").network) in elements
+
+
+def test_a_flow_taken_out_of_the_matrix_is_gone_from_the_ruleset(copy: Path) -> None:
+    path = copy / "framework.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["network"]["flows"] = [f for f in doc["network"]["flows"] if f["id"] != "FL-14"]
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    text = render_router_ruleset(load_estate(copy))
+    assert "FL-14" not in text
+    assert [r for r in rules(text) if r[5] == "FL-01"]
+
+
+def test_a_new_council_gets_its_own_rules(copy: Path) -> None:
+    new = copy / "inventories" / "redbridge"
+    shutil.copytree(copy / "inventories" / "newham", new)
+    council = (new / "council.yml").read_text()
+    council = council.replace("block: 10.64.32.0/20", "block: 10.64.64.0/20").replace("E09000025", "E09000026")
+    (new / "council.yml").write_text(council)
+    (new / "hosts.yml").write_text("hosts:\n  - {name: red-app01, role: app_server, vlan: servers}\n")
+    estate = load_estate(copy)
+    servers = str(estate.addresses.councils["redbridge"].segment("servers").network)
+    found = rules(render_router_ruleset(estate))
+    assert ("10.64.64.0/20" in {r[2] for r in found if r[5] == "FL-14"})
+    assert any(r[6] == "redbridge" and r[1] == servers for r in found if r[5] == "FL-01")
