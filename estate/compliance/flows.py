@@ -124,8 +124,9 @@ def judge_allow(plan: AddressPlan, flows: Sequence[Flow], sources: Sequence[str]
         return [f"{exc.args[0]!r} opens the whole estate"]
     except ValueError as exc:
         return [f"cannot read an address: {exc}"]
-    if not srcs or not dsts:
-        return []  # one end lies outside the estate: not a flow between segments
+    pairs = [(src, dst) for src in srcs for dst in dsts if src != dst]
+    if not pairs:
+        return []  # one end lies outside the estate, or the traffic stays within one segment
     wanted_protocols = protocols(protos)
     if "any" in wanted_protocols:
         return ["protocol 'any' is wider than any flow of the matrix"]
@@ -133,14 +134,11 @@ def judge_allow(plan: AddressPlan, flows: Sequence[Flow], sources: Sequence[str]
         wanted_ports = port_ranges(ports)
     except ValueError as exc:
         return [f"cannot read a port: {exc}"]
-    for src in srcs:
-        for dst in dsts:
-            if src == dst:
-                continue
-            for proto in wanted_protocols:
-                for rng in wanted_ports:
-                    if allowed_by_matrix(flows, src, dst, proto, rng) is None:
-                        shown = str(rng[0]) if rng[0] == rng[1] else f"{rng[0]}-{rng[1]}"
-                        problems.append(f"{src.site}/{src.segment} -> {dst.site}/{dst.segment} "
-                                        f"{proto}/{shown} is not a flow of the matrix")
+    for src, dst in pairs:
+        for proto in wanted_protocols:
+            for rng in wanted_ports:
+                if allowed_by_matrix(flows, src, dst, proto, rng) is None:
+                    shown = str(rng[0]) if rng[0] == rng[1] else f"{rng[0]}-{rng[1]}"
+                    problems.append(f"{src.site}/{src.segment} -> {dst.site}/{dst.segment} "
+                                    f"{proto}/{shown} is not a flow of the matrix")
     return problems

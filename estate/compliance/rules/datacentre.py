@@ -18,7 +18,7 @@ from estate.compliance.base import (
     service_of,
 )
 from estate.compliance.facts import HostFacts
-from estate.compliance.rules.desktop import DESKTOP, VM, supported
+from estate.compliance.rules.desktop import COMPUTE, DESKTOP, image_of, supported, vm_profile, vm_size
 from estate.models import Council
 
 VAULT = "azure-native:keyvault:Vault"
@@ -57,13 +57,13 @@ class ServerSku(Rule):
     control = "data_centre.vm_skus"
     area = "datacentre"
     fix = "Set hardwareProfile.vmSize (or the register's sku) to one of {c.allowed} (default {c.default})."
-    types = (VM,)
+    types = COMPUTE
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
         if service_of(res) == DESKTOP:
             return []
         allowed = ctx.fw.data_centre.vm_skus.allowed
-        size = get(res.inputs, "hardwareProfile.vmSize")
+        size = vm_size(res)
         if size in allowed:
             return [passed(res.urn, f"{res.name} is {size}")]
         return [failed(res.urn, f"server {res.name} is {size}, not one of {', '.join(allowed)}")]
@@ -88,14 +88,13 @@ class ServerImage(Rule):
     control = "data_centre.server_image"
     area = "datacentre"
     fix = "Build servers from storageProfile.imageReference {c.publisher}/{c.offer}/{c.sku} version {c.version}."
-    types = (VM,)
+    types = COMPUTE
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
         if service_of(res) == DESKTOP:
             return []
         c = ctx.fw.data_centre.server_image
-        ref = get(res.inputs, "storageProfile.imageReference", {}) or {}
-        got = tuple(ref.get(k) for k in ("publisher", "offer", "sku", "version"))
+        got = image_of(res)
         want = (c.publisher, c.offer, c.sku, c.version)
         shown = "/".join(str(x) for x in got)
         if got == want:
@@ -112,12 +111,12 @@ class Encryption(Rule):
     area = "datacentre"
     fix = ("Enable securityProfile.encryptionAtHost on every VM; encrypt the disks of servers outside "
            "Azure (BitLocker, LUKS, or the SAN's encryption).")
-    types = (VM,)
+    types = COMPUTE
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
         if not ctx.fw.data_centre.encryption_at_host.required:
             return []
-        if get(res.inputs, "securityProfile.encryptionAtHost") is True:
+        if get(vm_profile(res), "securityProfile.encryptionAtHost") is True:
             return [passed(res.urn, f"{res.name} encrypts at host")]
         return [failed(res.urn, f"{res.name} does not encrypt at host (securityProfile.encryptionAtHost unset)")]
 

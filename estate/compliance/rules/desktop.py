@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from estate.compliance.base import (
     CloudResource,
@@ -22,7 +23,27 @@ from estate.models import Council, SupportedOs
 
 HOST_POOL = "azure-native:desktopvirtualization:HostPool"
 VM = "azure-native:compute:VirtualMachine"
+VMSS = "azure-native:compute:VirtualMachineScaleSet"
+COMPUTE = (VM, VMSS)
 DESKTOP = "desktop"  # the service (tag, or component module) of session hosts
+
+
+def vm_size(res: CloudResource) -> Any:
+    """A VM's hardwareProfile.vmSize, or a scale set's sku.name."""
+    return get(res.inputs, "sku.name") if res.type == VMSS else get(res.inputs, "hardwareProfile.vmSize")
+
+
+def vm_profile(res: CloudResource) -> Mapping[str, Any]:
+    """Where a VM keeps its profiles: the VM itself, or a scale set's virtualMachineProfile."""
+    if res.type == VMSS:
+        profile = res.inputs.get("virtualMachineProfile")
+        return profile if isinstance(profile, Mapping) else {}
+    return res.inputs
+
+
+def image_of(res: CloudResource) -> tuple[Any, ...]:
+    ref = get(vm_profile(res), "storageProfile.imageReference", {}) or {}
+    return tuple(ref.get(k) for k in ("publisher", "offer", "sku", "version"))
 
 
 def supported(catalogue: list[SupportedOs], os_name: str, version: str, today: dt.date) -> tuple[bool, str]:
@@ -105,14 +126,13 @@ class SessionHostImage(Rule):
     area = "desktop"
     fix = ("Build session hosts from storageProfile.imageReference {c.publisher}/{c.offer}/{c.sku} "
            "version {c.version}.")
-    types = (VM,)
+    types = COMPUTE
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
         if service_of(res) != DESKTOP:
             return []
         c = ctx.fw.desktop.image
-        ref = get(res.inputs, "storageProfile.imageReference", {}) or {}
-        got = tuple(ref.get(k) for k in ("publisher", "offer", "sku", "version"))
+        got = image_of(res)
         want = (c.publisher, c.offer, c.sku, c.version)
         shown = "/".join(str(x) for x in got)
         if got == want:
@@ -127,14 +147,14 @@ class SessionHostSize(Rule):
     severity = "medium"
     control = "desktop.vm_sizes"
     area = "desktop"
-    fix = "Set hardwareProfile.vmSize to one of {c.allowed} (default {c.default})."
-    types = (VM,)
+    fix = "Set hardwareProfile.vmSize (a scale set's sku.name) to one of {c.allowed} (default {c.default})."
+    types = COMPUTE
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
         if service_of(res) != DESKTOP:
             return []
         allowed = ctx.fw.desktop.vm_sizes.allowed
-        size = get(res.inputs, "hardwareProfile.vmSize")
+        size = vm_size(res)
         if size in allowed:
             return [passed(res.urn, f"{res.name} is {size}")]
         return [failed(res.urn, f"session host {res.name} is {size}, not one of {', '.join(allowed)}")]

@@ -15,7 +15,7 @@ from estate.compliance.base import (
     rule,
     service_of,
 )
-from estate.compliance.rules.desktop import VM
+from estate.compliance.rules.desktop import COMPUTE, vm_size
 from estate.models import Council
 
 HELPDESK = "helpdesk"  # the service (tag, or component module) of the helpdesk's resources
@@ -80,13 +80,13 @@ class HelpdeskVmSize(Rule):
     control = "helpdesk.platform"
     area = "helpdesk"
     fix = "Set the helpdesk VM's hardwareProfile.vmSize to {c.vm_size}."
-    types = (VM,)
+    types = COMPUTE
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
         if service_of(res) != HELPDESK:
             return []
         want = ctx.fw.helpdesk.platform.vm_size
-        size = get(res.inputs, "hardwareProfile.vmSize")
+        size = vm_size(res)
         if size == want:
             return [passed(res.urn, f"{res.name} is {size}")]
         return [failed(res.urn, f"helpdesk server {res.name} is {size}, not {want}")]

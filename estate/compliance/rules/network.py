@@ -19,6 +19,7 @@ from estate.compliance.base import (
     rule,
 )
 from estate.compliance.flows import ANYWHERE, judge_allow
+from estate.compliance.rules.desktop import VM, VMSS, vm_profile
 from estate.ipam import HUB, SitePlan
 from estate.models import Council
 
@@ -31,7 +32,6 @@ PEERING = "azure-native:network:VirtualNetworkPeering"
 ROUTE_TABLE = "azure-native:network:RouteTable"
 ROUTE = "azure-native:network:Route"
 RULE_GROUP = "azure-native:network:FirewallPolicyRuleCollectionGroup"
-VM = "azure-native:compute:VirtualMachine"
 # Subnets Azure manages itself: they may not (or need not) carry an NSG. Azure's names, not the estate's.
 PLATFORM_SUBNETS = frozenset({"AzureFirewallSubnet", "AzureFirewallManagementSubnet", "GatewaySubnet",
                               "RouteServerSubnet", "AzureBastionSubnet"})
@@ -107,9 +107,11 @@ class SubnetPrefixes(Rule):
         return [passed(res.urn, ", ".join(f"{n} {p}" for n, p in subnets) + " as planned")]
 
 
-def _inbound_allows(res: CloudResource) -> list[Mapping[str, Any]]:
+def _allows(res: CloudResource, direction: str | None = "inbound") -> list[Mapping[str, Any]]:
+    """The NSG's allow rules (of one direction, or both for None)."""
     return [r for r in as_list(res.inputs.get("securityRules")) if isinstance(r, Mapping)
-            and str(r.get("access", "")).lower() == "allow" and str(r.get("direction", "")).lower() == "inbound"]
+            and str(r.get("access", "")).lower() == "allow"
+            and (direction is None or str(r.get("direction", "")).lower() == direction)]
 
 
 def _prefixes(r: Mapping[str, Any], single: str, plural: str) -> list[str]:
@@ -144,7 +146,7 @@ class NoInboundFromInternet(Rule):
         if res.stack == HUB:
             return []  # the hub's edge (Bastion, gateway) is judged by the firewall rules
         bad = []
-        for r in _inbound_allows(res):
+        for r in _allows(res):
             sources = _prefixes(r, "sourceAddressPrefix", "sourceAddressPrefixes")
             public = [s for s in sources if _is_public(s, ctx)]
             if public:
@@ -191,7 +193,7 @@ class NoPublicIp(Rule):
     area = "network"
     fix = ("Remove the public IP from the network interface; reach the host through the hub (Bastion, firewall "
            "DNAT). Framework control {c.id}.")
-    types = (NIC, VM, PIP)
+    types = (NIC, VM, VMSS, PIP)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
         if ctx.fw.data_centre.public_ip.allowed:
@@ -203,7 +205,7 @@ class NoPublicIp(Rule):
         if res.type == NIC:
             bad = _nic_public_ips(as_list(res.inputs.get("ipConfigurations")), "publicIPAddress")
         else:
-            configs = as_list(get(res.inputs, "networkProfile.networkInterfaceConfigurations"))
+            configs = as_list(get(vm_profile(res), "networkProfile.networkInterfaceConfigurations"))
             if not configs:
                 return []
             ipconfigs = [ip for c in configs if isinstance(c, Mapping) for ip in as_list(c.get("ipConfigurations"))]
@@ -259,9 +261,9 @@ class NsgWithinMatrix(Rule):
     types = (NSG,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
-        rules = _inbound_allows(res)
+        rules = _allows(res, None)
         if not rules:
-            return [passed(res.urn, f"{res.name} allows nothing in of its own")]
+            return [passed(res.urn, f"{res.name} allows nothing of its own")]
         problems: list[str] = []
         for r in rules:
             sources = _prefixes(r, "sourceAddressPrefix", "sourceAddressPrefixes")
@@ -275,7 +277,7 @@ class NsgWithinMatrix(Rule):
         if problems:
             return [failed(res.urn, "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)"
                                                                if len(problems) > 5 else ""))]
-        return [passed(res.urn, f"{res.name}: {len(rules)} inbound allow rules, all within the flow matrix")]
+        return [passed(res.urn, f"{res.name}: {len(rules)} allow rules, all within the flow matrix")]
 
 
 @rule
