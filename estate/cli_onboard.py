@@ -60,9 +60,21 @@ def onboard(
 
 
 def _gap_analysis(root: Path, key: str, today: dt.date) -> None:
-    """What `estate check --council KEY` prints, for the council just onboarded."""
+    """Run `estate check --council KEY` for the council just onboarded and print it. Its exit code
+    (1 when a mandatory rule fails, as it will for a council that has just joined) is reported, not
+    returned: the onboarding itself succeeded."""
+    from estate.cli_check import check
+
     typer.echo("")
-    typer.echo("(gap analysis: pending estate check)")
+    typer.echo(f"Gap analysis (estate check --council {key}):")
+    try:
+        check(council=[key], root=root, today=today.isoformat())
+    except typer.Exit as done:
+        code = done.exit_code
+    else:  # pragma: no cover - check always ends with its exit code
+        code = 0
+    what = "no mandatory rule fails" if code == 0 else f"mandatory rules fail; see `estate roadmap --council {key}`"
+    typer.echo(f"estate check --council {key} exits {code}: {what}")
 
 
 def roadmap(
@@ -80,18 +92,24 @@ def roadmap(
     from estate.loader import load_estate
 
     if fmt not in ("table", "json", "html"):
-        raise EstateError.one("--format", 0, "", f"{fmt!r}: choose table, json or html")
+        raise EstateError.one("--format", 0, "", f"unknown format {fmt!r} (known: table, json, html)")
     estate = load_estate(root)
-    keys = [council] if council else None
     if council:
         estate.council(council)
-    plan = rm.build(estate, today=_today(today), councils=keys)
-    if fmt == "json":
-        text = plan.to_json()
-    elif fmt == "html":
-        text = rm.render_html(estate, plan)
+    keys = [council] if council else list(estate.councils)
+    day = _today(today)
+    from estate.compliance import evaluate
+
+    report = evaluate(estate, councils=keys, today=day)
+    if fmt == "html":
+        # the report `estate check --format html` writes: its sections, then the roadmap's
+        from estate.reports.html import HtmlReport
+
+        title = f"Shared estate: compliance report and convergence roadmap ({day})"
+        text = HtmlReport(report, estate, title=title).render()
     else:
-        text = rm.render_table(plan)
+        plan = rm.build(estate, today=day, councils=keys, report=report)
+        text = plan.to_json() if fmt == "json" else rm.render_table(plan)
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:

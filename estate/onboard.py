@@ -466,13 +466,29 @@ def _project_name(root: Path) -> str:
     raise EstateError.one(display(path), 0, "name", "no Pulumi project name (Pulumi.yaml with 'name:')")
 
 
+def _stack_comment(estate: Estate) -> str:
+    """The leading comment of an existing council's stack config (what every spoke must also be given
+    per deployment), so a new council's file reads like the others; a plain one when there is none."""
+    for key in sorted(estate.councils):
+        path = stack_config_path(estate.root, key)
+        if path.is_file():
+            lines = []
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if not line.startswith("#"):
+                    break
+                lines.append(line)
+            if lines and not any(key in line for line in lines):
+                return "\n".join(lines) + "\n"
+    return "# A council's spoke (written by estate onboard); needs the hub stack deployed first.\n"
+
+
 def render_stack_config(estate: Estate, key: str) -> str:
+    """Pulumi.<key>.yaml: only what Pulumi needs that the estate does not say elsewhere: the region
+    (framework.yaml data_centre.regions.primary) and the council the stack deploys."""
     project = _project_name(estate.root)
     config = {"azure-native:location": estate.framework.data_centre.regions.primary,
               f"{project}:council": key}
-    return (f"# Pulumi stack '{key}': the council's spoke. Everything else comes from framework.yaml and\n"
-            f"# inventories/{key}/ (written by estate onboard).\n"
-            + yaml.safe_dump({"config": config}, sort_keys=False, default_flow_style=False))
+    return _stack_comment(estate) + yaml.safe_dump({"config": config}, sort_keys=False, default_flow_style=False)
 
 
 # --------------------------------------------------------------------------- writing, all or nothing

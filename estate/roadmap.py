@@ -484,10 +484,7 @@ def gantt_svg(roadmap: Roadmap) -> str:
     """A Gantt-style chart: per council, one row per moving area; the bar runs from today to the move
     (hatched where the area waits for a dependency after its contract ends), the diamond is the move."""
     quarters = roadmap.quarters
-    if quarters[-1] == Quarter.of(roadmap.today):
-        quarters = [*quarters, quarters[-1].next()]
-    else:
-        quarters = [*quarters, quarters[-1].next()]
+    quarters = [*quarters, quarters[-1].next()]  # room for the last diamond
     left, col, row_h, top = 230, 62, 22, 34
     rows: list[tuple[str, str, Move | None, int]] = []
     for i, (key, c) in enumerate(roadmap.councils.items()):
@@ -601,6 +598,10 @@ def score_svg(roadmap: Roadmap) -> str:
 
 SECTION_TEMPLATE = """\
 <section class="roadmap" id="roadmap">
+<style>
+#roadmap td.num { text-align: right; } #roadmap .flag { color: #a40000; }
+#roadmap .legend { color: #666; font-size: 0.85em; } #roadmap svg { max-width: 100%; height: auto; }
+</style>
 <h2>Convergence roadmap</h2>
 <p>As of {{ r.today }}, framework {{ r.framework_version }}. Each area that is not yet converged moves in
 the first quarter after the contract that holds it back ends, and only after the areas it depends on
