@@ -345,7 +345,13 @@ def _host_container(topo: Topology, host: LabHost, podman: Podman, image: str, p
                 "--volume", f"{cache}:/var/cache/apt/archives:rw"]
         if host is topo.router:
             argv += ["--security-opt", "unmask=/proc/*"]
-        podman(*argv, image)
+        try:
+            podman(*argv, image)
+        except CommandFailed:
+            # an interrupted `podman create` can leave the name held by storage alone: clear it, once
+            podman("rm", "-f", "-t", "0", host.container, check=False)
+            podman("rm", "--storage", host.container, check=False)
+            podman(*argv, image)
     if current != "running":
         podman("cp", str(p.key.with_suffix(".pub")), f"{host.container}:/root/.ssh/authorized_keys")
         podman("start", host.container)
@@ -493,6 +499,9 @@ def down(root: Path | None = None, *, progress: bool = True) -> int:
                 present = [c for c in containers if c in existing]
                 if present:
                     podman("rm", "-f", "-t", "0", *present, timeout=300)
+                for name in containers:
+                    if name not in existing:  # left by storage alone after an interrupted create
+                        podman("rm", "--storage", name, check=False)
                 for name in containers:
                     state.forget("container", name)
                     step.advance()
