@@ -414,40 +414,52 @@ def _gbp(value: float) -> str:
 
 
 def render_table(roadmap: Roadmap, width: int | None = None) -> str:
+    """Per council: the moves in order, each with the contract that holds it back, when it ends, the
+    quarter of the move, what it waits for, its findings and its annual saving; then the projected
+    score, the savings and the flags."""
     from rich.console import Console
     from rich.table import Table
 
     buf = io.StringIO()
-    out = Console(file=buf, width=width or _width(), color_system=None, highlight=False, soft_wrap=False)
+    out = Console(file=buf, width=width or _width(), color_system=None, highlight=False, soft_wrap=True)
     out.print(f"Convergence roadmap, framework {roadmap.framework_version}, as of {roadmap.today}")
     for key, c in roadmap.councils.items():
         out.print()
-        done = f"{c.converges}" if c.converges else "now"
-        out.print(f"[bold]{key}[/bold] ({c.name}): score {c.score:.0%} today; converged areas: "
-                  f"{', '.join(c.converged) or 'none'}; fully converged {done}")
+        done = f"fully converged in {c.converges}" if c.converges else "nothing left to move"
+        out.print(f"[bold]{key}[/bold] ({c.name}): score {c.score:.0%} today; {done}")
+        out.print(f"  converged already: {', '.join(c.converged) or 'none'}")
         if c.moves:
-            table = Table(title=None, show_edge=False)
-            for col in ("#", "area", "not passing", "held back by", "ends", "moves", "waits for",
+            table = Table(title=None, show_edge=False, pad_edge=False)
+            for col in ("#", "area", "moves", "held back by", "ends", "waits for", "not passing",
                         "retired/yr", "share/yr", "saving/yr"):
-                table.add_column(col, justify="right" if col.endswith("/yr") or col == "#" else "left")
+                money = col.endswith("/yr")
+                table.add_column(col, justify="right" if money or col == "#" else "left",
+                                 no_wrap=money or col in ("#", "area", "moves", "ends", "held back by"))
             for i, m in enumerate(c.moves, 1):
-                held = (f"{m.blocking.id} {m.blocking.supplier}" if m.blocking else "nothing")
-                waits = ", ".join(m.waits_for) + (f" (bridge {m.bridge_days} d)" if m.bridge_days else "")
-                ends = str(m.can_move) if m.blocking else "-"
-                table.add_row(str(i), m.area, _counts(m.findings) or "-", held, ends, str(m.quarter),
-                              waits or "-", _gbp(m.retired), _gbp(m.share), _gbp(m.saving))
+                waits = ", ".join(m.waits_for) + (f" +{m.bridge_days}d" if m.bridge_days else "")
+                table.add_row(str(i), m.area, str(m.quarter), m.blocking.id if m.blocking else "-",
+                              str(m.can_move) if m.blocking else "-", waits or "-", _counts(m.findings) or "-",
+                              _gbp(m.retired), _gbp(m.share), _gbp(m.saving))
             out.print(table)
-        proj = "  ".join(f"{q} {s:.0%}" for q, s in c.projection)
-        out.print(f"  projected score: {proj}")
-        shift = c.channel_shift
-        line = (f"  savings per year: contracts retired {_gbp(c.retired)} less shared service {_gbp(c.share)}"
+            suppliers = {m.blocking.id: m.blocking.supplier for m in c.moves if m.blocking}
+            if suppliers:
+                out.print("  contracts: " + "; ".join(f"{k} {v}" for k, v in suppliers.items()))
+            if any(m.bridge_days for m in c.moves):
+                out.print("  +Nd: days between the contract's end and the move, to be bridged")
+        steps = [f"{c.score:.0%} now"]
+        for (_, before), (q, after) in zip(c.projection, c.projection[1:], strict=False):
+            if round(after, 4) != round(before, 4):
+                steps.append(f"{after:.0%} in {q}")
+        out.print(f"  projected score: {', '.join(steps)}")
+        line = (f"  savings a year: contracts retired {_gbp(c.retired)} less shared service {_gbp(c.share)}"
                 f" = {_gbp(c.retired - c.share)}")
+        shift = c.channel_shift
         if shift:
-            line += (f"; channel shift {_gbp(shift.annual_saving)} ({shift.moved:,.0f} transactions to the web,"
-                     f" {shift.web_share_target:.0%} target)")
+            line += (f"; channel shift {_gbp(shift.annual_saving)} ({shift.moved:,.0f} transactions to the web"
+                     f" for a {shift.web_share_target:.0%} web share)")
         out.print(line + f"; total {_gbp(c.saving)}")
         for flag in c.flags:
-            out.print(f"  [bold]flag:[/bold] {flag.message}")
+            out.print(f"  flag: {flag.message}")
     return buf.getvalue()
 
 

@@ -154,7 +154,8 @@ def test_table_names_the_contract_the_move_and_the_saving(roadmap: rm.Roadmap) -
     text = rm.render_table(roadmap, width=220)
     assert "AL-C02 Old Identity Ltd" in text
     assert "2027 Q4" in text
-    assert "bridge 242 d" in text
+    assert "network +242d" in text
+    assert "projected score: 50% now, 67% in 2027 Q3, 83% in 2027 Q4, 100% in 2028 Q2" in text
     assert "channel shift £364,000" in text
     assert "total £44,000" in text
     assert "flag: exemption DSK-009 (*) expires 2028-06-30, 91 days after its contract AL-C03" in text
@@ -168,3 +169,77 @@ def test_charts_draw_one_mark_per_move_and_one_line_per_council(roadmap: rm.Road
     line = rm.score_svg(roadmap)
     assert line.count("<polyline") == len(roadmap.councils)
     assert "alpha 2027 Q3: 67%" in line
+
+
+# --------------------------------------------------------------------------- the example councils, the CLI
+
+
+def test_newham_channel_shift_by_hand() -> None:
+    estate = load_estate(REPO)
+    shift = rm.channel_shift(estate, estate.council("newham").council)
+    assert shift is not None
+    # 96,000 + 540,000 + 880,000 = 1,516,000 a year; 75% on the web = 1,137,000: 257,000 move.
+    # face to face: 257,000 x 96,000 / 636,000 = 38,792.45; phone: 218,207.55.
+    # 38,792.45 x (17.0 - 0.6) + 218,207.55 x (4.6 - 0.6) = 636,196.23 + 872,830.19 = 1,509,026.42
+    assert shift.moved == pytest.approx(257_000)
+    assert shift.from_face_to_face == pytest.approx(38_792.45, abs=0.01)
+    assert shift.annual_saving == pytest.approx(1_509_026.42, abs=0.01)
+
+
+def test_example_roadmap_starts_at_the_check_score_and_flags_waltham_forest() -> None:
+    from estate.compliance import evaluate
+
+    estate = load_estate(REPO)
+    report = evaluate(estate, today=TODAY)
+    plan = rm.build(estate, today=TODAY, report=report)
+    for key, council in plan.councils.items():
+        first_quarter, first_score = council.projection[0]
+        assert str(first_quarter) == "2026 Q4"
+        assert first_score == pytest.approx(report.councils[key].score)
+        assert council.projection[-1][1] == pytest.approx(1.0)
+    # WF's HLP-001 exemption runs to 2028-09-30; its contract WF-C02 ends 2028-03-31
+    flags = [(f.rule, f.contract) for f in plan.councils["waltham-forest"].flags]
+    assert flags == [("HLP-001", "WF-C02")]
+    assert plan.councils["havering"].flags == ()
+
+
+def _cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from estate import cli
+
+    cli._register_extensions()
+    return CliRunner().invoke(cli.app, list(args))
+
+
+def test_roadmap_cli_json_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    result = _cli("roadmap", "--council", "newham", "--format", "json", "--today", TODAY.isoformat())
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert list(data["councils"]) == ["newham"]
+    assert data["councils"]["newham"]["savings"]["channel_shift"]["annual_saving"] == pytest.approx(1_509_026.42)
+    unknown = _cli("roadmap", "--council", "camden")
+    assert unknown.exit_code == 2
+    assert unknown.stderr.splitlines() == [
+        "inventories: council: unknown council 'camden' (known: havering, newham, waltham-forest)"]
+    bad = _cli("roadmap", "--format", "pdf")
+    assert bad.exit_code == 2
+    assert bad.stderr.splitlines() == ["--format: unknown format 'pdf' (known: table, json, html)"]
+
+
+def test_roadmap_html_is_the_check_report_with_the_roadmap_charts(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "report.html"
+    result = _cli("roadmap", "--format", "html", "-o", str(out), "--today", TODAY.isoformat())
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    for section in ('id="scores"', 'id="findings"', 'id="roadmap"'):
+        assert section in page
+    assert 'class="gantt"' in page and 'class="convergence"' in page
+    assert "waltham-forest moves desktop in" in page
+    check = tmp_path / "check.html"
+    result = _cli("check", "--format", "html", "-o", str(check), "--today", TODAY.isoformat())
+    assert result.exit_code in (0, 1), result.output
+    assert 'class="gantt"' in check.read_text(encoding="utf-8")
