@@ -26,8 +26,8 @@ TodayOpt = Annotated[str | None, typer.Option("--today", help="Judge as of this 
 
 
 def onboard(
-    name: Annotated[str, typer.Argument(help="The council's key: its folder under inventories/, e.g. 'redbridge'.")],
-    code: Annotated[str, typer.Option("--code", help="The council's GSS code, e.g. E09000026.")],
+    name: Annotated[str, typer.Argument(help="The council's key: its folder under inventories/ (a-z, 0-9, '-').")],
+    code: Annotated[str, typer.Option("--code", help="The council's GSS code (E, N, S or W then eight digits).")],
     users: Annotated[int, typer.Option("--users", help="Staff: the council's users (apportions shared costs).")],
     assets: Annotated[Path | None, typer.Option("--assets", help="The asset register, CSV (docs/asset-register.md).",
                                                 dir_okay=False)] = None,
