@@ -149,7 +149,45 @@ class Rule:
         return any(fnmatchcase(resource_type, pattern) for pattern in cls.types)
 
     def remediation(self, fw: Framework) -> str:
-        return self.fix.format(c=control_at(fw, self.control), fw=fw)
+        return self.fix.format(c=_Readable(control_at(fw, self.control)), fw=fw)
+
+
+class _Listing(list[Any]):
+    """A list that formats as 'a, b, c' (remediation text), and still indexes like a list."""
+
+    def __format__(self, spec: str) -> str:
+        return ", ".join(_item(x, spec) for x in self)
+
+
+def _item(x: Any, spec: str) -> str:
+    if all(hasattr(x, k) for k in ("os", "version", "end_of_support")):
+        return f"{x.os} {x.version} (supported to {x.end_of_support})"
+    return format(x, spec)
+
+
+class _Flag:
+    """A boolean for remediation text: 'true'/'false' as in the wire format, or 'yes'/'no' with :yesno."""
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        if spec == "yesno":
+            return "yes" if self.value else "no"
+        return "true" if self.value else "false"
+
+
+class _Readable:
+    """A control as remediation templates show it: lists comma-separated, booleans as true/false."""
+
+    def __init__(self, control: Control) -> None:
+        self._control = control
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._control, name)
+        if isinstance(value, bool):
+            return _Flag(value)
+        return _Listing(value) if isinstance(value, list) else value
 
 
 # The service area a host's findings count towards, by the host's role.

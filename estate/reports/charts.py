@@ -58,7 +58,7 @@ def domain_chart(by_area: Mapping[str, Mapping[str, float]], order: Sequence[str
     ax.set_xlim(0, 110)
     ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
     ax.set_xlabel("rules passing")
-    ax.legend(loc="lower right", frameon=False, fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     ax.set_title("Convergence per domain")
     return _svg(fig)
 
@@ -77,6 +77,6 @@ def trend_chart(series: Mapping[str, Sequence[tuple[dt.date, float]]]) -> str:
     ax.set_ylabel("score")
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
     fig.autofmt_xdate()
-    ax.legend(loc="lower right", frameon=False, fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     ax.set_title("Convergence over time")
     return _svg(fig)

@@ -244,7 +244,7 @@ class ServerOs(Rule):
     severity = "high"
     control = "data_centre.server_operating_systems"
     area = "datacentre"
-    fix = "Upgrade or rebuild the server on a supported operating system from framework control {c.id}."
+    fix = "Upgrade or rebuild the server on an operating system that is on the supported list: {c.supported}."
 
     def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
         catalogue = ctx.fw.data_centre.server_operating_systems.supported

@@ -202,8 +202,7 @@ class DesktopOs(Rule):
     severity = "high"
     control = "desktop.operating_systems"
     area = "desktop"
-    fix = ("Move these desktops to a supported operating system: "
-           "{c.supported[0].os} {c.supported[0].version} or a later entry of framework control {c.id}.")
+    fix = "Move these desktops to an operating system that is on the supported list and in support: {c.supported}."
 
     def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
         counts: dict[str, int] = {}

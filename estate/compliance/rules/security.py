@@ -122,8 +122,8 @@ class SshHardened(HostRule):
     severity = "high"
     control = "security.ssh"
     area = "datacentre"
-    fix = ("Set PermitRootLogin {c.permit_root_login}, PasswordAuthentication "
-           "{c.password_authentication}, MaxAuthTries {c.max_auth_tries}, X11Forwarding {c.x11_forwarding}.")
+    fix = ("Set PermitRootLogin {c.permit_root_login}, PasswordAuthentication {c.password_authentication:yesno}, "
+           "MaxAuthTries {c.max_auth_tries} (or fewer) and X11Forwarding {c.x11_forwarding:yesno} in sshd_config.")
 
     def check(self, facts: HostFacts, ctx: Context) -> tuple[bool, str]:
         c = ctx.fw.security.ssh
