@@ -1,0 +1,1 @@
+"""Benchmarks of shared-estate: `make bench` (python -m bench). Not part of `make test`."""
