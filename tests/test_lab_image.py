@@ -87,3 +87,24 @@ def test_the_image_boots_systemd_with_sshd_and_python3() -> None:
         assert out("cat", "/etc/machine-id") != ""
     finally:
         subprocess.run(["podman", "rm", "-f", "-t", "0", box], env=env, capture_output=True, check=False)
+
+
+@pytest.mark.lab
+def test_a_failed_build_is_one_line_and_leaves_no_image(lab_copy: Path) -> None:
+    recipe = lab_copy / "lab" / "image" / "recipe.yml"
+    text = recipe.read_text()
+    text = text[:text.index("mirrors:")] + "mirrors:\n  - deb http://deb.debian.org/debian se-no-such-suite main\n" + \
+        text[text.index("packages:"):]
+    recipe.write_text(text)
+    with pytest.raises(EstateError) as info:
+        ensure_image(lab_copy)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("lab/image/recipe.yml: base image build failed (mmdebstrap exit ")
+    assert "(log: .state/podman/image-build.log)" in message
+    assert "se-no-such-suite" in message
+    assert "se-no-such-suite" in (lab_copy / ".state" / "podman" / "image-build.log").read_text()
+    env = podman_env(lab_copy)
+    images = subprocess.run(["podman", "images", "-q"], env=env, capture_output=True, text=True, check=True)
+    assert images.stdout.strip() == ""
+    assert not list((lab_copy / ".state" / "podman").glob("build-*.tar"))

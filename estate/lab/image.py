@@ -124,14 +124,19 @@ def _build(base: Path, name: str, env: dict[str, str], bars: Progress) -> None:
             proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             assert proc.stderr is not None
             last = ""
+            first_error = ""
             for line in proc.stderr:
                 log.write(line)
                 if line.strip():
                     last = line.strip()
                     step.note(last)
+                    if last.startswith("E:") and not first_error:
+                        first_error = last
             code = proc.wait()
             if code != 0:
-                raise lab_error(f"base image build failed (mmdebstrap exit {code}): {last} "
+                detail = first_error or last
+                detail = detail if len(detail) <= 160 else detail[:157] + "..."
+                raise lab_error(f"base image build failed (mmdebstrap exit {code}): {detail} "
                                 f"(log: {log_path.relative_to(base)})", where)
             step.note("podman import")
             imported = run(["podman", "import", "--change", 'CMD ["/sbin/init"]',
