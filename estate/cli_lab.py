@@ -46,14 +46,15 @@ def _segments_table(topo: Topology) -> None:
     from rich.table import Table
 
     endpoints = {ep.segment: ep for ep in topo.endpoints()}
-    table = Table(title="lab segments (one bridge each; the router holds every gateway)")
-    for col in ("site", "vlan", "segment", "subnet", "gateway", "bridge", "hosts", "probe endpoint"):
+    table = Table(title="lab segments: a bridge each in se-switch.<site>; the router holds every gateway")
+    for col in ("site", "vlan", "segment", "subnet", "gateway", "bridge", "hosts", "isolation test endpoint"):
         table.add_column(col)
     for seg in topo.segments:
         hosts = ", ".join(h.name for h in topo.hosts if h.segment == seg) or "-"
         ep = endpoints[seg]
+        where = f"{ep.name} {ep.address}" if ep.container else f"probe namespace {ep.address}"
         table.add_row(seg.site, "-" if seg.vlan_id is None else str(seg.vlan_id), seg.name, str(seg.network),
-                      str(seg.gateway), f"{seg.switch_ns}/{seg.bridge}", hosts, f"{ep.name} {ep.address}")
+                      str(seg.gateway), seg.bridge, hosts, where)
     console().print(table)
 
 

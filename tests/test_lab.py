@@ -79,7 +79,10 @@ def estate_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[
 
 @pytest.fixture(scope="module")
 def baseline() -> dict[str, list[str]]:
-    assert not paths(REPO).state.exists(), "the lab is already up: run `estate lab down` first"
+    """The machine before up. A lab left up (by `make demo`) is taken down first; the tests leave it down."""
+    if paths(REPO).state.exists():
+        done = estate_cli("lab", "down", "-q")
+        assert done.returncode == 0, done.stderr
     return machine()
 
 
