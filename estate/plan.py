@@ -1,0 +1,487 @@
+"""The offline plan: the Pulumi program (stacks/) run in process under the SDK's mock runtime.
+
+`plan(estate, stacks)` runs the hub and then each council as separate mock programs, one after another in
+this process, and records every resource registered: type, logical name, URN, parent and inputs in wire
+format (camelCase keys, numbers as floats, enums as strings: what CrossGuard policies see). The hub always
+runs first: a council's StackReference to `shared` resolves to the hub's planned outputs.
+
+Under mocks, azure-native's dozens of type aliases per resource mean nothing and cost about 90% of the run
+time; a stack transformation drops them (`strip_aliases=False` keeps the SDK's default behaviour, for
+comparison). Nothing here depends on the clock or on randomness: two runs give byte-identical JSON.
+
+Pulumi and the program are imported inside the functions, so importing this module (for `PlannedResource`)
+is cheap. The mock runtime is process-global: never run two plans at once in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+from estate.errors import EstateError, Problem
+from estate.loader import Estate
+
+PROJECT = "shared-estate"
+HUB = "shared"
+ORGANIZATION = "organization"  # what Pulumi's DIY backends (azblob://, --local) call every org
+
+# Stand-ins for what only a real deployment knows: the caller's subscription and tenant, the Entra groups
+# and secrets an operator sets with `pulumi config set`. Deterministic, and visibly not real.
+_NS = uuid.uuid5(uuid.NAMESPACE_URL, "shared-estate:plan")
+PLAN_SUBSCRIPTION = str(uuid.uuid5(_NS, "subscription"))
+PLAN_TENANT = str(uuid.uuid5(_NS, "tenant"))
+PLAN_SSH_KEY = "ssh-ed25519 PLAN-ONLY-NOT-A-KEY estate-plan"
+PLAN_SECRET = "plan-only-not-a-secret"
+REDACTED = "[secret]"
+UNKNOWN = "[unknown]"
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    urn: str  # the mock URN
+    type: str  # type token, e.g. "azure-native:network:VirtualNetwork"
+    name: str  # the resource's logical name
+    stack: str  # "shared" (the hub) or the council key
+    parent: str | None  # parent URN (component or stack)
+    inputs: dict[str, Any]  # wire format: camelCase keys, numbers as floats, enums as strings
+
+    @property
+    def custom(self) -> bool:
+        """A cloud resource (not a component, stack or stack reference)."""
+        return not (self.type.startswith("shared-estate:") or self.type.startswith("pulumi:"))
+
+
+@dataclass(frozen=True)
+class Plan:
+    resources: list[PlannedResource]  # per stack (hub first), parents before children, siblings by URN
+    stacks: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> str:
+        """Every resource with type, URN, parent and inputs; byte-identical across runs."""
+        doc = {
+            "project": PROJECT,
+            "stacks": [{"stack": s, "resources": n} for s, n in self.counts().items()],
+            "count": len(self.resources),
+            "resources": [asdict(r) for r in self.resources],
+        }
+        return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def counts(self) -> dict[str, int]:
+        per = Counter(r.stack for r in self.resources)
+        return {s: per[s] for s in self.stacks if s in per}
+
+    def of_type(self, type_: str, stack: str | None = None) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_ and (stack is None or r.stack == stack)]
+
+    def for_stack(self, stack: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.stack == stack]
+
+
+Program = Callable[[Estate, str], dict[str, Any]]
+
+
+def plan(estate: Estate, stacks: Sequence[str] | None = None, *, strip_aliases: bool = True,
+         program: Program | None = None, workers: int | None = None) -> Plan:
+    """Plan the given stacks (None: the hub and every council).
+
+    `strip_aliases=False` keeps the SDK's default (slow) mock behaviour, for comparison. `program` replaces
+    `stacks.program.run` (tests use it to run a deliberately broken copy). `workers`: processes to spread the
+    councils over (default: one per CPU; 1 runs everything in this process). Each worker is forked before it
+    runs any mock program, plans the hub for itself and then its share of the councils; the result is the
+    same, in the same order, whatever the number of workers.
+    """
+    keys = _stacks(estate, stacks)
+    councils = [k for k in keys if k != HUB]
+    count = min(workers or os.cpu_count() or 1, len(councils))
+    if count > 1 and hasattr(os, "fork"):
+        by_stack = _forked(estate, keys, councils, count, strip_aliases, program)
+    else:
+        by_stack = _planned(estate, keys, councils, strip_aliases, program)
+    return Plan([r for key in keys for r in by_stack[key]], tuple(keys))
+
+
+def _planned(estate: Estate, keys: Sequence[str], councils: Sequence[str], strip_aliases: bool,
+             program: Program | None) -> dict[str, list[PlannedResource]]:
+    """Plan the hub, then `councils`, one after another in this process."""
+    runner = _Runner(estate, strip_aliases, program)
+    hub_records, hub_outputs = runner.run(HUB, None)
+    out = {HUB: hub_records} if HUB in keys else {}
+    for key in councils:
+        out[key] = runner.run(key, hub_outputs)[0]
+    return out
+
+
+def _forked(estate: Estate, keys: Sequence[str], councils: Sequence[str], count: int, strip_aliases: bool,
+            program: Program | None) -> dict[str, list[PlannedResource]]:
+    import asyncio
+
+    if program is None:
+        import stacks.program  # noqa: F401  (imported once here, shared by the forked workers)
+    children: list[tuple[int, int]] = []
+    for i in range(count):
+        share = list(councils[i::count])
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: a fresh event loop (none of the parent's executor threads came along)
+            os.close(read)
+            try:
+                asyncio.set_event_loop(asyncio.new_event_loop())
+                wanted = [HUB] if HUB in keys and i == 0 else []
+                payload: tuple[str, Any] = ("ok", _planned(estate, wanted, share, strip_aliases, program))
+            except BaseException as exc:
+                payload = ("error", _portable(exc))
+            try:
+                with os.fdopen(write, "wb") as pipe:
+                    pickle.dump(payload, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            finally:
+                os._exit(0)
+        os.close(write)
+        children.append((pid, read))
+    results: dict[str, list[PlannedResource]] = {}
+    failure: BaseException | None = None
+    for pid, read in children:
+        with os.fdopen(read, "rb") as pipe:
+            data = pipe.read()
+        os.waitpid(pid, 0)
+        status, value = pickle.loads(data) if data else ("error", RuntimeError("a plan worker died"))
+        if status == "ok":
+            results.update(cast(dict[str, list[PlannedResource]], value))
+        elif failure is None:
+            failure = value
+    if failure is not None:
+        raise failure
+    return results
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception as the parent can re-raise it: EstateError keeps its problems, others their type."""
+    if isinstance(exc, EstateError):
+        return _EstateErrorCarrier(exc.problems)
+    try:
+        return cast(BaseException, pickle.loads(pickle.dumps(exc)))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+class _EstateErrorCarrier(EstateError):
+    """EstateError that survives pickling (its constructor takes problems, not a message)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (EstateError, (self.problems,))
+
+
+def _stacks(estate: Estate, stacks: Sequence[str] | None) -> list[str]:
+    if stacks is None:
+        return [HUB, *sorted(estate.councils)]
+    out: list[str] = []
+    for key in stacks:
+        if key != HUB:
+            estate.council(key)  # unknown council: one line, with the known ones
+        if key not in out:
+            out.append(key)
+    return sorted(out, key=lambda k: (k != HUB, k))
+
+
+def stack_config(estate: Estate, stack: str) -> dict[str, str]:
+    """The config a stack is planned with: its committed Pulumi.<stack>.yaml (plain values only), then plan
+    stand-ins for what an operator sets per deployment."""
+    fw = estate.framework
+    year, month = fw.version.split(".")[:2]
+    config = {
+        "azure-native:location": fw.data_centre.regions.primary,
+        f"{PROJECT}:adminGroupObjectId": str(uuid.uuid5(_NS, f"{stack}/admins")),
+        f"{PROJECT}:sshPublicKey": PLAN_SSH_KEY,
+        # the plan's clock: the framework version's month, so the plan never depends on today
+        f"{PROJECT}:registrationTokenExpiry": f"{year}-{month}-28T00:00:00Z",
+    }
+    if stack != HUB:
+        config[f"{PROJECT}:council"] = stack
+        config[f"{PROJECT}:desktopUsersGroupObjectId"] = str(uuid.uuid5(_NS, f"{stack}/desktop-users"))
+        config[f"{PROJECT}:sessionHostAdminPassword"] = PLAN_SECRET
+    config.update(_committed_config(estate.root / f"Pulumi.{stack}.yaml"))
+    return config
+
+
+def _committed_config(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise EstateError([Problem(str(path), 0, "", f"YAML: {exc}")]) from None
+    values = data.get("config", {}) if isinstance(data, dict) else {}
+    if not isinstance(values, dict):
+        raise EstateError([Problem(str(path), 0, "config", "expected a mapping of config keys")])
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, str | int | float | bool) and not isinstance(value, dict):
+            full = key if ":" in key else f"{PROJECT}:{key}"
+            out[full] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
+
+
+# --------------------------------------------------------------------------- the mock runtime
+
+
+_NAMESPACES = {
+    "network": "Microsoft.Network",
+    "privatedns": "Microsoft.Network",
+    "compute": "Microsoft.Compute",
+    "keyvault": "Microsoft.KeyVault",
+    "recoveryservices": "Microsoft.RecoveryServices",
+    "operationalinsights": "Microsoft.OperationalInsights",
+    "monitor": "Microsoft.Insights",
+    "desktopvirtualization": "Microsoft.DesktopVirtualization",
+    "authorization": "Microsoft.Authorization",
+    "dbforpostgresql": "Microsoft.DBforPostgreSQL",
+}
+_OWN_NAME_KEYS = {"VirtualMachine": "vmName", "VirtualMachineScaleSet": "vmScaleSetName",
+                  "ProtectionPolicy": "policyName", "Server": "serverName", "PublicIPAddress": "publicIpAddressName"}
+
+
+def _plural(type_name: str) -> str:
+    return type_name[0].lower() + type_name[1:] + "s"
+
+
+def azure_name(token: str, logical: str, inputs: dict[str, Any]) -> str:
+    """The resource's Azure name: its `<type>Name` input (or `name`), else its logical name."""
+    type_name = token.rsplit(":", 1)[-1]
+    key = _OWN_NAME_KEYS.get(type_name, type_name[0].lower() + type_name[1:] + "Name")
+    value = inputs.get(key) or inputs.get("name")
+    return value if isinstance(value, str) and value else logical
+
+
+def mock_id(token: str, logical: str, inputs: dict[str, Any]) -> str:
+    """An Azure-shaped resource id, deterministic: /subscriptions/<plan>/resourceGroups/<rg>/providers/..."""
+    _, module, type_name = token.split(":")
+    name = azure_name(token, logical, inputs)
+    base = f"/subscriptions/{PLAN_SUBSCRIPTION}"
+    if token == "azure-native:resources:ResourceGroup":
+        return f"{base}/resourceGroups/{name}"
+    own = _OWN_NAME_KEYS.get(type_name, type_name[0].lower() + type_name[1:] + "Name")
+    parents = sorted(k for k, v in inputs.items()
+                     if k.endswith("Name") and k not in (own, "resourceGroupName", "name") and isinstance(v, str)
+                     and not k.startswith(("computer", "friendly")))
+    path = "".join(f"/{_plural(k[:-4])}/{inputs[k]}" for k in parents)
+    tail = f"/providers/{_NAMESPACES.get(module, module)}{path}/{_plural(type_name)}/{name}"
+    if isinstance(inputs.get("resourceGroupName"), str):
+        return f"{base}/resourceGroups/{inputs['resourceGroupName']}{tail}"
+    scope = inputs.get("resourceUri") or inputs.get("scope")
+    return f"{scope}{tail}" if isinstance(scope, str) else f"{base}{tail}"
+
+
+def _wire(value: Any) -> Any:
+    """Secrets redacted, unknowns marked; everything else as the engine sent it."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            return REDACTED
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    if value == _UNKNOWN_VALUE:
+        return UNKNOWN
+    return value
+
+
+class _Runner:
+    def __init__(self, estate: Estate, strip_aliases: bool, program: Program | None) -> None:
+        self.estate = estate
+        self.strip_aliases = strip_aliases
+        self.program = program
+
+    def run(self, stack: str, hub_outputs: dict[str, Any] | None) -> tuple[list[PlannedResource], dict[str, Any]]:
+        import pulumi
+        from google.protobuf import json_format
+        from pulumi.runtime import mocks, settings
+        from pulumi.runtime.stack import run_pulumi_func
+        from pulumi.runtime.sync_await import _sync_await
+
+        program = self.program or _default_program()
+
+        records: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {}
+        expiry = stack_config(self.estate, stack).get(f"{PROJECT}:registrationTokenExpiry", "")
+
+        class Mocks(mocks.Mocks):
+            def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+                if args.typ == "pulumi:pulumi:StackReference":
+                    return args.name, {"name": args.name, "outputs": hub_outputs or {}}
+                if not args.custom:
+                    return "", {}
+                return mock_id(args.typ, args.name, args.inputs), {"name": azure_name(args.typ, args.name,
+                                                                                      args.inputs)}
+
+            def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+                if args.token == "azure-native:authorization:getClientConfig":
+                    return {"subscriptionId": PLAN_SUBSCRIPTION, "tenantId": PLAN_TENANT,
+                            "clientId": str(uuid.uuid5(_NS, "client")),
+                            "objectId": str(uuid.uuid5(_NS, "object"))}, []
+                if args.token == "azure-native:desktopvirtualization:getHostPoolRegistrationToken":
+                    return {"token": PLAN_SECRET, "expirationTime": expiry,
+                            "registrationTokenOperation": "Update"}, []
+                return {}, []
+
+        class Monitor(mocks.MockMonitor):
+            def RegisterResource(self, request: Any) -> Any:
+                response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+                inputs = json_format.MessageToDict(request.object) if request.type != "pulumi:pulumi:Stack" else {}
+                records[response.urn] = (request.type, request.name, request.parent or None, _wire(inputs))
+                return response
+
+            def ReadResource(self, request: Any) -> Any:
+                response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+                inputs = json_format.MessageToDict(request.properties)
+                records[response.urn] = (request.type, request.name, request.parent or None, _wire(inputs))
+                return response
+
+        settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh root Stack per stack
+        monitor = Monitor(Mocks())
+        mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor,
+                        organization=ORGANIZATION)
+        if self.strip_aliases:
+            pulumi.runtime.register_stack_transformation(_drop_aliases)
+        config = stack_config(self.estate, stack)
+        pulumi.runtime.set_all_config(config, [k for k in config if k.endswith(":sessionHostAdminPassword")])
+        captured: dict[str, Any] = {}
+
+        def main() -> None:
+            outputs = program(self.estate, stack)
+            if outputs:
+                pulumi.Output.all(**outputs).apply(captured.update)
+
+        _sync_await(run_pulumi_func(main))
+        planned = [PlannedResource(urn, t, n, stack, p, i) for urn, (t, n, p, i) in records.items()]
+        return _tree_order(planned), _plain(captured)
+
+
+def _default_program() -> Program:
+    from stacks.program import read_config, run
+
+    def program(estate: Estate, name: str) -> dict[str, Any]:
+        return run(estate, name, read_config(name))
+
+    return program
+
+
+def _drop_aliases(args: Any) -> Any:
+    """Stack transformation: aliases mean nothing under mocks and cost most of the time."""
+    import pulumi
+
+    if not args.opts.aliases:
+        return None
+    opts = pulumi.ResourceOptions.merge(args.opts, None)
+    opts.aliases = None
+    return pulumi.ResourceTransformationResult(args.props, opts)
+
+
+def _plain(value: Any) -> Any:
+    """Outputs resolved to plain JSON values (the StackReference mock hands them to council runs)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _tree_order(resources: list[PlannedResource]) -> list[PlannedResource]:
+    """Parents before children, siblings sorted by URN: stable whatever order the runtime registered in."""
+    children: dict[str | None, list[PlannedResource]] = {}
+    urns = {r.urn for r in resources}
+    for r in resources:
+        children.setdefault(r.parent if r.parent in urns else None, []).append(r)
+    out: list[PlannedResource] = []
+    stack = sorted(children.get(None, []), key=lambda r: r.urn, reverse=True)
+    while stack:
+        r = stack.pop()
+        out.append(r)
+        stack.extend(sorted(children.get(r.urn, []), key=lambda c: c.urn, reverse=True))
+    return out
+
+
+_KEY_PROPERTIES: dict[str, list[tuple[str, str]]] = {
+    "resources:ResourceGroup": [("location", "location")],
+    "network:VirtualNetwork": [("address", "addressSpace.addressPrefixes")],
+    "network:Subnet": [("subnet", "subnetName"), ("prefix", "addressPrefix")],
+    "network:NetworkSecurityGroup": [("rules", "#securityRules")],
+    "network:RouteTable": [("routes", "#routes")],
+    "network:VirtualNetworkPeering": [("on", "virtualNetworkName"), ("to", "remoteVirtualNetwork.id")],
+    "network:AzureFirewall": [("tier", "sku.tier")],
+    "network:FirewallPolicyRuleCollectionGroup": [("collections", "#ruleCollections")],
+    "network:BastionHost": [("sku", "sku.name")],
+    "network:NetworkInterface": [("ip", "ipConfigurations.0.privateIPAddress")],
+    "compute:VirtualMachine": [("size", "hardwareProfile.vmSize"), ("image", "storageProfile.imageReference.sku"),
+                               ("encryptionAtHost", "securityProfile.encryptionAtHost")],
+    "compute:VirtualMachineScaleSet": [("size", "sku.name"), ("hosts", "sku.capacity")],
+    "desktopvirtualization:HostPool": [("type", "hostPoolType"), ("maxSessions", "maxSessionLimit")],
+    "operationalinsights:Workspace": [("retentionDays", "retentionInDays")],
+    "keyvault:Vault": [("rbac", "properties.enableRbacAuthorization"),
+                       ("purgeProtection", "properties.enablePurgeProtection")],
+    "recoveryservices:ProtectionPolicy": [("every", "properties.schedulePolicy.scheduleRunFrequency")],
+    "dbforpostgresql:Server": [("sku", "sku.name"), ("version", "version")],
+    "authorization:RoleAssignment": [("principal", "principalId"), ("scope", "scope")],
+    "privatedns:PrivateZone": [("zone", "privateZoneName")],
+    "pulumi:StackReference": [("stack", "name")],
+}
+
+
+def _lookup(inputs: Any, path: str) -> Any:
+    count = path.startswith("#")
+    value = inputs
+    for part in path.lstrip("#").split("."):
+        if isinstance(value, list) and re.fullmatch(r"\d+", part):
+            value = value[int(part)] if int(part) < len(value) else None
+        elif isinstance(value, dict):
+            value = value.get(part)
+        else:
+            return None
+    if count:
+        return len(value) if isinstance(value, list) else None
+    return value
+
+
+def key_properties(resource: PlannedResource) -> str:
+    """A few telling inputs of a resource, for the plan's tree."""
+    token = resource.type.split(":", 1)[1] if resource.type.count(":") == 2 else resource.type
+    parts = []
+    for label, path in _KEY_PROPERTIES.get(token, []):
+        value = _lookup(resource.inputs, path)
+        if value is None:
+            continue
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        if isinstance(value, str) and value.startswith("/subscriptions/"):
+            value = value.rsplit("/", 1)[-1]
+        parts.append(f"{label}={value}")
+    return " ".join(parts)
+
+
+def render_tree(result: Plan) -> str:
+    """The plan as text: per stack, the resource tree (type, name, key properties) and counts."""
+    lines: list[str] = []
+    by_urn = {r.urn: r for r in result.resources}
+    for stack, count in result.counts().items():
+        resources = result.for_stack(stack)
+        custom = sum(1 for r in resources if r.custom)
+        lines.append(f"{stack}{' (hub)' if stack == HUB else ''}: {count} resources ({custom} Azure, "
+                     f"{count - custom} components and references)")
+        depth: dict[str, int] = {}
+        for r in resources:
+            d = depth[r.parent] + 1 if r.parent in depth and r.parent in by_urn else 0
+            depth[r.urn] = d
+            props = key_properties(r)
+            lines.append(f"{'  ' * (d + 1)}{r.type}  {r.name}{'  ' + props if props else ''}")
+        lines.append("")
+    types = Counter(r.type for r in result.resources if r.custom)
+    lines.append(f"{len(result.resources)} resources in {len(result.counts())} stacks; Azure resources by type:")
+    for t, n in sorted(types.items()):
+        lines.append(f"  {n:6d}  {t}")
+    return "\n".join(lines) + "\n"

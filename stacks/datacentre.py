@@ -1,0 +1,162 @@
+"""Data centre: Log Analytics and the private DNS zones in the hub; per council a Recovery Services vault with
+the framework's backup policy, a Key Vault (RBAC, purge protection, private endpoint) and the council's
+servers as the framework's target state."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_azure_native.keyvault as keyvault
+import pulumi_azure_native.network as network
+import pulumi_azure_native.operationalinsights as operationalinsights
+import pulumi_azure_native.privatedns as privatedns
+
+from .common import PRIVATE_ZONES, ZONE_KEY_VAULT, Env, Vm, backup_vault, child, diagnostics, linux_vm, resource_group
+from .network import HubRef, SpokeNetwork
+from .props import Common, CouncilProps, HubProps
+
+SERVICE = "datacentre"
+
+
+def _zone_label(zone: str) -> str:
+    return zone.removeprefix("privatelink.").split(".")[0]
+
+
+def zone_link(common: Common, zone: str, *, zone_rg: pulumi.Input[str], vnet_id: pulumi.Input[str],
+              parent: pulumi.Resource, depends_on: list[pulumi.Resource] | None = None,
+              ) -> privatedns.VirtualNetworkLink:
+    name = f"link-{_zone_label(zone)}-{common.key}"
+    return privatedns.VirtualNetworkLink(
+        name,
+        privatedns.VirtualNetworkLinkArgs(
+            virtual_network_link_name=f"vnet-{common.key}",
+            private_zone_name=zone,
+            resource_group_name=zone_rg,
+            location="Global",
+            virtual_network=privatedns.SubResourceArgs(id=vnet_id),
+            registration_enabled=False,
+            tags=common.tags(SERVICE),
+        ),
+        opts=child(parent, depends_on),
+    )
+
+
+def private_endpoint(common: Common, name: str, *, rg_name: pulumi.Input[str], subnet_id: pulumi.Input[str],
+                     target_id: pulumi.Input[str], group: str, zone_id: pulumi.Input[str], service: str,
+                     parent: pulumi.Resource) -> network.PrivateEndpoint:
+    """A private endpoint for an Azure service, registered in the service's private DNS zone."""
+    endpoint = network.PrivateEndpoint(
+        name,
+        network.PrivateEndpointArgs(
+            private_endpoint_name=name,
+            resource_group_name=rg_name,
+            location=common.location,
+            subnet=network.SubnetArgs(id=subnet_id),
+            private_link_service_connections=[network.PrivateLinkServiceConnectionArgs(
+                name=name, private_link_service_id=target_id, group_ids=[group])],
+            tags=common.tags(service),
+        ),
+        opts=child(parent),
+    )
+    network.PrivateDnsZoneGroup(
+        f"{name}-dns",
+        network.PrivateDnsZoneGroupArgs(
+            private_dns_zone_group_name="default",
+            private_endpoint_name=endpoint.name,
+            resource_group_name=rg_name,
+            private_dns_zone_configs=[network.PrivateDnsZoneConfigArgs(name=group, private_dns_zone_id=zone_id)],
+        ),
+        opts=child(parent),
+    )
+    return endpoint
+
+
+class HubDataCentre(pulumi.ComponentResource):
+    """The hub's platform services: Log Analytics (retention from the spec), the private DNS zones every VNet
+    links to, and the hub's Recovery Services vault with the framework backup policy."""
+
+    def __init__(self, name: str, props: HubProps, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("shared-estate:datacentre:Hub", name, None, opts)
+        c = props.common
+        self.common = c
+        self.rg = resource_group(c, SERVICE, self)
+        self.workspace = operationalinsights.Workspace(
+            f"log-{c.key}",
+            operationalinsights.WorkspaceArgs(
+                workspace_name=f"log-{c.key}",
+                resource_group_name=self.rg.name,
+                location=c.location,
+                sku=operationalinsights.WorkspaceSkuArgs(name=props.log_sku),
+                retention_in_days=props.log_retention_days,
+                tags=c.tags(SERVICE),
+            ),
+            opts=child(self),
+        )
+        self.vault, self.policy = backup_vault(c, self.rg, SERVICE, self)
+        diagnostics(f"diag-rsv-{c.key}", resource_uri=self.vault.id, workspace_id=self.workspace.id, parent=self)
+        self.zones = {
+            zone: privatedns.PrivateZone(
+                f"zone-{_zone_label(zone)}",
+                privatedns.PrivateZoneArgs(private_zone_name=zone, resource_group_name=self.rg.name,
+                                           location="Global", tags=c.tags(SERVICE)),
+                opts=child(self),
+            )
+            for zone in PRIVATE_ZONES
+        }
+        self.register_outputs({"workspaceId": self.workspace.id})
+
+    def link(self, vnet_id: pulumi.Input[str]) -> None:
+        """Link every private zone to the hub VNet."""
+        for zone, resource in self.zones.items():
+            zone_link(self.common, zone, zone_rg=self.rg.name, vnet_id=vnet_id, parent=self, depends_on=[resource])
+
+    def zone_ids(self) -> pulumi.Output[dict[str, str]]:
+        zones = sorted(self.zones)
+        return pulumi.Output.all(*[self.zones[z].id for z in zones]).apply(
+            lambda ids: dict(zip(zones, ids, strict=True)))
+
+
+class CouncilDataCentre(pulumi.ComponentResource):
+    """A council's data centre: vault and backup policy, Key Vault behind a private endpoint, its servers as
+    the framework's target state (each backed up), and its VNet linked to the hub's private DNS zones."""
+
+    def __init__(self, name: str, props: CouncilProps, env: Env, hub: HubRef, spoke: SpokeNetwork,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("shared-estate:datacentre:Council", name, None, opts)
+        c = props.common
+        self.rg = resource_group(c, SERVICE, self)
+        for zone in PRIVATE_ZONES:
+            zone_link(c, zone, zone_rg=hub.dns_rg_name, vnet_id=spoke.vnet.id, parent=self)
+        vault, policy = backup_vault(c, self.rg, SERVICE, self)
+        diagnostics(f"diag-rsv-{c.key}", resource_uri=vault.id, workspace_id=hub.workspace_id, parent=self)
+        self.key_vault = keyvault.Vault(
+            props.key_vault_name,
+            keyvault.VaultArgs(
+                vault_name=props.key_vault_name,
+                resource_group_name=self.rg.name,
+                location=c.location,
+                properties=keyvault.VaultPropertiesArgs(
+                    tenant_id=env.tenant_id,
+                    sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName(c.key_vault_sku)),
+                    enable_rbac_authorization=True,
+                    enable_purge_protection=True,
+                    enable_soft_delete=True,
+                    soft_delete_retention_in_days=c.key_vault_soft_delete_days,
+                    public_network_access="Disabled",
+                    network_acls=keyvault.NetworkRuleSetArgs(default_action="Deny", bypass="AzureServices"),
+                ),
+                tags=c.tags(SERVICE),
+            ),
+            opts=child(self),
+        )
+        diagnostics(f"diag-{props.key_vault_name}", resource_uri=self.key_vault.id, workspace_id=hub.workspace_id,
+                    parent=self)
+        private_endpoint(c, f"pe-{props.key_vault_name}", rg_name=self.rg.name,
+                         subnet_id=spoke.segments.ids[props.services_segment], target_id=self.key_vault.id,
+                         group="vault", zone_id=hub.zone_id(ZONE_KEY_VAULT), service=SERVICE, parent=self)
+        self.servers: list[Vm] = [
+            linux_vm(c, server, service=SERVICE, rg_name=c.rg(SERVICE), rg=self.rg,
+                     subnet_id=spoke.segments.ids[server.segment], vault=vault, vault_group=self.rg.name,
+                     policy=policy, parent=self)
+            for server in props.servers
+        ]
+        self.register_outputs({"keyVaultId": self.key_vault.id})

@@ -1,0 +1,193 @@
+"""Desktop: a council's Azure Virtual Desktop host pool, desktop application group and workspace, and its
+session hosts: a flexible scale set of the approved image and size, as many as the council's concurrent
+users need at the spec's sessions per host, Entra-joined and registered to the host pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_azure_native.compute as compute
+import pulumi_azure_native.desktopvirtualization as desktopvirtualization
+
+from .common import (
+    ADMIN_USER,
+    ROLE_DESKTOP_VIRTUALIZATION_USER,
+    ROLE_VM_USER_LOGIN,
+    Env,
+    child,
+    diagnostics,
+    resource_group,
+    role_assignment,
+)
+from .network import HubRef, SpokeNetwork
+from .props import CouncilProps
+
+SERVICE = "desktop"
+# Microsoft's AVD agent package for the PowerShell DSC extension (AddSessionHost registers a VM to a pool).
+AVD_AGENT_PACKAGE = ("https://wvdportalstorageblob.blob.core.windows.net/galleryartifacts/"
+                     "Configuration_1.0.02790.438.zip")
+
+
+def rdp_properties(usb_storage_blocked: bool) -> str:
+    """Entra-joined session hosts with Entra single sign-on; no drive or USB storage redirection when the
+    framework blocks USB mass storage."""
+    props = ["targetisaadjoined:i:1", "enablerdsaadauth:i:1"]
+    if usb_storage_blocked:
+        props += ["drivestoredirect:s:", "usbdevicestoredirect:s:"]
+    return "".join(f"{p};" for p in props)
+
+
+class Desktop(pulumi.ComponentResource):
+    def __init__(self, name: str, props: CouncilProps, env: Env, hub: HubRef, spoke: SpokeNetwork,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("shared-estate:desktop:Desktop", name, None, opts)
+        c, d = props.common, props.desktop
+        self.rg = resource_group(c, SERVICE, self)
+        tags = c.tags(SERVICE)
+        self.host_pool = desktopvirtualization.HostPool(
+            f"vdpool-{c.key}",
+            desktopvirtualization.HostPoolArgs(
+                host_pool_name=f"vdpool-{c.key}",
+                resource_group_name=self.rg.name,
+                location=c.location,
+                friendly_name=c.name,
+                host_pool_type=d.host_pool_type,
+                load_balancer_type=d.load_balancer_type,
+                preferred_app_group_type=d.preferred_app_group_type,
+                max_session_limit=d.max_sessions,
+                start_vm_on_connect=d.start_vm_on_connect,
+                validation_environment=d.validation_environment,
+                custom_rdp_property=rdp_properties(d.usb_storage_blocked),
+                registration_info=desktopvirtualization.RegistrationInfoArgs(
+                    expiration_time=d.registration_expiry, registration_token_operation="Update"),
+                tags=tags,
+            ),
+            opts=child(self),
+        )
+        diagnostics(f"diag-vdpool-{c.key}", resource_uri=self.host_pool.id, workspace_id=hub.workspace_id,
+                    parent=self, metrics=False)
+        self.app_group = desktopvirtualization.ApplicationGroup(
+            f"vdag-{c.key}-desktop",
+            desktopvirtualization.ApplicationGroupArgs(
+                application_group_name=f"vdag-{c.key}-desktop",
+                resource_group_name=self.rg.name,
+                location=c.location,
+                application_group_type="Desktop",
+                host_pool_arm_path=self.host_pool.id,
+                friendly_name=f"{c.name} desktop",
+                tags=tags,
+            ),
+            opts=child(self),
+        )
+        desktopvirtualization.Workspace(
+            f"vdws-{c.key}",
+            desktopvirtualization.WorkspaceArgs(
+                workspace_name=f"vdws-{c.key}",
+                resource_group_name=self.rg.name,
+                location=c.location,
+                friendly_name=c.name,
+                application_group_references=[self.app_group.id],
+                tags=tags,
+            ),
+            opts=child(self),
+        )
+        role_assignment(f"ra-{c.key}-desktop-users-appgroup", env, scope=self.app_group.id,
+                        role=ROLE_DESKTOP_VIRTUALIZATION_USER, principal=d.users_group, parent=self)
+        role_assignment(f"ra-{c.key}-desktop-users-login", env, scope=self.rg.id,
+                        role=ROLE_VM_USER_LOGIN, principal=d.users_group, parent=self)
+
+        token = pulumi.Output.secret(desktopvirtualization.get_host_pool_registration_token_output(
+            host_pool_name=self.host_pool.name, resource_group_name=self.rg.name).token)
+        image = d.image
+        security = compute.SecurityProfileArgs(
+            encryption_at_host=c.encryption_at_host,
+            security_type="TrustedLaunch",
+            uefi_settings=compute.UefiSettingsArgs(secure_boot_enabled=True, v_tpm_enabled=True),
+        )
+        self.session_hosts = compute.VirtualMachineScaleSet(
+            f"vmss-{c.key}-avd",
+            compute.VirtualMachineScaleSetArgs(
+                vm_scale_set_name=f"vmss-{c.key}-avd",
+                resource_group_name=self.rg.name,
+                location=c.location,
+                orchestration_mode="Flexible",
+                platform_fault_domain_count=1,
+                single_placement_group=False,
+                sku=compute.SkuArgs(name=d.size, tier="Standard", capacity=d.session_hosts),
+                identity=compute.VirtualMachineScaleSetIdentityArgs(
+                    type=compute.ResourceIdentityType.SYSTEM_ASSIGNED),
+                virtual_machine_profile=compute.VirtualMachineScaleSetVMProfileArgs(
+                    license_type="Windows_Client",
+                    storage_profile=compute.VirtualMachineScaleSetStorageProfileArgs(
+                        image_reference=compute.ImageReferenceArgs(publisher=image.publisher, offer=image.offer,
+                                                                   sku=image.sku, version=image.version),
+                        os_disk=compute.VirtualMachineScaleSetOSDiskArgs(
+                            create_option="FromImage",
+                            caching=compute.CachingTypes.READ_WRITE,
+                            delete_option="Delete",
+                            managed_disk=compute.VirtualMachineScaleSetManagedDiskParametersArgs(
+                                storage_account_type="Premium_LRS"),
+                        ),
+                    ),
+                    os_profile=compute.VirtualMachineScaleSetOSProfileArgs(
+                        computer_name_prefix=d.computer_name_prefix,
+                        admin_username=ADMIN_USER,
+                        admin_password=d.session_host_password,
+                        windows_configuration=compute.WindowsConfigurationArgs(
+                            enable_automatic_updates=d.automatic_updates,
+                            provision_vm_agent=True,
+                            time_zone="GMT Standard Time",
+                        ),
+                    ),
+                    network_profile=compute.VirtualMachineScaleSetNetworkProfileArgs(
+                        network_api_version="2020-11-01",
+                        network_interface_configurations=[compute.VirtualMachineScaleSetNetworkConfigurationArgs(
+                            name="nic",
+                            primary=True,
+                            delete_option="Delete",
+                            ip_configurations=[compute.VirtualMachineScaleSetIPConfigurationArgs(
+                                name="ipconfig1",
+                                primary=True,
+                                subnet=compute.ApiEntityReferenceArgs(id=spoke.segments.ids[d.segment]),
+                            )],
+                        )],
+                    ),
+                    security_profile=security,
+                    diagnostics_profile=compute.DiagnosticsProfileArgs(
+                        boot_diagnostics=compute.BootDiagnosticsArgs(enabled=True)),
+                    extension_profile=compute.VirtualMachineScaleSetExtensionProfileArgs(extensions=[
+                        compute.VirtualMachineScaleSetExtensionArgs(
+                            name="AADLoginForWindows",
+                            publisher="Microsoft.Azure.ActiveDirectory",
+                            type="AADLoginForWindows",
+                            type_handler_version="2.0",
+                            auto_upgrade_minor_version=True,
+                        ),
+                        compute.VirtualMachineScaleSetExtensionArgs(
+                            name="AddSessionHost",
+                            publisher="Microsoft.Powershell",
+                            type="DSC",
+                            type_handler_version="2.73",
+                            auto_upgrade_minor_version=True,
+                            provision_after_extensions=["AADLoginForWindows"],
+                            settings=self._dsc_settings(f"vdpool-{c.key}"),
+                            protected_settings=token.apply(
+                                lambda t: {"properties": {"registrationInfoToken": t}}),
+                        ),
+                    ]),
+                ),
+                tags=tags,
+            ),
+            opts=child(self, [self.host_pool]),
+        )
+        self.register_outputs({"hostPoolId": self.host_pool.id, "sessionHosts": d.session_hosts})
+
+    @staticmethod
+    def _dsc_settings(host_pool: str) -> dict[str, Any]:
+        # `settings` is free-form JSON for the extension, not an azure-native type
+        return {
+            "modulesUrl": AVD_AGENT_PACKAGE,
+            "configurationFunction": "Configuration.ps1\\AddSessionHost",
+            "properties": {"hostPoolName": host_pool, "aadJoin": True},
+        }

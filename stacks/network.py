@@ -1,0 +1,330 @@
+"""Network: the hub VNet with Azure Firewall and Bastion, each council's spoke, NSGs from the flow matrix,
+route tables through the hub firewall, and hub<->spoke peerings both ways."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azure_native.network as network
+import pulumi_azure_native.resources as resources
+
+from .common import child, diagnostics, resource_group
+from .flows import ANY, RuleSpec
+from .props import BASTION_SUBNET, FIREWALL_SUBNET, Common, CouncilProps, HubProps
+
+SERVICE = "network"
+# What council session hosts reach on the internet through the firewall: the AVD service and Windows
+# servicing (Azure Firewall FQDN tags). Everything else leaving the estate is denied.
+AVD_FQDN_TAGS = ["WindowsVirtualDesktop", "WindowsUpdate", "WindowsDiagnostics", "MicrosoftActiveProtectionService"]
+
+
+def security_rule(rule: RuleSpec) -> network.SecurityRuleArgs:
+    """One NSG rule: single prefixes go in the singular fields, several in the plural ones (Azure takes one)."""
+    one_source, one_dest = len(rule.sources) == 1, len(rule.destinations) == 1
+    any_port = rule.ports == (ANY,)
+    return network.SecurityRuleArgs(
+        name=rule.name,
+        priority=rule.priority,
+        direction=rule.direction,
+        access=rule.access,
+        protocol=rule.protocol,
+        description=rule.description,
+        source_port_range=ANY,
+        source_address_prefix=rule.sources[0] if one_source else None,
+        source_address_prefixes=None if one_source else list(rule.sources),
+        destination_address_prefix=rule.destinations[0] if one_dest else None,
+        destination_address_prefixes=None if one_dest else list(rule.destinations),
+        destination_port_range=ANY if any_port else None,
+        destination_port_ranges=None if any_port else list(rule.ports),
+    )
+
+
+class _Segments:
+    """A VNet's subnets, each with its NSG (rules from the matrix) and the route table, plus diagnostics."""
+
+    def __init__(self, owner: pulumi.ComponentResource, common: Common, rg: resources.ResourceGroup,
+                 vnet: network.VirtualNetwork, route_table: network.RouteTable,
+                 workspace_id: pulumi.Input[str]) -> None:
+        self.ids: dict[str, pulumi.Output[str]] = {}
+        self.nsgs: dict[str, network.NetworkSecurityGroup] = {}
+        previous: network.Subnet | None = None
+        for spec in common.subnets:
+            nsg = None
+            if spec.nsg:
+                nsg = network.NetworkSecurityGroup(
+                    f"nsg-{common.key}-{spec.segment}",
+                    network.NetworkSecurityGroupInitArgs(
+                        network_security_group_name=f"nsg-{common.key}-{spec.segment}",
+                        resource_group_name=rg.name,
+                        location=common.location,
+                        security_rules=[security_rule(r) for r in spec.rules],
+                        tags=common.tags(SERVICE),
+                    ),
+                    opts=child(owner),
+                )
+                self.nsgs[spec.segment] = nsg
+                diagnostics(f"diag-nsg-{common.key}-{spec.segment}", resource_uri=nsg.id, workspace_id=workspace_id,
+                            parent=owner, metrics=False)
+            # Subnets of one VNet are created one after another: Azure refuses concurrent subnet writes.
+            subnet = network.Subnet(
+                f"snet-{common.key}-{spec.segment}",
+                network.SubnetInitArgs(
+                    subnet_name=spec.name,
+                    virtual_network_name=vnet.name,
+                    resource_group_name=rg.name,
+                    address_prefix=spec.prefix,
+                    network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id) if nsg else None,
+                    route_table=network.RouteTableArgs(id=route_table.id) if spec.nsg else None,
+                    default_outbound_access=False if spec.nsg else None,
+                ),
+                opts=child(owner, [previous] if previous else None),
+            )
+            previous = subnet
+            self.ids[spec.segment] = subnet.id
+
+
+def _vnet(common: Common, rg: resources.ResourceGroup, owner: pulumi.Resource) -> network.VirtualNetwork:
+    return network.VirtualNetwork(
+        f"vnet-{common.key}",
+        network.VirtualNetworkInitArgs(
+            virtual_network_name=f"vnet-{common.key}",
+            resource_group_name=rg.name,
+            location=common.location,
+            address_space=network.AddressSpaceArgs(address_prefixes=[common.block]),
+            tags=common.tags(SERVICE),
+        ),
+        opts=child(owner),
+    )
+
+
+def _route_table(common: Common, rg: resources.ResourceGroup, routes: list[network.RouteArgs],
+                 owner: pulumi.Resource) -> network.RouteTable:
+    return network.RouteTable(
+        f"rt-{common.key}",
+        network.RouteTableInitArgs(
+            route_table_name=f"rt-{common.key}",
+            resource_group_name=rg.name,
+            location=common.location,
+            disable_bgp_route_propagation=True,  # nothing learnt over the gateway bypasses the firewall
+            routes=routes,
+            tags=common.tags(SERVICE),
+        ),
+        opts=child(owner),
+    )
+
+
+def _via_firewall(name: str, prefix: str, firewall_ip: pulumi.Input[str]) -> network.RouteArgs:
+    return network.RouteArgs(name=name, address_prefix=prefix, next_hop_type="VirtualAppliance",
+                             next_hop_ip_address=firewall_ip)
+
+
+def _public_ip(common: Common, name: str, rg: resources.ResourceGroup, owner: pulumi.Resource,
+               ) -> network.PublicIPAddress:
+    return network.PublicIPAddress(
+        name,
+        network.PublicIPAddressInitArgs(
+            public_ip_address_name=name,
+            resource_group_name=rg.name,
+            location=common.location,
+            sku=network.PublicIPAddressSkuArgs(name="Standard", tier="Regional"),  # Firewall and Bastion need it
+            public_ip_allocation_method="Static",
+            tags=common.tags(SERVICE),
+        ),
+        opts=child(owner),
+    )
+
+
+class HubNetwork(pulumi.ComponentResource):
+    """The consortium hub: VNet with the hub segments from IPAM, Azure Firewall with a policy from the flow
+    matrix, Bastion, NSGs on the hub's own segments and a route table sending their egress to the firewall."""
+
+    def __init__(self, name: str, props: HubProps, *, workspace_id: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("shared-estate:network:Hub", name, None, opts)
+        c = props.common
+        self.rg = resource_group(c, SERVICE, self)
+        self.vnet = _vnet(c, self.rg, self)
+        diagnostics(f"diag-vnet-{c.key}", resource_uri=self.vnet.id, workspace_id=workspace_id, parent=self)
+        route_table = _route_table(c, self.rg, [_via_firewall("default-via-firewall", "0.0.0.0/0", props.firewall_ip)],
+                                   self)
+        self.segments = _Segments(self, c, self.rg, self.vnet, route_table, workspace_id)
+        by_name = {s.name: s.segment for s in c.subnets}
+
+        policy = network.FirewallPolicy(
+            f"afwp-{c.key}",
+            network.FirewallPolicyArgs(
+                firewall_policy_name=f"afwp-{c.key}",
+                resource_group_name=self.rg.name,
+                location=c.location,
+                sku=network.FirewallPolicySkuArgs(tier=props.firewall_sku),
+                threat_intel_mode="Deny",
+                tags=c.tags(SERVICE),
+            ),
+            opts=child(self),
+        )
+        collections = self._rule_collections(props)
+        waits: list[pulumi.Resource] = []
+        if collections:
+            waits.append(network.FirewallPolicyRuleCollectionGroup(
+                f"afwp-{c.key}-flow-matrix",
+                network.FirewallPolicyRuleCollectionGroupArgs(
+                    rule_collection_group_name="flow-matrix",
+                    firewall_policy_name=policy.name,
+                    resource_group_name=self.rg.name,
+                    priority=200,
+                    rule_collections=collections,
+                ),
+                opts=child(self),
+            ))
+        firewall_pip = _public_ip(c, f"pip-afw-{c.key}", self.rg, self)
+        self.firewall = network.AzureFirewall(
+            f"afw-{c.key}",
+            network.AzureFirewallArgs(
+                azure_firewall_name=f"afw-{c.key}",
+                resource_group_name=self.rg.name,
+                location=c.location,
+                sku=network.AzureFirewallSkuArgs(name="AZFW_VNet", tier=props.firewall_sku),
+                firewall_policy=network.SubResourceArgs(id=policy.id),
+                ip_configurations=[network.AzureFirewallIPConfigurationArgs(
+                    name="ipconfig1",
+                    subnet=network.SubResourceArgs(id=self.segments.ids[by_name[FIREWALL_SUBNET]]),
+                    public_ip_address=network.SubResourceArgs(id=firewall_pip.id),
+                )],
+                tags=c.tags(SERVICE),
+            ),
+            opts=child(self, waits),
+        )
+        diagnostics(f"diag-afw-{c.key}", resource_uri=self.firewall.id, workspace_id=workspace_id, parent=self)
+        bastion_pip = _public_ip(c, f"pip-bas-{c.key}", self.rg, self)
+        network.BastionHost(
+            f"bas-{c.key}",
+            network.BastionHostArgs(
+                bastion_host_name=f"bas-{c.key}",
+                resource_group_name=self.rg.name,
+                location=c.location,
+                sku=network.SkuArgs(name=props.bastion_sku),
+                ip_configurations=[network.BastionHostIPConfigurationArgs(
+                    name="ipconfig1",
+                    subnet=network.SubResourceArgs(id=self.segments.ids[by_name[BASTION_SUBNET]]),
+                    public_ip_address=network.SubResourceArgs(id=bastion_pip.id),
+                )],
+                tags=c.tags(SERVICE),
+            ),
+            opts=child(self),
+        )
+        self.register_outputs({"vnetId": self.vnet.id})
+
+    @staticmethod
+    def _rule_collections(props: HubProps) -> list[network.FirewallPolicyFilterRuleCollectionArgs]:
+        out: list[network.FirewallPolicyFilterRuleCollectionArgs] = []
+        if props.firewall_rules:
+            out.append(network.FirewallPolicyFilterRuleCollectionArgs(
+                rule_collection_type="FirewallPolicyFilterRuleCollection",
+                name="inter-council-flows",
+                priority=100,
+                action=network.FirewallPolicyFilterRuleCollectionActionArgs(type="Allow"),
+                rules=[network.NetworkRuleArgs(
+                    rule_type="NetworkRule",
+                    name=r.name,
+                    description=r.description,
+                    ip_protocols=[r.protocol],
+                    source_addresses=list(r.sources),
+                    destination_addresses=list(r.destinations),
+                    destination_ports=list(r.ports),
+                ) for r in props.firewall_rules],
+            ))
+        if props.egress_sources:
+            out.append(network.FirewallPolicyFilterRuleCollectionArgs(
+                rule_collection_type="FirewallPolicyFilterRuleCollection",
+                name="session-host-egress",
+                priority=200,
+                action=network.FirewallPolicyFilterRuleCollectionActionArgs(type="Allow"),
+                rules=[network.ApplicationRuleArgs(
+                    rule_type="ApplicationRule",
+                    name="azure-virtual-desktop",
+                    description="session hosts reach the AVD service and Windows servicing",
+                    fqdn_tags=AVD_FQDN_TAGS,
+                    protocols=[network.FirewallPolicyRuleApplicationProtocolArgs(protocol_type="Https", port=443)],
+                    source_addresses=list(props.egress_sources),
+                )],
+            ))
+        return out
+
+
+@dataclass(frozen=True)
+class HubRef:
+    """The hub's outputs, as a council stack reads them through its StackReference to `shared`."""
+
+    rg_name: pulumi.Output[str]
+    vnet_name: pulumi.Output[str]
+    vnet_id: pulumi.Output[str]
+    firewall_ip: pulumi.Output[str]
+    workspace_id: pulumi.Output[str]
+    dns_rg_name: pulumi.Output[str]
+    zone_ids: pulumi.Output[dict[str, str]]
+
+    @classmethod
+    def of(cls, ref: pulumi.StackReference) -> HubRef:
+        return cls(
+            rg_name=ref.require_output("hubResourceGroupName"),
+            vnet_name=ref.require_output("hubVnetName"),
+            vnet_id=ref.require_output("hubVnetId"),
+            firewall_ip=ref.require_output("firewallPrivateIp"),
+            workspace_id=ref.require_output("logAnalyticsWorkspaceId"),
+            dns_rg_name=ref.require_output("dnsResourceGroupName"),
+            zone_ids=ref.require_output("privateDnsZoneIds"),
+        )
+
+    def zone_id(self, zone: str) -> pulumi.Output[str]:
+        return self.zone_ids.apply(lambda ids: ids[zone])
+
+
+class SpokeNetwork(pulumi.ComponentResource):
+    """A council's spoke: one subnet per VLAN from IPAM, an NSG per subnet from the flow matrix, a route table
+    sending egress and other councils' traffic through the hub firewall, and peerings with the hub both ways."""
+
+    def __init__(self, name: str, props: CouncilProps, hub: HubRef,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("shared-estate:network:Spoke", name, None, opts)
+        c = props.common
+        self.rg = resource_group(c, SERVICE, self)
+        self.vnet = _vnet(c, self.rg, self)
+        diagnostics(f"diag-vnet-{c.key}", resource_uri=self.vnet.id, workspace_id=hub.workspace_id, parent=self)
+        route_table = _route_table(c, self.rg, [
+            _via_firewall("default-via-hub-firewall", "0.0.0.0/0", hub.firewall_ip),
+            _via_firewall("consortium-via-hub-firewall", c.supernet, hub.firewall_ip),
+        ], self)
+        self.segments = _Segments(self, c, self.rg, self.vnet, route_table, hub.workspace_id)
+        network.VirtualNetworkPeering(
+            f"peer-{c.key}-to-hub",
+            network.VirtualNetworkPeeringInitArgs(
+                virtual_network_peering_name="to-hub",
+                virtual_network_name=self.vnet.name,
+                resource_group_name=self.rg.name,
+                remote_virtual_network=network.SubResourceArgs(id=hub.vnet_id),
+                allow_virtual_network_access=True,
+                allow_forwarded_traffic=True,
+                allow_gateway_transit=False,
+                use_remote_gateways=False,
+            ),
+            opts=child(self),
+        )
+        # The hub's side lives in the hub's resource group but belongs to this council's stack: it comes and goes
+        # with the council. (The hub stack still lists the councils' prefixes in its NSGs and firewall policy, so
+        # it is re-run after a council joins; see README.)
+        network.VirtualNetworkPeering(
+            f"peer-hub-to-{c.key}",
+            network.VirtualNetworkPeeringInitArgs(
+                virtual_network_peering_name=f"to-{c.key}",
+                virtual_network_name=hub.vnet_name,
+                resource_group_name=hub.rg_name,
+                remote_virtual_network=network.SubResourceArgs(id=self.vnet.id),
+                allow_virtual_network_access=True,
+                allow_forwarded_traffic=True,
+                allow_gateway_transit=False,
+                use_remote_gateways=False,
+            ),
+            opts=child(self),
+        )
+        self.register_outputs({"vnetId": self.vnet.id})

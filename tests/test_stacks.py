@@ -1,0 +1,422 @@
+"""The Pulumi program under the SDK's mocks: the plan of the repo's hub and three councils says what the
+framework and the inventories say (subnets, NSG rules, peerings, session hosts, tags, RBAC, spec values)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+
+from estate.loader import Estate, host_addresses
+from estate.plan import Plan, PlannedResource
+from tests.stacks_support import (
+    expected_session_hosts,
+    only,
+    ports,
+    prefixes,
+    repo_estate,
+    repo_plan,
+    resource_parameters,
+)
+
+COUNCILS = ["havering", "newham", "waltham-forest"]
+NSG = "azure-native:network:NetworkSecurityGroup"
+SUBNET = "azure-native:network:Subnet"
+
+
+@pytest.fixture(scope="module")
+def estate() -> Estate:
+    return repo_estate()
+
+
+@pytest.fixture(scope="module")
+def planned() -> Plan:
+    return repo_plan()
+
+
+def _net(estate: Estate, site: str, segment: str) -> str:
+    return str(estate.addresses.site(site).segment(segment).network)
+
+
+def test_the_plan_has_the_hub_and_the_three_councils(planned: Plan) -> None:
+    assert planned.stacks == ("shared", *COUNCILS)
+    for stack in planned.stacks:
+        kinds = {r.type for r in planned.for_stack(stack)}
+        assert "pulumi:pulumi:Stack" in kinds
+        assert "azure-native:network:VirtualNetwork" in kinds
+    assert {r.type for r in planned.for_stack("shared")} >= {
+        "shared-estate:network:Hub", "shared-estate:datacentre:Hub", "shared-estate:helpdesk:Helpdesk",
+        "azure-native:network:AzureFirewall", "azure-native:network:BastionHost",
+        "azure-native:operationalinsights:Workspace"}
+    for council in COUNCILS:
+        assert {r.type for r in planned.for_stack(council)} >= {
+            "shared-estate:network:Spoke", "shared-estate:datacentre:Council", "shared-estate:desktop:Desktop",
+            "shared-estate:access:Access", "pulumi:pulumi:StackReference"}
+
+
+@pytest.mark.parametrize("site", ["shared", *COUNCILS])
+def test_subnets_equal_the_catalogue_with_ipam_prefixes(estate: Estate, planned: Plan, site: str) -> None:
+    subnets = planned.of_type(SUBNET, site)
+    got = {(r.inputs["subnetName"], r.inputs["addressPrefix"]) for r in subnets}
+    if site == "shared":
+        catalogue = [(s.azure_name, s.name) for s in estate.framework.network.hub.segments]
+    else:
+        catalogue = [(f"snet-{v.name}", v.name) for v in estate.framework.network.vlans]
+    assert got == {(azure, _net(estate, site, name)) for azure, name in catalogue}
+    vnet = only(planned.of_type("azure-native:network:VirtualNetwork", site), f"vnet-{site}")
+    assert vnet.inputs["addressSpace"]["addressPrefixes"] == [str(estate.addresses.site(site).block)]
+    assert all(r.inputs["virtualNetworkName"] == f"vnet-{site}" for r in subnets)
+
+
+@pytest.mark.parametrize("site", ["shared", *COUNCILS])
+def test_one_nsg_per_subnet_and_egress_through_the_hub_firewall(estate: Estate, planned: Plan, site: str) -> None:
+    nsgs = {r.inputs["networkSecurityGroupName"] for r in planned.of_type(NSG, site)}
+    firewall = ipaddress.ip_network(_net(estate, "shared", "firewall")).network_address + 4
+    for subnet in planned.of_type(SUBNET, site):
+        name = subnet.inputs["subnetName"]
+        if name in ("AzureFirewallSubnet", "AzureBastionSubnet", "GatewaySubnet"):
+            assert "networkSecurityGroup" not in subnet.inputs, "Azure's platform subnets take no NSG of ours"
+            continue
+        nsg_id = subnet.inputs["networkSecurityGroup"]["id"]
+        assert nsg_id.rsplit("/", 1)[-1] in nsgs
+        assert subnet.inputs["routeTable"]["id"].endswith(f"/rt-{site}")
+        assert subnet.inputs["defaultOutboundAccess"] is False
+    ids = [s.inputs["networkSecurityGroup"]["id"] for s in planned.of_type(SUBNET, site)
+           if "networkSecurityGroup" in s.inputs]
+    assert len(ids) == len(set(ids)) == len(nsgs)
+    routes = only(planned.of_type("azure-native:network:RouteTable", site), f"rt-{site}").inputs["routes"]
+    assert {(r["addressPrefix"], r["nextHopType"], r["nextHopIpAddress"]) for r in routes} >= {
+        ("0.0.0.0/0", "VirtualAppliance", str(firewall))}
+    if site != "shared":
+        assert (estate.framework.network.supernet, "VirtualAppliance", str(firewall)) in {
+            (r["addressPrefix"], r["nextHopType"], r["nextHopIpAddress"]) for r in routes}
+
+
+def _expected_rules(estate: Estate, site: str, segment: str) -> set[tuple[Any, ...]]:
+    """The flow matrix for one segment, worked out here from framework.yaml and IPAM."""
+    councils = sorted(estate.councils)
+    own = _net(estate, site, segment)
+    out = set()
+    for flow in estate.framework.network.flows:
+        for direction, here, there in (("Inbound", flow.destination, flow.source),
+                                       ("Outbound", flow.source, flow.destination)):
+            if site == "shared":
+                if here != f"hub/{segment}":
+                    continue
+                peers = [_net(estate, c, there) for c in councils]
+            else:
+                if here != segment:
+                    continue
+                if there.startswith("hub/"):
+                    peers = [_net(estate, "shared", there[4:])]
+                elif flow.scope == "inter":
+                    peers = [_net(estate, c, there) for c in councils if c != site]
+                else:
+                    peers = [_net(estate, site, there)]
+            if not peers:
+                continue
+            src, dst = (peers, [own]) if direction == "Inbound" else ([own], peers)
+            out.add((flow.id, direction, flow.protocol.capitalize(), frozenset(src), frozenset(dst),
+                     frozenset(flow.ports)))
+    return out
+
+
+def _planned_rules(nsg: PlannedResource) -> set[tuple[Any, ...]]:
+    return {(r["name"].rsplit("-", 1)[0], r["direction"], r["protocol"], prefixes(r, "source"),
+             prefixes(r, "destination"), ports(r))
+            for r in nsg.inputs["securityRules"] if r["name"].startswith("FL-")}
+
+
+@pytest.mark.parametrize("site", ["shared", *COUNCILS])
+def test_nsg_rules_equal_the_flow_matrix(estate: Estate, planned: Plan, site: str) -> None:
+    nsgs = {r.name: r for r in planned.of_type(NSG, site)}
+    segments = [s for s in estate.addresses.site(site).segments
+                if s.azure_name not in ("AzureFirewallSubnet", "AzureBastionSubnet", "GatewaySubnet")]
+    assert set(nsgs) == {f"nsg-{site}-{s.name}" for s in segments}
+    supernet = estate.framework.network.supernet
+    for seg in segments:
+        nsg = nsgs[f"nsg-{site}-{seg.name}"]
+        assert _planned_rules(nsg) == _expected_rules(estate, site, seg.name), seg.name
+        rules = nsg.inputs["securityRules"]
+        allows = [r for r in rules if r["access"] == "Allow"]
+        denies = [r for r in rules if r["access"] == "Deny"]
+        # nothing but the matrix and the segment itself is allowed; the rest of the consortium is denied
+        assert {r["name"] for r in allows if not r["name"].startswith("FL-")} == {
+            "allow-within-segment-in", "allow-within-segment-out"}
+        assert all(prefixes(r, "source") == prefixes(r, "destination") == {str(seg.network)}
+                   for r in allows if not r["name"].startswith("FL-"))
+        assert {(r["direction"], *prefixes(r, "source"), *prefixes(r, "destination")) for r in denies} >= {
+            ("Inbound", supernet, "*"), ("Outbound", "*", supernet)}
+        assert max(r["priority"] for r in allows) < min(r["priority"] for r in denies)
+        for direction in ("Inbound", "Outbound"):
+            taken = [r["priority"] for r in rules if r["direction"] == direction]
+            assert len(taken) == len(set(taken)), f"{seg.name}: two {direction} rules share a priority"
+
+
+@pytest.mark.parametrize("council", COUNCILS)
+def test_other_councils_are_denied_unless_the_matrix_allows(estate: Estate, planned: Plan, council: str) -> None:
+    others = [ipaddress.ip_network(r.council.block) for k, r in estate.councils.items() if k != council]
+    inter = {f.id for f in estate.framework.network.flows if f.scope == "inter"}
+    for nsg in planned.of_type(NSG, council):
+        for rule in nsg.inputs["securityRules"]:
+            if rule["access"] != "Allow":
+                continue
+            named = prefixes(rule, "source") | prefixes(rule, "destination")
+            foreign = [p for p in named if any(ipaddress.ip_network(p).subnet_of(o) for o in others)]  # type: ignore[arg-type]
+            if foreign:
+                assert rule["name"].rsplit("-", 1)[0] in inter, (nsg.name, rule["name"], foreign)
+
+
+def test_the_firewall_policy_carries_the_inter_council_flows(estate: Estate, planned: Plan) -> None:
+    group = only(planned.of_type("azure-native:network:FirewallPolicyRuleCollectionGroup", "shared"),
+                 "afwp-shared-flow-matrix")
+    collections = {c["name"]: c for c in group.inputs["ruleCollections"]}
+    rules = {r["name"]: r for r in collections["inter-council-flows"]["rules"]}
+    inter = [f for f in estate.framework.network.flows if f.scope == "inter"]
+    assert set(rules) == {f.id for f in inter}
+    for flow in inter:
+        rule = rules[flow.id]
+        assert rule["ipProtocols"] == [flow.protocol.upper()]
+        assert set(rule["sourceAddresses"]) == {_net(estate, c, flow.source) for c in COUNCILS}
+        assert set(rule["destinationAddresses"]) == {_net(estate, c, flow.destination) for c in COUNCILS}
+        assert rule["destinationPorts"] == flow.ports
+    firewall = only(planned.of_type("azure-native:network:AzureFirewall", "shared"), "afw-shared")
+    policy = only(planned.of_type("azure-native:network:FirewallPolicy", "shared"), "afwp-shared")
+    assert firewall.inputs["firewallPolicy"]["id"].endswith("/afwp-shared")
+    assert firewall.inputs["ipConfigurations"][0]["subnet"]["id"].endswith("/subnets/AzureFirewallSubnet")
+    tier = next(s.sku for s in estate.framework.network.hub.segments if s.azure_name == "AzureFirewallSubnet")
+    assert firewall.inputs["sku"]["tier"] == policy.inputs["sku"]["tier"] == tier
+
+
+@pytest.mark.parametrize("council", COUNCILS)
+def test_peerings_exist_both_ways(planned: Plan, council: str) -> None:
+    hub = only(planned.of_type("azure-native:network:VirtualNetwork", "shared"), "vnet-shared").inputs
+    spoke = only(planned.of_type("azure-native:network:VirtualNetwork", council), f"vnet-{council}").inputs
+    peerings = {p.name: p.inputs for p in planned.of_type("azure-native:network:VirtualNetworkPeering", council)}
+    assert set(peerings) == {f"peer-{council}-to-hub", f"peer-hub-to-{council}"}
+    out, back = peerings[f"peer-{council}-to-hub"], peerings[f"peer-hub-to-{council}"]
+    assert (out["virtualNetworkName"], out["resourceGroupName"]) == (spoke["virtualNetworkName"],
+                                                                     spoke["resourceGroupName"])
+    assert out["remoteVirtualNetwork"]["id"].endswith(_vnet_path(hub))
+    # the hub's side, on the hub's VNet (found through the StackReference to `shared`)
+    assert (back["virtualNetworkName"], back["resourceGroupName"]) == (hub["virtualNetworkName"],
+                                                                       hub["resourceGroupName"])
+    assert back["remoteVirtualNetwork"]["id"].endswith(_vnet_path(spoke))
+    for p in (out, back):
+        assert p["allowVirtualNetworkAccess"] and p["allowForwardedTraffic"]
+        assert not p["useRemoteGateways"]
+
+
+def _vnet_path(vnet: dict[str, Any]) -> str:
+    return (f"/resourceGroups/{vnet['resourceGroupName']}/providers/Microsoft.Network/virtualNetworks/"
+            f"{vnet['virtualNetworkName']}")
+
+
+@pytest.mark.parametrize("council", COUNCILS)
+def test_session_hosts_follow_users_concurrency_and_sessions_per_host(
+        estate: Estate, planned: Plan, council: str) -> None:
+    avd = estate.framework.desktop.avd
+    users = estate.councils[council].council.users.desktop
+    vmss = only(planned.of_type("azure-native:compute:VirtualMachineScaleSet", council), f"vmss-{council}-avd")
+    assert vmss.inputs["sku"]["capacity"] == expected_session_hosts(users, avd.concurrency, avd.max_sessions_per_host)
+    assert vmss.inputs["sku"]["name"] == estate.framework.desktop.vm_sizes.default
+    image = vmss.inputs["virtualMachineProfile"]["storageProfile"]["imageReference"]
+    spec = estate.framework.desktop.image
+    assert (image["publisher"], image["offer"], image["sku"]) == (spec.publisher, spec.offer, spec.sku)
+    pool = only(planned.of_type("azure-native:desktopvirtualization:HostPool", council), f"vdpool-{council}")
+    assert pool.inputs["maxSessionLimit"] == avd.max_sessions_per_host
+    assert pool.inputs["hostPoolType"] == avd.host_pool_type
+    assert pool.inputs["loadBalancerType"] == avd.load_balancer_type
+    subnet = vmss.inputs["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"][0][
+        "ipConfigurations"][0]["subnet"]["id"]
+    assert subnet.endswith("/subnets/snet-desktops")
+
+
+@pytest.mark.parametrize(("users", "concurrency", "per_host", "hosts"), [
+    (0, 0.6, 12, 0), (1, 0.6, 12, 1), (20, 0.6, 12, 1), (21, 0.6, 12, 2), (2400, 0.6, 12, 120),
+    (2750, 0.6, 12, 138), (3900, 0.6, 12, 195), (100, 0.1, 10, 1), (101, 0.1, 10, 2), (10, 0.7, 7, 1),
+])
+def test_session_host_arithmetic(users: int, concurrency: float, per_host: int, hosts: int) -> None:
+    from stacks.props import session_host_count
+
+    assert session_host_count(users, concurrency, per_host) == hosts == expected_session_hosts(
+        users, concurrency, per_host)
+
+
+@pytest.mark.parametrize("council", COUNCILS)
+def test_the_desktop_users_group_is_assigned_to_its_application_group(planned: Plan, council: str) -> None:
+    from estate.plan import stack_config
+
+    users = stack_config(repo_estate(), council)["shared-estate:desktopUsersGroupObjectId"]
+    group = only(planned.of_type("azure-native:desktopvirtualization:ApplicationGroup", council),
+                 f"vdag-{council}-desktop")
+    assert group.inputs["applicationGroupType"] == "Desktop"
+    assert group.inputs["hostPoolArmPath"].endswith(f"/hostPools/vdpool-{council}")
+    assigned = [r for r in planned.of_type("azure-native:authorization:RoleAssignment", council)
+                if r.inputs["principalId"] == users]
+    scopes = {r.inputs["scope"].rsplit("/", 1)[-1]: r.inputs["roleDefinitionId"].rsplit("/", 1)[-1] for r in assigned}
+    assert scopes[f"vdag-{council}-desktop"] == "1d18fff3-a72a-46b5-b4a9-0b38a3cd7e63"  # Desktop Virtualization User
+    workspace = only(planned.of_type("azure-native:desktopvirtualization:Workspace", council), f"vdws-{council}")
+    assert workspace.inputs["applicationGroupReferences"][0].endswith(f"/vdag-{council}-desktop")
+
+
+def _nic_configs(resource: PlannedResource) -> list[dict[str, Any]]:
+    if resource.type == "azure-native:network:NetworkInterface":
+        return list(resource.inputs["ipConfigurations"])
+    profile = resource.inputs["virtualMachineProfile"]["networkProfile"]
+    return [ip for nic in profile["networkInterfaceConfigurations"] for ip in nic["ipConfigurations"]]
+
+
+def test_no_desktop_or_server_has_a_public_ip(planned: Plan) -> None:
+    machines = planned.of_type("azure-native:network:NetworkInterface") + planned.of_type(
+        "azure-native:compute:VirtualMachineScaleSet")
+    assert len(planned.of_type("azure-native:compute:VirtualMachineScaleSet")) == len(COUNCILS)
+    assert machines
+    for machine in machines:
+        for ip in _nic_configs(machine):
+            assert "publicIPAddress" not in ip and "publicIPAddressConfiguration" not in ip, machine.name
+    for vm in planned.of_type("azure-native:compute:VirtualMachine"):
+        assert set(vm.inputs["networkProfile"]) == {"networkInterfaces"}  # NICs only, no inline public IP
+    public = planned.of_type("azure-native:network:PublicIPAddress")
+    assert {p.stack for p in public} == {"shared"}
+    users = {r.name: r for r in planned.resources if "publicIPAddress" in str(r.inputs)
+             and r.type != "azure-native:network:PublicIPAddress"}
+    assert set(users) == {"afw-shared", "bas-shared"}, "only the firewall and Bastion face the internet"
+
+
+def test_every_taggable_resource_is_tagged(estate: Estate, planned: Plan) -> None:
+    required = estate.framework.security.tagging.required
+    taggable = 0
+    for r in planned.resources:
+        if not r.custom or "tags" not in resource_parameters(r.type):
+            continue
+        taggable += 1
+        tags = r.inputs.get("tags")
+        assert isinstance(tags, dict), f"{r.urn} has no tags"
+        assert set(required) <= set(tags), f"{r.urn}: {sorted(tags)}"
+        assert tags["council"] == r.stack
+        assert tags["framework-version"] == estate.framework.version
+        assert tags["service"] and tags["cost-centre"]
+        if r.stack != "shared":
+            assert tags["cost-centre"] == estate.councils[r.stack].council.code
+    assert taggable >= 100  # not vacuous: most of the estate is taggable
+
+
+def test_admin_groups_hold_only_their_own_resource_groups(estate: Estate, planned: Plan) -> None:
+    from estate.plan import stack_config
+
+    admins = {s: stack_config(estate, s)["shared-estate:adminGroupObjectId"] for s in planned.stacks}
+    assert len(set(admins.values())) == len(admins)
+    groups = {s: {r.inputs["resourceGroupName"] for r in planned.of_type("azure-native:resources:ResourceGroup", s)}
+              for s in planned.stacks}
+    for stack in planned.stacks:
+        mine = [r for r in planned.of_type("azure-native:authorization:RoleAssignment", stack)
+                if r.inputs["principalId"] == admins[stack]]
+        contributor = {r.inputs["scope"].split("/resourceGroups/")[1] for r in mine
+                       if r.inputs["roleDefinitionId"].endswith("b24988ac-6180-42a0-ab88-20f7382dd24c")}
+        assert contributor == groups[stack], stack  # Contributor on each of its own groups
+        for r in mine:
+            assert r.inputs["scope"].split("/resourceGroups/")[1].split("/")[0] in groups[stack]
+            assert r.inputs["principalType"] == "Group"
+    every = planned.of_type("azure-native:authorization:RoleAssignment")
+    for stack, principal in admins.items():
+        assert all(r.stack == stack for r in every if r.inputs["principalId"] == principal)
+
+
+@pytest.mark.parametrize("council", COUNCILS)
+def test_servers_are_the_framework_target_state_and_backed_up(estate: Estate, planned: Plan, council: str) -> None:
+    dc = estate.framework.data_centre
+    vms = {r.inputs["vmName"]: r for r in planned.of_type("azure-native:compute:VirtualMachine", council)}
+    assets = estate.councils[council].council.assets.servers
+    assert set(vms) == {s.name for s in assets}
+    policy = only(planned.of_type("azure-native:recoveryservices:ProtectionPolicy", council), f"bkpol-{council}-vm")
+    protected = {r.inputs["properties"]["sourceResourceId"].rsplit("/", 1)[-1]: r
+                 for r in planned.of_type("azure-native:recoveryservices:ProtectedItem", council)}
+    for asset in assets:
+        vm = vms[asset.name].inputs
+        assert vm["hardwareProfile"]["vmSize"] in dc.vm_skus.allowed
+        if asset.sku in dc.vm_skus.allowed:
+            assert vm["hardwareProfile"]["vmSize"] == asset.sku
+        image = vm["storageProfile"]["imageReference"]
+        assert (image["publisher"], image["offer"], image["sku"]) == (
+            dc.server_image.publisher, dc.server_image.offer, dc.server_image.sku)
+        assert vm["securityProfile"]["encryptionAtHost"] is dc.encryption_at_host.required
+        assert vm["osProfile"]["linuxConfiguration"]["disablePasswordAuthentication"] is True
+        item = protected[asset.name].inputs
+        assert item["properties"]["policyId"].endswith(f"/{policy.inputs['policyName']}")
+        assert item["vaultName"] == f"rsv-{council}"
+    schedule = policy.inputs["properties"]["schedulePolicy"]
+    retention = policy.inputs["properties"]["retentionPolicy"]
+    assert schedule["scheduleRunFrequency"] == dc.backup.frequency
+    assert schedule["scheduleRunTimes"][0][11:16] == dc.backup.time
+    assert retention["dailySchedule"]["retentionDuration"]["count"] == dc.backup.retention_days
+    assert retention["weeklySchedule"]["retentionDuration"]["count"] == dc.backup.weekly_retention_weeks
+
+
+def test_servers_placed_in_hosts_yml_keep_their_address(estate: Estate, planned: Plan) -> None:
+    nics = {r.name.removeprefix("nic-"): r.inputs for r in planned.of_type("azure-native:network:NetworkInterface")}
+    checked = 0
+    for site in ["shared", *COUNCILS]:
+        for name, _, segment, address in host_addresses(estate, site):
+            if name in nics:
+                ip = nics[name]["ipConfigurations"][0]
+                assert ip["privateIPAddress"] == str(address)
+                assert ip["subnet"]["id"].endswith(f"/subnets/{segment.azure_name}")
+                checked += 1
+    assert checked >= 4
+
+
+def test_platform_services_follow_the_spec(estate: Estate, planned: Plan) -> None:
+    dc = estate.framework.data_centre
+    workspace = only(planned.of_type("azure-native:operationalinsights:Workspace", "shared"), "log-shared")
+    assert workspace.inputs["retentionInDays"] == dc.log_analytics.retention_days
+    assert workspace.inputs["sku"]["name"] == dc.log_analytics.sku
+    vaults = planned.of_type("azure-native:keyvault:Vault")
+    assert {v.stack for v in vaults} == set(COUNCILS)
+    for vault in vaults:
+        props = vault.inputs["properties"]
+        assert props["enableRbacAuthorization"] is dc.key_vault.rbac
+        assert props["enablePurgeProtection"] is dc.key_vault.purge_protection
+        assert props["softDeleteRetentionInDays"] == dc.key_vault.soft_delete_days
+        assert props["publicNetworkAccess"] == "Disabled"
+    network_types = {"azure-native:network:VirtualNetwork", NSG, "azure-native:network:AzureFirewall"}
+    targets = {r.inputs["resourceUri"] for r in planned.of_type("azure-native:monitor:DiagnosticSetting")}
+    for r in planned.resources:
+        if r.type in network_types:
+            assert any(t.endswith("/" + r.name) for t in targets), f"{r.name} has no diagnostic setting"
+    for setting in planned.of_type("azure-native:monitor:DiagnosticSetting"):
+        assert setting.inputs["workspaceId"].endswith("/workspaces/log-shared")
+
+
+def test_private_dns_zones_are_linked_to_the_hub_and_every_spoke(planned: Plan) -> None:
+    zones = {z.inputs["privateZoneName"] for z in planned.of_type("azure-native:privatedns:PrivateZone", "shared")}
+    assert zones
+    links = planned.of_type("azure-native:privatedns:VirtualNetworkLink")
+    linked = {(link.inputs["privateZoneName"], link.inputs["virtualNetwork"]["id"].rsplit("/", 1)[-1])
+              for link in links}
+    assert linked == {(z, f"vnet-{s}") for z in zones for s in ["shared", *COUNCILS]}
+    assert all(link.inputs["resourceGroupName"] == "rg-shared-datacentre" for link in links)
+
+
+def test_the_helpdesk_is_reachable_from_every_desktop_vlan_on_the_matrix_ports_only(
+        estate: Estate, planned: Plan) -> None:
+    helpdesk = next(s for _, role, s, _ in host_addresses(estate, "shared") if role == "helpdesk")
+    vm = only(planned.of_type("azure-native:network:NetworkInterface", "shared"), "nic-hub-hd01")
+    assert vm.inputs["ipConfigurations"][0]["subnet"]["id"].endswith(f"/subnets/{helpdesk.azure_name}")
+    nsg = only(planned.of_type(NSG, "shared"), f"nsg-shared-{helpdesk.name}")
+    desktops = {_net(estate, c, "desktops") for c in COUNCILS}
+    inbound = [r for r in nsg.inputs["securityRules"] if r["direction"] == "Inbound" and r["access"] == "Allow"]
+    from_desktops = [r for r in inbound if prefixes(r, "source") & desktops]
+    flows = [f for f in estate.framework.network.flows
+             if f.source == "desktops" and f.destination == f"hub/{helpdesk.name}"]
+    assert flows
+    assert {(r["name"].rsplit("-", 1)[0], ports(r)) for r in from_desktops} == {
+        (f.id, frozenset(f.ports)) for f in flows}
+    assert all(prefixes(r, "source") == desktops for r in from_desktops)
+    [server] = planned.of_type("azure-native:dbforpostgresql:Server", "shared")
+    platform = estate.framework.helpdesk.platform
+    assert (server.inputs["sku"]["name"], server.inputs["version"]) == (platform.database_sku,
+                                                                        platform.database_version)
+    assert server.inputs["network"]["publicNetworkAccess"] == "Disabled"
+    assert server.inputs["storage"]["storageSizeGB"] == platform.database_storage_gb
