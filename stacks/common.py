@@ -79,15 +79,16 @@ def role_assignment(name: str, env: Env, *, scope: pulumi.Input[str], role: str,
 
 
 def diagnostics(name: str, *, resource_uri: pulumi.Input[str], workspace_id: pulumi.Input[str],
-                parent: pulumi.Resource, metrics: bool = True) -> monitor.DiagnosticSetting:
-    """Every log category (and the platform metrics, where the resource has them) to Log Analytics."""
+                parent: pulumi.Resource, metrics: bool = True, dedicated: bool = False) -> monitor.DiagnosticSetting:
+    """Every log category (and the platform metrics, where the resource has them) to Log Analytics;
+    `dedicated` for resources with resource-specific tables (Azure Firewall)."""
     return monitor.DiagnosticSetting(
         name,
         monitor.DiagnosticSettingArgs(
             name=DIAGNOSTIC_SETTING,
             resource_uri=resource_uri,
             workspace_id=workspace_id,
-            log_analytics_destination_type="Dedicated",
+            log_analytics_destination_type="Dedicated" if dedicated else None,
             logs=[monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)],
             metrics=[monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)] if metrics else None,
         ),

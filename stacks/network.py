@@ -195,9 +195,10 @@ class HubNetwork(pulumi.ComponentResource):
             ),
             opts=child(self, waits),
         )
-        diagnostics(f"diag-afw-{c.key}", resource_uri=self.firewall.id, workspace_id=workspace_id, parent=self)
+        diagnostics(f"diag-afw-{c.key}", resource_uri=self.firewall.id, workspace_id=workspace_id, parent=self,
+                    dedicated=True)
         bastion_pip = _public_ip(c, f"pip-bas-{c.key}", self.rg, self)
-        network.BastionHost(
+        bastion = network.BastionHost(
             f"bas-{c.key}",
             network.BastionHostArgs(
                 bastion_host_name=f"bas-{c.key}",
@@ -213,6 +214,7 @@ class HubNetwork(pulumi.ComponentResource):
             ),
             opts=child(self),
         )
+        diagnostics(f"diag-bas-{c.key}", resource_uri=bastion.id, workspace_id=workspace_id, parent=self)
         self.register_outputs({"vnetId": self.vnet.id})
 
     @staticmethod

@@ -411,20 +411,22 @@ def _hub(estate: Estate, common: Common, problems: _Problems) -> HubProps:
 
 
 def _helpdesk_host(estate: Estate, problems: _Problems) -> tuple[str, str, str]:
+    source = estate.hub_hosts_source
+    where = source.file if source else f"inventories/{HUB}/hosts.yml"
     for name, role, seg, address in host_addresses(estate, HUB):
         if role == ROLE_HELPDESK:
-            _check_azure_address(seg, address, problems, name)
+            _check_azure_address(seg, address, problems, name, where)
             return name, seg.name, str(address)
-    where = "inventories/shared/hosts.yml"
     problems.items.append(Problem(where, 0, "hosts", f"no host with role {ROLE_HELPDESK}: the hub stack puts the "
                                                      "shared helpdesk VM where that host is"))
     return "", "", ""
 
 
-def _check_azure_address(seg: ipam.Segment, address: IPv4Address, problems: _Problems, host: str) -> None:
+def _check_azure_address(seg: ipam.Segment, address: IPv4Address, problems: _Problems, host: str,
+                         where: str) -> None:
     if int(address) - int(seg.network.network_address) < AZURE_FIRST_HOST:
-        problems.items.append(Problem("hosts.yml", 0, host, f"{address} is one of the addresses Azure keeps "
-                                                            f"in {seg.network} (.0 to .3): use address_index >= 4"))
+        problems.items.append(Problem(where, 0, host, f"{address} is one of the addresses Azure keeps "
+                                                      f"in {seg.network} (.0 to .3): use address_index >= 4"))
 
 
 def _role_vlan(estate: Estate, role: str, problems: _Problems) -> str:
@@ -451,7 +453,8 @@ def _council(estate: Estate, common: Common, config: StackConfig, problems: _Pro
         size = asset.sku if asset.sku in dc.vm_skus.allowed else dc.vm_skus.default
         if asset.name in placed:
             seg, address = placed[asset.name]
-            _check_azure_address(seg, address, problems, asset.name)
+            hosts_file = record.hosts_source.file if record.hosts_source else ""
+            _check_azure_address(seg, address, problems, asset.name, hosts_file)
             servers.append(Server(asset.name, asset.role, size, seg.name, str(address)))
         else:
             servers.append(Server(asset.name, asset.role, size, servers_vlan, None))

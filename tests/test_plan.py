@@ -224,3 +224,29 @@ def test_plan_result_helpers() -> None:
     result: Plan = repo_plan()
     assert sum(result.counts().values()) == len(result.resources)
     assert all(r.stack == "newham" for r in result.for_stack("newham"))
+
+
+@pytest.mark.parametrize(("stack", "file", "old", "new", "message"), [
+    ("newham", "inventories/newham/hosts.yml", "{name: nwm-app01, role: app_server, vlan: servers}",
+     "{name: nwm-app01, role: app_server, vlan: servers, address_index: 3}", "one of the addresses Azure keeps"),
+    ("shared", "inventories/shared/hosts.yml", "{name: hub-hd01, role: helpdesk, vlan: shared-services}",
+     "{name: hub-hd01, role: log_collector, vlan: shared-services}", "no host with role helpdesk"),
+])
+def test_hosts_the_stacks_cannot_place_are_named(repo_copy: Path, stack: str, file: str, old: str, new: str,
+                                                 message: str) -> None:
+    from stacks.props import StackConfig, build
+
+    path = repo_copy / file
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
+    estate = load_estate(repo_copy)
+    values = stack_config(estate, stack)
+    config = StackConfig(stack=stack, location="uksouth", admin_group=values["shared-estate:adminGroupObjectId"],
+                         desktop_users_group=values.get("shared-estate:desktopUsersGroupObjectId"),
+                         ssh_public_key="ssh-ed25519 AAAA x", session_host_password="x",
+                         hub_stack="organization/shared-estate/shared",
+                         registration_expiry=values["shared-estate:registrationTokenExpiry"])
+    with pytest.raises(EstateError) as caught:
+        build(estate, stack, config)
+    [problem] = caught.value.problems
+    assert problem.file == file and message in problem.message

@@ -380,7 +380,8 @@ def test_platform_services_follow_the_spec(estate: Estate, planned: Plan) -> Non
         assert props["enablePurgeProtection"] is dc.key_vault.purge_protection
         assert props["softDeleteRetentionInDays"] == dc.key_vault.soft_delete_days
         assert props["publicNetworkAccess"] == "Disabled"
-    network_types = {"azure-native:network:VirtualNetwork", NSG, "azure-native:network:AzureFirewall"}
+    network_types = {"azure-native:network:VirtualNetwork", NSG, "azure-native:network:AzureFirewall",
+                     "azure-native:network:BastionHost"}
     targets = {r.inputs["resourceUri"] for r in planned.of_type("azure-native:monitor:DiagnosticSetting")}
     for r in planned.resources:
         if r.type in network_types:
