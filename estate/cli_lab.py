@@ -72,7 +72,11 @@ def up(root: RootOpt = None, quiet: QuietOpt = False) -> None:
         _hosts_table(topo, rows)
     ready = sum(1 for r in rows if r.ssh)
     typer.echo(f"lab up: {len(topo.hosts)} hosts ({ready} answering ssh), {len(topo.segments)} segments, "
-               f"{len(topo.probes)} probe namespaces; inventory {p.inventory.relative_to(p.root)}")
+               f"{len(topo.probes)} probe namespaces; inventory {_shown(p.inventory, p.root)}")
+
+
+def _shown(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 @lab_app.command()

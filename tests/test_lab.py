@@ -227,6 +227,53 @@ def test_another_checkouts_lab_is_a_name_clash(lab: Topology, tmp_path: Path) ->
     assert not state.exists() or json.loads(state.read_text())["objects"]["container"] == {}
 
 
+def test_an_inventory_change_remakes_only_the_hosts_it_touches(lab: Topology, tmp_path: Path) -> None:
+    """The same lab (.state is shared) seen through a copy of the repo whose inventory differs."""
+    for name in ("framework.yaml", "inventories", "lab"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, tmp_path / name)
+        else:
+            shutil.copy(src, tmp_path / name)
+    (tmp_path / ".state").symlink_to(REPO / ".state")
+    inv = tmp_path / "inventories"
+    with (inv / "havering" / "hosts.yml").open("a") as handle:
+        handle.write("  - {name: hav-app02, role: app_server, vlan: servers}\n")
+    newham = inv / "newham" / "hosts.yml"
+    newham.write_text(newham.read_text().replace("{name: nwm-tc01, role: thin_client, vlan: desktops}",
+                                                 "{name: nwm-tc01, role: thin_client, vlan: guest}"))
+    wf = inv / "waltham-forest" / "hosts.yml"
+    wf.write_text("".join(line for line in wf.read_text().splitlines(keepends=True) if "wf-svc01" not in line))
+
+    def ids() -> dict[str, str]:
+        listed = json.loads(subprocess.run(["podman", "ps", "--format", "json"], capture_output=True, text=True,
+                                           check=True, env=podman_env(REPO)).stdout or "[]")
+        return {name: c["Id"] for c in listed for name in c["Names"] if name.startswith("se-")}
+
+    before = ids()
+    done = subprocess.run([ESTATE, "lab", "up", "-q"], capture_output=True, text=True, check=False, cwd=tmp_path,
+                          env={**os.environ, "ESTATE_ROOT": str(tmp_path)}, timeout=600)
+    assert done.returncode == 0, done.stderr
+    changed = ids()
+    assert set(changed) == set(before) - {"se-wf-svc01"} | {"se-hav-app02"}
+    assert changed["se-nwm-tc01"] != before["se-nwm-tc01"]
+    assert {k: v for k, v in changed.items() if k not in ("se-nwm-tc01", "se-hav-app02")} == \
+        {k: v for k, v in before.items() if k not in ("se-nwm-tc01", "se-wf-svc01")}
+    guest = subprocess.run(["ip", "-n", "se-nwm-tc01", "-4", "-br", "addr", "show", "eth0"], capture_output=True,
+                           text=True, check=True).stdout
+    from estate.loader import host_addresses, load_estate
+
+    moved = {name: (seg.name, address) for name, _, seg, address in host_addresses(load_estate(tmp_path), "newham")}
+    assert moved["nwm-tc01"][0] == "guest" and f" {moved['nwm-tc01'][1]}/" in guest
+    assert "se-probe.newham.desktops" in subprocess.run(["ip", "netns"], capture_output=True, text=True,
+                                                         check=True).stdout
+    # and back: the repo's inventory again
+    done = estate_cli("lab", "up", "-q")
+    assert done.returncode == 0, done.stderr
+    assert set(ids()) == set(before)
+    assert estate_cli("lab", "status").returncode == 0
+
+
 def test_down_leaves_the_machine_as_it_was(lab: Topology, baseline: dict[str, list[str]]) -> None:
     done = estate_cli("lab", "down", "-q")
     assert done.returncode == 0, done.stderr

@@ -24,10 +24,10 @@ def project_root(root: Path | None = None) -> Path:
 
 
 def state_dir(root: Path | None = None) -> Path:
-    """.state/ of the project (created)."""
+    """.state/ of the project (created; resolved, so a .state that is a symlink names its target)."""
     path = project_root(root) / ".state"
     path.mkdir(parents=True, exist_ok=True)
-    return path
+    return path.resolve()
 
 
 def lab_dir(root: Path | None = None) -> Path:

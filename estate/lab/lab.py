@@ -78,7 +78,7 @@ class Paths:
 
     @property
     def apt_cache(self) -> Path:
-        return self.root / ".state" / "apt-cache"
+        return self.lab.parent / "apt-cache"
 
 
 def paths(root: Path | None = None) -> Paths:
