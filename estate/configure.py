@@ -1,0 +1,449 @@
+"""`estate configure`: run playbooks/site.yml over the estate's hosts through ansible-runner.
+
+Everything the roles need comes from framework.yaml and inventories/ (never from the roles): this
+module turns them into the playbook's extra vars (`playbook_vars`), renders the router's flow-matrix
+ruleset with the generator the lab uses (`estate.nftables.render_router_ruleset`), keeps the helpdesk's
+secrets in a private file under .state/, and runs the play, streaming ansible-runner's events into a
+`Tally` (and whatever display the caller attaches) that ends with ok/changed/failed/unreachable per host.
+
+Fast settings by default (SSH pipelining, forks, persistent connections, a JSON fact cache, the
+free strategy); `fast=False` runs with Ansible's own defaults so that bench/ can compare the two.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from estate.errors import EstateError
+
+if TYPE_CHECKING:
+    from estate.loader import Estate
+
+PLAYBOOK_DIR = "playbooks"
+PLAYBOOK = "site.yml"
+ROLES_DIR = "roles"
+STATE_SUBDIR = "configure"
+LAB_INVENTORY = Path(".state") / "lab" / "inventory.yml"
+# Ports every host opens whatever its segment: SSH, for management (the controller's Ansible).
+MANAGEMENT_TCP = ("22",)
+
+# The project's settings: what makes a run fast. `--ansible-defaults` leaves all of them out.
+def fast_settings(state: Path, forks: int) -> dict[str, str]:
+    return {
+        "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_FORKS": str(forks),
+        "ANSIBLE_STRATEGY": "free",
+        "ANSIBLE_GATHERING": "smart",
+        "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "7200",
+        "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=auto -o ControlPersist=600s -o PreferredAuthentications=publickey",
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(state / "cp"),
+        "ANSIBLE_INTERPRETER_PYTHON": "/usr/bin/python3",
+    }
+
+
+def common_settings(root: Path) -> dict[str, str]:
+    """Settings both modes need: ansible-playbook beside this Python, where the roles are, no colour."""
+    import sys
+
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")])
+    return {
+        "PATH": path,
+        "ANSIBLE_ROLES_PATH": str(root / ROLES_DIR),
+        "ANSIBLE_NOCOLOR": "True",
+        "ANSIBLE_FORCE_COLOR": "False",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_DEPRECATION_WARNINGS": "False",
+        "ANSIBLE_LOCALHOST_WARNING": "False",
+    }
+
+
+# --------------------------------------------------------------------------- variables
+
+
+def _port_key(port: str) -> tuple[int, int]:
+    low, _, high = port.partition("-")
+    return int(low), int(high or low)
+
+
+def merge_ports(ports: Iterable[str]) -> list[str]:
+    """Ports and ranges ("5060-5061") merged into sorted, non-overlapping entries (nft rejects overlaps)."""
+    spans = sorted(_port_key(p) for p in ports)
+    merged: list[list[int]] = []
+    for low, high in spans:
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return [str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in merged]
+
+
+def inbound_ports(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """What the flow matrix lets reach each segment: {site: {segment: {"tcp": [...], "udp": [...]}}}.
+
+    A host's firewall opens these (its role's services: a flow into its segment exists because a
+    service there is used) plus SSH for management. Scope intra and inter flows end at a council VLAN;
+    hub flows end at a hub segment or at the VLAN of every council."""
+    from estate.ipam import HUB
+
+    plan = estate.addresses
+    out: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for site in (HUB, *plan.councils):
+        out[site] = {seg.name: {"tcp": [], "udp": []} for seg in plan.site(site).segments}
+    for flow in estate.framework.network.flows:
+        if flow.destination.startswith("hub/"):
+            targets = [(HUB, flow.destination.removeprefix("hub/"))]
+        else:
+            targets = [(council, flow.destination) for council in plan.councils]
+        for site, segment in targets:
+            out[site][segment][flow.protocol].extend(flow.ports)
+    for segments in out.values():
+        for ports in segments.values():
+            for proto in ("tcp", "udp"):
+                extra = MANAGEMENT_TCP if proto == "tcp" else ()
+                ports[proto] = merge_ports([*ports[proto], *extra])
+    return out
+
+
+def _pool(network: IPv4Network) -> tuple[str, str]:
+    """The DHCP pool of a subnet: its upper half (static hosts take low addresses), less the broadcast."""
+    size = network.num_addresses
+    start = network.network_address + size // 2
+    end = network.broadcast_address - 1
+    return str(start), str(end)
+
+
+def site_vars(estate: Estate) -> dict[str, Any]:
+    """Per site (council key, or "shared" for the hub): name, block, VLAN subnets with DHCP pools, hosts."""
+    from estate.ipam import HUB
+    from estate.loader import host_addresses
+
+    plan = estate.addresses
+    out: dict[str, Any] = {}
+    for site in (HUB, *plan.councils):
+        sp = plan.site(site)
+        name = "Shared Estate hub" if site == HUB else estate.council(site).council.name
+        vlans = []
+        for seg in sp.segments:
+            start, end = _pool(seg.network)
+            vlans.append({"name": seg.name, "vlan_id": seg.vlan_id if seg.vlan_id is not None else 0,
+                          "subnet": str(seg.network), "gateway": str(seg.gateway),
+                          "pool_start": start, "pool_end": end})
+        hosts = [{"name": n, "role": r, "vlan": s.name, "address": str(a)}
+                 for n, r, s, a in host_addresses(estate, site)]
+        records = [{"name": h["name"], "address": h["address"]} for h in hosts]
+        out[site] = {"name": name, "block": str(sp.block), "vlans": vlans, "hosts": hosts, "records": records}
+    return out
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """The helpdesk's passwords, made once and kept in .state/configure/secrets.json (mode 0600)."""
+
+    helpdesk_root_password: str
+    helpdesk_rest_password: str
+    agents: dict[str, str]  # council key -> its agent's password
+
+    def to_json(self) -> str:
+        return json.dumps({"helpdesk_root_password": self.helpdesk_root_password,
+                           "helpdesk_rest_password": self.helpdesk_rest_password,
+                           "agents": self.agents}, indent=2, sort_keys=True) + "\n"
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def load_secrets(path: Path, councils: Iterable[str]) -> Secrets:
+    """Read the secrets file, adding any password that is missing (a new council's agent); written atomically."""
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise EstateError.one(path, 0, "", f"corrupt secrets file ({exc}): remove it to make new secrets") from None
+        if not isinstance(data, dict) or not isinstance(data.get("agents", {}), dict):
+            raise EstateError.one(path, 0, "", "corrupt secrets file: remove it to make new secrets")
+    agents = {str(k): str(v) for k, v in data.get("agents", {}).items()}
+    wanted = Secrets(
+        helpdesk_root_password=str(data.get("helpdesk_root_password") or _token()),
+        helpdesk_rest_password=str(data.get("helpdesk_rest_password") or _token()),
+        agents={key: agents.get(key) or _token() for key in sorted(councils)},
+    )
+    text = wanted.to_json()
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        tmp.replace(path)
+    return wanted
+
+
+def agent_name(council: str) -> str:
+    """The login of a council's helpdesk agent account (one per council; it sees only its queue)."""
+    return f"{council}-agent"
+
+
+def playbook_vars(estate: Estate, secrets_: Secrets, ruleset_file: Path) -> dict[str, Any]:
+    """The extra vars of playbooks/site.yml: the framework's controls, the address plan and the secrets.
+
+    playbooks/group_vars maps them onto each role's variables (and the inventory's per-host facts)."""
+    fw = estate.framework
+    spec = {
+        "security": fw.security.model_dump(mode="json"),
+        "desktop": {k: getattr(fw.desktop, k).model_dump(mode="json")
+                    for k in ("screen_lock", "usb_storage", "updates", "rdp_client", "local_admin")},
+        "helpdesk": {"platform": fw.helpdesk.platform.model_dump(mode="json"),
+                     "queues": fw.helpdesk.queues.model_dump(mode="json"),
+                     "sla": fw.helpdesk.sla.model_dump(mode="json"),
+                     "categories": list(fw.helpdesk.categories)},
+        "data_centre": {"log_analytics": fw.data_centre.log_analytics.model_dump(mode="json")},
+    }
+    councils = [{"key": key, "name": rec.council.name,
+                 "agents": [{"name": agent_name(key), "password": secrets_.agents[key],
+                             "real_name": f"{rec.council.name} service desk"}]}
+                for key, rec in sorted(estate.councils.items())]
+    return {
+        "estate_framework_version": fw.version,
+        "estate_spec": spec,
+        "estate_sites": site_vars(estate),
+        "estate_inbound": inbound_ports(estate),
+        "estate_helpdesk_councils": councils,
+        "estate_helpdesk_root_password": secrets_.helpdesk_root_password,
+        "estate_helpdesk_rest_password": secrets_.helpdesk_rest_password,
+        "estate_router_ruleset_file": str(ruleset_file),
+    }
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+def load_inventory(path: Path) -> dict[str, Any]:
+    """The Ansible inventory (YAML) as data; a missing or malformed file is one line, exit 2."""
+    from estate.yamlsrc import display, load
+
+    if not path.exists():
+        hint = " (start the lab with `estate lab up`, or pass --inventory)" if path.name == "inventory.yml" else ""
+        raise EstateError.one(display(path), 0, "", f"no inventory here{hint}")
+    src = load(path)
+    data = src.data
+    if not isinstance(data, dict) or not isinstance(data.get("all"), dict):
+        raise src.error((), "an inventory has a top-level 'all' group")
+    return data
+
+
+def inventory_hosts(inventory: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every host of a YAML inventory with its merged host vars and the groups it belongs to."""
+    hosts: dict[str, dict[str, Any]] = {}
+
+    def walk(name: str, group: Mapping[str, Any], inherited: dict[str, Any], lineage: tuple[str, ...]) -> None:
+        gvars = {**inherited, **(group.get("vars") or {})}
+        for host, hvars in (group.get("hosts") or {}).items():
+            entry = hosts.setdefault(str(host), {"vars": {}, "groups": set()})
+            entry["vars"] = {**gvars, **entry["vars"], **(hvars or {})}
+            entry["groups"].update((*lineage, name))
+        for child, body in (group.get("children") or {}).items():
+            walk(str(child), body or {}, gvars, (*lineage, name))
+
+    walk("all", inventory.get("all") or {}, {}, ())
+    return hosts
+
+
+def council_group(key: str) -> str:
+    from estate.ipam import HUB
+
+    return "hub" if key == HUB else "council_" + key.replace("-", "_")
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass
+class HostTally:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    task: str = ""
+    changes: list[str] = field(default_factory=list)  # tasks that changed (in check mode: the drift)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Tally:
+    """Per-host counts, built from ansible-runner's event stream; the final stats event settles them."""
+
+    hosts: dict[str, HostTally] = field(default_factory=dict)
+    final: bool = False
+
+    def host(self, name: str) -> HostTally:
+        return self.hosts.setdefault(name, HostTally())
+
+    def feed(self, event: Mapping[str, Any]) -> tuple[str, str] | None:
+        """Take one event; returns (host, what happened) for a display, or None."""
+        kind = str(event.get("event", ""))
+        data = event.get("event_data") or {}
+        name = str(data.get("host") or "")
+        task = str(data.get("task") or "")
+        if kind == "playbook_on_stats":
+            self._stats(data)
+            return None
+        if not name:
+            return None
+        tally = self.host(name)
+        raw = data.get("res")
+        res: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
+        if kind == "runner_on_start":
+            tally.task = task
+            return name, f"running: {task}"
+        if kind == "runner_on_ok":
+            if res.get("changed"):
+                tally.changes.append(task)
+                return name, f"changed: {task}"
+            return name, f"ok: {task}"
+        if kind == "runner_on_failed" and not data.get("ignore_errors"):
+            tally.errors.append(f"{task}: {_message(res)}")
+            return name, f"FAILED: {task}: {_message(res)}"
+        if kind == "runner_on_unreachable":
+            tally.errors.append(f"{task}: unreachable: {_message(res)}")
+            return name, f"UNREACHABLE: {_message(res)}"
+        return None
+
+    def _stats(self, data: Mapping[str, Any]) -> None:
+        for key, attr in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"), ("dark", "unreachable"),
+                          ("skipped", "skipped")):
+            for host, count in (data.get(key) or {}).items():
+                setattr(self.host(str(host)), attr, int(count))
+        self.final = True
+
+    @property
+    def totals(self) -> HostTally:
+        out = HostTally()
+        for t in self.hosts.values():
+            out.ok += t.ok
+            out.changed += t.changed
+            out.failed += t.failed
+            out.unreachable += t.unreachable
+            out.skipped += t.skipped
+        return out
+
+
+def _message(res: Mapping[str, Any]) -> str:
+    msg = res.get("msg") or res.get("stderr") or res.get("reason") or ""
+    text = " ".join(str(msg).split())
+    return text[:300] if text else "(no message)"
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Result:
+    tally: Tally
+    status: str  # ansible-runner's: successful | failed | timeout | canceled
+    rc: int
+    seconds: float
+    check: bool
+    artifacts: Path
+
+    @property
+    def exit_code(self) -> int:
+        """0: every host converged (in check mode: and none drifted); 1 otherwise."""
+        t = self.tally.totals
+        if t.failed or t.unreachable or self.rc != 0 or not self.tally.final:
+            return 1
+        return 1 if self.check and t.changed else 0
+
+
+def state_dir(root: Path) -> Path:
+    path = root / ".state" / STATE_SUBDIR
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def prepare(estate: Estate, state: Path) -> dict[str, Any]:
+    """Write the router's ruleset and the secrets under .state/configure/; return the extra vars."""
+    from estate.nftables import render_router_ruleset
+
+    ruleset = state / "router.nft"
+    text = render_router_ruleset(estate)
+    if not ruleset.exists() or ruleset.read_text(encoding="utf-8") != text:
+        tmp = ruleset.with_name(f".router.nft.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(ruleset)
+    secrets_ = load_secrets(state / "secrets.json", estate.councils)
+    return playbook_vars(estate, secrets_, ruleset)
+
+
+def run(estate: Estate, *, inventory: Path, council: str | None = None, check: bool = False, fast: bool = True,
+        forks: int | None = None, on_event: Callable[[Mapping[str, Any]], None] | None = None,
+        timeout: int | None = None) -> Result:
+    """Run playbooks/site.yml over the inventory's hosts (one council's, with `council`) and tally the events."""
+    import ansible_runner
+
+    root = estate.root
+    inv = load_inventory(inventory)
+    hosts = inventory_hosts(inv)
+    limit = None
+    if council is not None:
+        from estate.ipam import HUB
+
+        if council != HUB:
+            estate.council(council)
+        limit = council_group(council)
+        if not any(limit in h["groups"] for h in hosts.values()):
+            raise EstateError.one(inventory, 0, "", f"no host of council {council!r} in this inventory")
+    if not hosts:
+        raise EstateError.one(inventory, 0, "", "the inventory has no hosts")
+    state = state_dir(root)
+    extravars = prepare(estate, state)
+    (state / "cp").mkdir(exist_ok=True, mode=0o700)
+    env = common_settings(root)
+    kwargs: dict[str, Any] = {}
+    if fast:
+        env.update(fast_settings(state, forks or max(10, len(hosts))))
+        kwargs["fact_cache"] = str(state / "facts")  # absolute: outlives each run's artifacts
+        kwargs["fact_cache_type"] = "jsonfile"
+    else:
+        kwargs["fact_cache_type"] = "memory"  # Ansible's default; ansible-runner sets nothing for it
+        if forks:
+            env["ANSIBLE_FORKS"] = str(forks)
+    tally = Tally()
+
+    def handler(event: Mapping[str, Any]) -> bool:
+        tally.feed(event)
+        if on_event is not None:
+            on_event(event)
+        return False  # nothing kept on disk per event: the tally is the record
+
+    private = state / "runner"
+    private.mkdir(exist_ok=True, mode=0o700)
+    started = time.monotonic()
+    runner = ansible_runner.run(
+        private_data_dir=str(private),
+        project_dir=str(root / PLAYBOOK_DIR),
+        playbook=PLAYBOOK,
+        inventory=str(inventory.resolve()),
+        extravars=extravars,
+        envvars=env,
+        limit=limit,
+        cmdline="--check --diff" if check else None,
+        quiet=True,
+        event_handler=handler,
+        rotate_artifacts=3,
+        timeout=timeout,
+        **kwargs,
+    )
+    seconds = time.monotonic() - started
+    return Result(tally, str(runner.status), int(runner.rc if runner.rc is not None else 1), seconds, check,
+                  Path(runner.config.artifact_dir))

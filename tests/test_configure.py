@@ -1,0 +1,267 @@
+"""estate configure without hosts: the variables it derives, the secrets, the event tally, the runner call,
+and bad input."""
+
+from __future__ import annotations
+
+import json
+import stat
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from estate import configure
+from estate.cli import _register_extensions, app
+from estate.errors import EstateError
+from estate.loader import Estate, load_estate
+
+_register_extensions()
+
+
+# --------------------------------------------------------------------------- ports
+
+
+@pytest.mark.parametrize(("ports", "merged"), [
+    (["443", "22", "443"], ["22", "443"]),
+    (["5060-5061", "5061", "5062"], ["5060-5062"]),
+    (["53", "123", "100-130"], ["53", "100-130"]),
+    ([], []),
+])
+def test_merge_ports(ports: list[str], merged: list[str]) -> None:
+    assert configure.merge_ports(ports) == merged
+
+
+def test_inbound_ports_follow_the_flow_matrix(estate: Estate) -> None:
+    inbound = configure.inbound_ports(estate)
+    assert set(inbound) == {"shared", *estate.councils}
+    for flow in estate.framework.network.flows:
+        if flow.destination.startswith("hub/"):
+            sites, seg = ["shared"], flow.destination.removeprefix("hub/")
+        else:
+            sites, seg = list(estate.councils), flow.destination
+        for site in sites:
+            opened = inbound[site][seg][flow.protocol]
+            for port in flow.ports:
+                low, _, high = port.partition("-")
+                assert any(_covers(o, int(low), int(high or low)) for o in opened), (site, seg, flow.id)
+    # a segment no flow reaches is open for SSH only
+    reached = {f.destination for f in estate.framework.network.flows}
+    for vlan in estate.framework.network.vlans:
+        if vlan.name not in reached:
+            assert inbound[next(iter(estate.councils))][vlan.name] == {"tcp": ["22"], "udp": []}
+
+
+def _covers(entry: str, low: int, high: int) -> bool:
+    a, _, b = entry.partition("-")
+    return int(a) <= low and high <= int(b or a)
+
+
+def test_site_vars_give_each_vlan_a_pool_inside_its_subnet(estate: Estate) -> None:
+    sites = configure.site_vars(estate)
+    for key in estate.councils:
+        plan = estate.addresses.site(key)
+        assert [v["name"] for v in sites[key]["vlans"]] == [s.name for s in plan.segments]
+        for vlan in sites[key]["vlans"]:
+            net = IPv4Network(vlan["subnet"])
+            start, end = IPv4Address(vlan["pool_start"]), IPv4Address(vlan["pool_end"])
+            assert net.network_address < IPv4Address(vlan["gateway"]) < start <= end < net.broadcast_address
+        hosts = sites[key]["hosts"]
+        for host in hosts:
+            seg = next(v for v in sites[key]["vlans"] if v["name"] == host["vlan"])
+            assert IPv4Address(host["address"]) < IPv4Address(seg["pool_start"])  # static hosts outside the pool
+        assert sites[key]["records"] == [{"name": h["name"], "address": h["address"]} for h in hosts]
+        assert sites[key]["name"] == estate.council(key).council.name
+
+
+def test_playbook_vars_carry_the_framework(estate: Estate, tmp_path: Path) -> None:
+    secrets = configure.load_secrets(tmp_path / "s.json", estate.councils)
+    extra = configure.playbook_vars(estate, secrets, tmp_path / "router.nft")
+    fw = estate.framework
+    assert extra["estate_framework_version"] == fw.version
+    assert extra["estate_spec"]["security"]["ssh"]["max_auth_tries"] == fw.security.ssh.max_auth_tries
+    assert extra["estate_spec"]["desktop"]["screen_lock"]["minutes"] == fw.desktop.screen_lock.minutes
+    assert extra["estate_spec"]["helpdesk"]["categories"] == fw.helpdesk.categories
+    councils = extra["estate_helpdesk_councils"]
+    assert [c["key"] for c in councils] == sorted(estate.councils)
+    assert all(c["agents"][0]["password"] == secrets.agents[c["key"]] for c in councils)
+    json.dumps(extra)  # plain data: it travels as ansible-runner's extravars
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def test_secrets_are_made_once_private_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "secrets.json"
+    first = configure.load_secrets(path, ["a", "b"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len({first.helpdesk_root_password, first.helpdesk_rest_password, *first.agents.values()}) == 4
+    assert all(len(p) >= 12 for p in (first.helpdesk_root_password, *first.agents.values()))
+    again = configure.load_secrets(path, ["a", "b", "c"])
+    assert again.helpdesk_root_password == first.helpdesk_root_password
+    assert again.agents["a"] == first.agents["a"] and "c" in again.agents
+
+
+def test_corrupt_secrets_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.json"
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(EstateError) as err:
+        configure.load_secrets(path, ["a"])
+    assert len(err.value.problems) == 1 and "corrupt secrets file" in str(err.value)
+
+
+def test_prepare_writes_the_lab_generators_ruleset(estate: Estate, tmp_path: Path) -> None:
+    from estate.nftables import render_router_ruleset
+
+    extra = configure.prepare(estate, tmp_path)
+    ruleset = Path(extra["estate_router_ruleset_file"])
+    assert ruleset.read_text(encoding="utf-8") == render_router_ruleset(estate)
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _event(kind: str, host: str = "", task: str = "t", **data: Any) -> dict[str, Any]:
+    return {"event": kind, "event_data": {"host": host, "task": task, **data}}
+
+
+def test_tally_counts_changes_failures_and_unreachable() -> None:
+    tally = configure.Tally()
+    stream = [
+        _event("runner_on_start", "a", "install"),
+        _event("runner_on_ok", "a", "install", res={"changed": True}),
+        _event("runner_on_ok", "a", "ssh", res={"changed": False}),
+        _event("runner_on_failed", "b", "kea", res={"msg": "Unable to start kea"}),
+        _event("runner_on_failed", "b", "optional", ignore_errors=True, res={"msg": "ignored"}),
+        _event("runner_on_unreachable", "c", "gather", res={"msg": "ssh: connect refused"}),
+        {"event": "playbook_on_stats", "event_data": {"ok": {"a": 2, "b": 1}, "changed": {"a": 1},
+                                                      "failures": {"b": 1}, "dark": {"c": 1}, "skipped": {}}},
+    ]
+    shown = [tally.feed(e) for e in stream]
+    assert shown[1] == ("a", "changed: install") and shown[3] == ("b", "FAILED: kea: Unable to start kea")
+    assert tally.final
+    assert (tally.hosts["a"].ok, tally.hosts["a"].changed) == (2, 1)
+    assert tally.hosts["a"].changes == ["install"]
+    assert tally.hosts["b"].failed == 1 and tally.hosts["b"].errors == ["kea: Unable to start kea"]
+    assert tally.hosts["c"].unreachable == 1 and "connect refused" in tally.hosts["c"].errors[0]
+    assert (tally.totals.ok, tally.totals.changed, tally.totals.failed, tally.totals.unreachable) == (3, 1, 1, 1)
+
+
+@pytest.mark.parametrize(("check", "changed", "failed", "final", "code"), [
+    (False, 5, 0, True, 0),
+    (False, 0, 1, True, 1),
+    (True, 0, 0, True, 0),
+    (True, 2, 0, True, 1),  # drift
+    (False, 0, 0, False, 1),  # no stats: the run did not finish
+])
+def test_exit_code(check: bool, changed: int, failed: int, final: bool, code: int) -> None:
+    tally = configure.Tally(final=final)
+    tally.hosts["h"] = configure.HostTally(ok=10, changed=changed, failed=failed)
+    assert configure.Result(tally, "successful", 0, 1.0, check, Path(".")).exit_code == code
+
+
+# --------------------------------------------------------------------------- the runner call
+
+
+def _inventory(tmp_path: Path) -> Path:
+    doc = {"all": {"vars": {"estate_lab": True}, "children": {
+        "council_havering": {"hosts": {"hav-tc01": {"ansible_host": "192.0.2.10", "estate_council": "havering"}}},
+        "hub": {"hosts": {"hub-log01": {"ansible_host": "192.0.2.11", "estate_council": "shared"}}},
+        "thin_client": {"hosts": {"hav-tc01": {}}},
+        "log_collector": {"hosts": {"hub-log01": {}}}}}}
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+class FakeRunner:
+    def __init__(self) -> None:
+        self.kwargs: dict[str, Any] = {}
+
+    def __call__(self, **kwargs: Any) -> Any:
+        self.kwargs = kwargs
+        stats = {"ok": {"hav-tc01": 1}, "changed": {"hav-tc01": 1}}
+        for event in ({"event": "runner_on_ok", "event_data": {"host": "hav-tc01", "task": "x",
+                                                                "res": {"changed": True}}},
+                      {"event": "playbook_on_stats", "event_data": stats}):
+            kwargs["event_handler"](event)
+
+        class Done:
+            status, rc = "successful", 0
+
+            class config:
+                artifact_dir = str(Path(kwargs["private_data_dir"]) / "artifacts" / "x")
+
+        return Done()
+
+
+@pytest.fixture
+def copy_estate(repo_copy: Path) -> Estate:
+    return load_estate(repo_copy)
+
+
+def test_run_fast_settings_and_council_limit(copy_estate: Estate, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import ansible_runner
+
+    fake = FakeRunner()
+    monkeypatch.setattr(ansible_runner, "run", fake)
+    result = configure.run(copy_estate, inventory=_inventory(tmp_path), council="havering", check=True)
+    kw = fake.kwargs
+    assert kw["limit"] == "council_havering" and kw["cmdline"] == "--check --diff"
+    assert kw["playbook"] == "site.yml" and Path(kw["project_dir"]) == copy_estate.root / "playbooks"
+    env = kw["envvars"]
+    assert env["ANSIBLE_PIPELINING"] == "True" and env["ANSIBLE_STRATEGY"] == "free"
+    assert env["ANSIBLE_ROLES_PATH"] == str(copy_estate.root / "roles")
+    assert kw["fact_cache_type"] == "jsonfile" and Path(kw["fact_cache"]).is_absolute()
+    assert kw["extravars"]["estate_framework_version"] == copy_estate.framework.version
+    assert result.exit_code == 1  # check mode, and a task changed: drift
+    assert result.tally.hosts["hav-tc01"].changes == ["x"]
+
+
+def test_run_with_ansible_defaults_leaves_the_settings_out(copy_estate: Estate, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import ansible_runner
+
+    fake = FakeRunner()
+    monkeypatch.setattr(ansible_runner, "run", fake)
+    result = configure.run(copy_estate, inventory=_inventory(tmp_path), fast=False)
+    env = fake.kwargs["envvars"]
+    for key in configure.fast_settings(tmp_path, 10):
+        assert key not in env
+    assert fake.kwargs["fact_cache_type"] == "memory" and fake.kwargs["limit"] is None
+    assert result.exit_code == 0
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_missing_inventory_is_one_line(repo_copy: Path) -> None:
+    result = CliRunner().invoke(app, ["configure", "--inventory", "nowhere/inventory.yml"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert lines == ["nowhere/inventory.yml: no inventory here "
+                     "(start the lab with `estate lab up`, or pass --inventory)"]
+
+
+def test_unknown_council_is_one_line(repo_copy: Path, tmp_path: Path) -> None:
+    inv = _inventory(tmp_path)
+    result = CliRunner().invoke(app, ["configure", "--inventory", str(inv), "--council", "atlantis"])
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1 and "unknown council 'atlantis'" in result.output
+
+
+def test_council_without_hosts_is_one_line(repo_copy: Path, tmp_path: Path) -> None:
+    inv = _inventory(tmp_path)
+    result = CliRunner().invoke(app, ["configure", "--inventory", str(inv), "--council", "newham"])
+    assert result.exit_code == 2 and "no host of council 'newham'" in result.output
+
+
+def test_malformed_inventory_names_file_and_line(repo_copy: Path) -> None:
+    bad = repo_copy / "inv.yml"
+    bad.write_text("all:\n  hosts: [\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["configure", "--inventory", str(bad)])
+    assert result.exit_code == 2
+    assert result.output.startswith("inv.yml:") and "YAML syntax" in result.output
