@@ -2,7 +2,8 @@
 
 Sources: the asset registers always; `--plan` adds the offline plan of the Pulumi stacks (run under
 mocks); `--state FILE` adds deployed resources from `pulumi stack export` instead; `--facts FILE`
-adds host facts gathered from live hosts (a JSON list of HostFacts). Exit 0 when no mandatory rule
+adds host facts gathered from live hosts (a JSON list of HostFacts); `--hosts` gathers them from the
+live hosts now (estate.compliance.gather). Exit 0 when no mandatory rule
 fails, 1 when one does, 2 for bad input.
 """
 
@@ -81,6 +82,8 @@ def check(
     plan: Annotated[bool, typer.Option("--plan", help="Also judge the offline plan of the Pulumi stacks (slower).")] = False,  # noqa: E501
     state: Annotated[list[Path] | None, typer.Option("--state", help="Also judge a `pulumi stack export` JSON file (repeat per stack).")] = None,  # noqa: E501
     facts: Annotated[list[Path] | None, typer.Option("--facts", help="Also judge host facts: a JSON list of HostFacts.")] = None,  # noqa: E501
+    hosts: Annotated[bool, typer.Option("--hosts", help="Also gather facts from the live hosts, in parallel, and judge them.")] = False,  # noqa: E501
+    inventory: Annotated[Path | None, typer.Option("--inventory", help="Inventory for --hosts (default: the lab's, .state/lab/inventory.yml).")] = None,  # noqa: E501
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or html.")] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     history: Annotated[Path | None, typer.Option("--history", help="Append the scores to this JSON Lines file; the HTML plots its trend.")] = None,  # noqa: E501
@@ -123,6 +126,15 @@ def check(
     if facts:
         host_facts = [f for path in facts for f in read_facts(path)]
         sources.append("hosts")
+    if hosts:
+        from estate.compliance.gather import gather_inventory
+        from estate.configure import LAB_INVENTORY
+
+        live = gather_inventory(estate.root, inventory or estate.root / LAB_INVENTORY, councils=councils,
+                                approved_rdp=estate.framework.desktop.rdp_client.package)
+        host_facts = [*(host_facts or []), *live]
+        if "hosts" not in sources:
+            sources.append("hosts")
 
     import dataclasses
 
