@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -17,6 +18,29 @@ lab_app = typer.Typer(help="The lab: Podman hosts, one bridge per VLAN, a router
                       no_args_is_help=True)
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def lab_guarded(func: F) -> F:
+    """A tool that fails under the lab (ip, nft, podman) is one line and exit 2, like bad input."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import subprocess
+
+        from estate.lab.sh import CommandFailed, lab_error
+
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except CommandFailed as exc:
+            raise lab_error(f"{' '.join(exc.argv[:4])} failed: {exc.last_line}") from None
+        except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+            raise lab_error(str(exc).splitlines()[-1] if str(exc) else type(exc).__name__) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def console() -> Any:
@@ -60,6 +84,7 @@ def _segments_table(topo: Topology) -> None:
 
 @lab_app.command()
 @guarded
+@lab_guarded
 def up(root: RootOpt = None, quiet: QuietOpt = False) -> None:
     """Bring the lab up (idempotent; resumes after an interruption) and write its Ansible inventory."""
     from estate.lab.lab import paths, status
@@ -81,6 +106,7 @@ def _shown(path: Path, root: Path) -> str:
 
 @lab_app.command()
 @guarded
+@lab_guarded
 def status(root: RootOpt = None) -> None:
     """Show the lab's hosts, VLANs, addresses and state. Exit 0 when up and every host answers ssh, 1 otherwise."""
     from estate.lab.lab import status as lab_status
@@ -100,6 +126,7 @@ def status(root: RootOpt = None) -> None:
 
 @lab_app.command()
 @guarded
+@lab_guarded
 def down(root: RootOpt = None, quiet: QuietOpt = False) -> None:
     """Remove every namespace, link, container and nft table the lab made, and nothing else."""
     from estate.lab.lab import down as lab_down
@@ -110,6 +137,7 @@ def down(root: RootOpt = None, quiet: QuietOpt = False) -> None:
 
 @lab_app.command()
 @guarded
+@lab_guarded
 def probe(root: RootOpt = None,
           output: Annotated[Path | None, typer.Option("--output", "-o", help="Write every probe as JSON.")] = None
           ) -> None:
@@ -138,6 +166,7 @@ def _fail(message: str) -> int:
 
 @lab_app.command()
 @guarded
+@lab_guarded
 def env(root: RootOpt = None) -> None:
     """Print the shell exports that point podman at the lab's storage: eval "$(estate lab env)"."""
     import shlex

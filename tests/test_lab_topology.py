@@ -295,7 +295,7 @@ def test_the_controller_ruleset_is_valid_nftables(topo: Topology, tmp_path: Path
 
 def test_status_of_a_lab_that_is_not_up(copy: Path) -> None:
     result = runner.invoke(cli.app, ["lab", "status"], env={"COLUMNS": "200"})
-    assert result.exit_code == 1
+    assert result.exit_code == 1, result.output
     assert "lab: down" in result.stdout and "nwm-app01" in result.stdout
 
 
@@ -308,3 +308,15 @@ def test_up_without_podman_is_one_line_and_exit_2(copy: Path, tmp_path: Path) ->
     assert done.returncode == 2
     assert done.stderr.strip() == "podman: podman is not installed (apt-get install podman, or `make apt`)"
     assert not (copy / ".state" / "lab" / "state.json").exists()
+
+
+def test_a_tool_failing_under_the_lab_is_one_line_and_exit_2(copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from estate.lab.sh import CommandFailed
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise CommandFailed(["ip", "-n", "se-x", "link", "add"], 2, "Error\nRTNETLINK answers: File exists\n")
+
+    monkeypatch.setattr(lab_mod, "up", broken)
+    result = runner.invoke(cli.app, ["lab", "up", "-q"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "lab: ip -n se-x link failed: RTNETLINK answers: File exists"

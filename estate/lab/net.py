@@ -30,6 +30,8 @@ def netns_names() -> set[str]:
 
 
 def netns_add(name: str) -> None:
+    if name in netns_names() and run(["ip", "-n", name, "link", "show", "lo"], check=False).returncode != 0:
+        Path("/run/netns", name).unlink(missing_ok=True)  # a name left without its namespace (a reboot)
     if name not in netns_names():
         run(["ip", "netns", "add", name])
     ip(name, "link", "set", "lo", "up")
