@@ -521,9 +521,12 @@ def down(root: Path | None = None, *, progress: bool = True) -> int:
                     run(["nft", "delete", "table", *name.split()], check=False)
                 state.forget("nft", name)
                 step.advance()
+            others_route = bool(n.bridges(None) - {name for name in n.link_names(None) if name.startswith("se-")})
             for key in state.names("sysctl"):
                 record = state.get("sysctl", key)
-                if isinstance(record, dict) and n.sysctl_read(key) == str(record.get("set")):
+                # forwarding stays on while another bridge (a Podman network, say) may rely on it
+                keep = key == FORWARD_SYSCTL and others_route
+                if isinstance(record, dict) and n.sysctl_read(key) == str(record.get("set")) and not keep:
                     n.sysctl_write(key, str(record.get("was")))
                 state.forget("sysctl", key)
                 step.advance()

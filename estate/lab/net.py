@@ -48,6 +48,11 @@ def link_names(ns: str | None) -> set[str]:
     return {entry["ifname"] for entry in json.loads(out)} if out else set()
 
 
+def bridges(ns: str | None) -> set[str]:
+    out = ip(ns, "-j", "link", "show", "type", "bridge", check=False).strip()
+    return {entry["ifname"] for entry in json.loads(out)} if out else set()
+
+
 def link_exists(ns: str | None, name: str) -> bool:
     return name in link_names(ns)
 
