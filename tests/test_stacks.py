@@ -421,3 +421,33 @@ def test_the_helpdesk_is_reachable_from_every_desktop_vlan_on_the_matrix_ports_o
                                                                         platform.database_version)
     assert server.inputs["network"]["publicNetworkAccess"] == "Disabled"
     assert server.inputs["storage"]["storageSizeGB"] == platform.database_storage_gb
+
+
+def test_the_cli_entry_declares_the_same_hub() -> None:
+    """stacks/__main__.py, the file the Pulumi CLI runs, under the same mocks: the hub it declares is the plan's."""
+    import runpy
+
+    from estate.plan import plan
+    from tests.stacks_support import REPO
+
+    def entry(estate: Estate, stack: str) -> dict[str, Any]:
+        runpy.run_path(str(REPO / "stacks" / "__main__.py"), run_name="__main__")
+        return {}
+
+    via_cli = plan(repo_estate(), ["shared"], program=entry, workers=1)
+    assert via_cli.resources == repo_plan().for_stack("shared")
+
+
+def test_read_config_defaults_the_registration_expiry_from_the_clock() -> None:
+    import datetime as dt
+
+    import pulumi
+
+    from stacks.program import read_config
+
+    pulumi.runtime.set_all_config({"azure-native:location": "uksouth", "shared-estate:council": "newham"})
+    config = read_config("newham", now=dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.UTC))
+    assert config.registration_expiry == "2026-12-19T09:00:00Z"
+    assert (config.location, config.council, config.admin_group) == ("uksouth", "newham", None)
+    assert config.hub_stack is not None and config.hub_stack.endswith("/shared") and config.hub_stack.count("/") == 2
+    assert read_config("newham").registration_expiry is None
