@@ -445,7 +445,8 @@ def test_read_config_defaults_the_registration_expiry_from_the_clock() -> None:
 
     from stacks.program import read_config
 
-    pulumi.runtime.set_all_config({"azure-native:location": "uksouth", "shared-estate:council": "newham"})
+    project = pulumi.get_project()  # the project namespace of config: shared-estate once a program has run
+    pulumi.runtime.set_all_config({"azure-native:location": "uksouth", f"{project}:council": "newham"})
     config = read_config("newham", now=dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.UTC))
     assert config.registration_expiry == "2026-12-19T09:00:00Z"
     assert (config.location, config.council, config.admin_group) == ("uksouth", "newham", None)
