@@ -12,7 +12,7 @@ import math
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -123,7 +123,6 @@ class Common:
     block: str
     subnets: tuple[Subnet, ...]
     tag_values: Mapping[str, str]  # every required tag but `service`
-    framework_version: str
     admin_group: str
     ssh_public_key: str
     server_image: Image
@@ -138,12 +137,6 @@ class Common:
     def rg(self, service: str) -> str:
         return f"rg-{self.key}-{service}"
 
-    def subnet(self, segment: str) -> Subnet:
-        for s in self.subnets:
-            if s.segment == segment:
-                return s
-        raise KeyError(segment)
-
 
 @dataclass(frozen=True)
 class HubProps:
@@ -156,7 +149,6 @@ class HubProps:
     log_retention_days: int
     log_sku: str
     helpdesk: HelpdeskProps
-    council_blocks: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -202,7 +194,7 @@ class CouncilProps:
     servers: tuple[Server, ...]
     services_segment: str
     desktop: DesktopProps
-    key_vault_name: str = field(default="")
+    key_vault_name: str
 
 
 Props = HubProps | CouncilProps
@@ -341,7 +333,6 @@ def build(estate: Estate, stack: str, config: StackConfig) -> Props:
         block=str(site.block),
         subnets=subnets,
         tag_values=tag_values,
-        framework_version=fw.version,
         admin_group=admin_group,
         ssh_public_key=config.ssh_public_key or "",
         server_image=Image.of(dc.server_image),
@@ -406,7 +397,6 @@ def _hub(estate: Estate, common: Common, problems: _Problems) -> HubProps:
             db_server_name=global_name("psql", fw.name, "helpdesk"),
             platform=f"{platform.name} {platform.version}",
         ),
-        council_blocks=tuple(str(plan.site(c).block) for c in councils),
     )
 
 
