@@ -370,6 +370,10 @@ def _hub(estate: Estate, common: Common, problems: _Problems) -> HubProps:
         problems.framework(("helpdesk", "platform", "database_sku"),
                            f"{platform.database_sku!r} is not a PostgreSQL flexible server SKU "
                            f"(Standard_B..., Standard_D..., Standard_E...)")
+    if platform.vm_size not in fw.data_centre.vm_skus.allowed:
+        problems.framework(("helpdesk", "platform", "vm_size"),
+                           f"{platform.vm_size!r} is not an approved server SKU "
+                           f"(control {fw.data_centre.vm_skus.id}: {', '.join(fw.data_centre.vm_skus.allowed)})")
     session_segment = _role_vlan(estate, ROLE_SESSION_HOSTS, problems)
     councils = sorted(estate.councils)
     plan = estate.addresses
