@@ -16,90 +16,16 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
-WORK = REPO / ".state" / "bench"
-BIN = Path(sys.executable).parent
-
-
-@dataclass
-class Run:
-    wall: float
-    peak_mb: float
-    code: int
-    stdout: str
-
-
-@dataclass
-class Result:
-    name: str
-    what: str
-    runs: int
-    wall_median: float
-    wall_min: float
-    wall_max: float
-    peak_mb: float
-    target: str
-    met: bool | None
-    extra: dict[str, float | int | str] = field(default_factory=dict)
-
-
-def run_once(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path = REPO,
-             timeout: float = 1800) -> Run:
-    """Run a command; wall time and the peak RSS of its largest process (ru_maxrss from wait4)."""
-    import threading
-
-    start = time.perf_counter()
-    proc = subprocess.Popen(list(cmd), cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    timer = threading.Timer(timeout, proc.kill)
-    timer.start()
-    try:
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)  # reap it ourselves: Popen.wait would lose the rusage
-    finally:
-        timer.cancel()
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(wall, usage.ru_maxrss / 1024, proc.returncode, out)
-
-
-def measure(cmd: Sequence[str], runs: int, warmup: int = 1, env: dict[str, str] | None = None,
-            cwd: Path = REPO) -> list[Run]:
-    for _ in range(warmup):
-        run_once(cmd, env, cwd)
-    out = [run_once(cmd, env, cwd) for _ in range(runs)]
-    bad = [r.code for r in out if r.code not in (0, 1)]
-    if bad:
-        raise SystemExit(f"bench: {' '.join(cmd)} exited {bad[0]}")
-    return out
-
-
-def summarise(name: str, what: str, runs: list[Run], target_s: float | None, target_mb: float | None = None,
-              **extra: float | int | str) -> Result:
-    walls = [r.wall for r in runs]
-    peak = max(r.peak_mb for r in runs)
-    med = statistics.median(walls)
-    parts, met = [], None
-    if target_s is not None:
-        parts.append(f"<= {target_s:g} s")
-        met = med <= target_s
-    if target_mb is not None:
-        parts.append(f"<= {target_mb:g} MB")
-        met = bool(met if met is not None else True) and peak <= target_mb
-    return Result(name, what, len(runs), round(med, 3), round(min(walls), 3), round(max(walls), 3),
-                  round(peak, 1), ", ".join(parts) or "-", met, dict(extra))
-
+from bench.core import REPO, WORK, Result, estate_cmd, measure, run_once, summarise
 
 # --------------------------------------------------------------------------- scenarios
 
@@ -113,10 +39,6 @@ def scenario(name: str) -> Callable[[Scenario], Scenario]:
         return func
 
     return add
-
-
-def estate_cmd(*args: str) -> list[str]:
-    return [str(BIN / "estate"), *args]
 
 
 @scenario("cli")
@@ -171,6 +93,13 @@ def mocks_ratio() -> list[Result]:
     res_slow.extra["speedup"] = round(ratio, 1)
     res_slow.target, res_slow.met = "speedup >= 8x", ratio >= 8
     return [res_fast, res_slow]
+
+
+@scenario("lab")
+def lab() -> list[Result]:
+    from bench.lab import lab_results
+
+    return lab_results()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
