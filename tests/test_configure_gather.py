@@ -111,6 +111,13 @@ def test_thin_client_facts() -> None:
     assert g.parse_kiosk_sudo("", "sudo: unknown user kiosk", "") is None
 
 
+def test_ntp_servers_of_a_running_chronyd() -> None:
+    conf = "server 10.64.26.138 iburst\npool 2.debian.pool.ntp.org iburst\n# server 192.0.2.1\nallow 10.64.0.0/11\n"
+    sources = "^,?,10.64.26.138,0,6,0,0,+0.0,+0.0,0.0,0.0\n"
+    assert g.parse_ntp_servers("active", sources, conf) == ["10.64.26.138", "2.debian.pool.ntp.org"]
+    assert g.parse_ntp_servers("inactive", sources, conf) == []
+
+
 def test_no_answer_is_unreachable() -> None:
     target = g.Target("hav-tc01", "havering", "thin_client", "podman://se-hav-tc01")
     facts = g.parse(target, "")
@@ -161,6 +168,27 @@ def test_recorded_hosts(name: str) -> None:
     target = g.Target(expected["host"], expected["council"], expected["role"], "podman://x")
     facts = g.parse(target, (DATA / f"{name}.txt").read_text(encoding="utf-8"))
     assert facts.model_dump() == expected
+
+
+def _recorded(name: str, host: str, role: str) -> HostFacts:
+    target = g.Target(host, "havering", role, "podman://x")
+    return g.parse(target, (DATA / f"{name}.txt").read_text(encoding="utf-8"))
+
+
+def test_recorded_hosts_judged_by_the_host_rules(estate: Estate) -> None:
+    """Configured lab hosts fail no host rule but auditd's (no audit daemon can run in a container: the kernel
+    lets only its initial PID namespace register one); the bare image fails the baseline's rules."""
+    from estate.compliance import evaluate
+
+    hosts = [_recorded("hav-tc01", "hav-tc01", "thin_client"), _recorded("hav-svc01", "hav-svc01", "dc_services"),
+             _recorded("bare-image", "hav-app01", "app_server")]
+    report = evaluate(estate, hosts=hosts, councils=["havering"], today=dt.date(2026, 11, 22))
+    failing: dict[str, set[str]] = {h.host: set() for h in hosts}
+    for f in report.councils["havering"].findings:
+        if f.kind == "host" and f.status != "pass":
+            failing[f.resource].add(f.rule_id)
+    assert failing["hav-tc01"] <= {"SEC-008"} and failing["hav-svc01"] <= {"SEC-008"}
+    assert {"SEC-002", "SEC-003", "SEC-004", "SEC-005", "SEC-006", "SEC-007", "SEC-009"} <= failing["hav-app01"]
 
 
 def test_configured_host_passes_the_host_rules(estate: Estate) -> None:

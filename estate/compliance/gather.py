@@ -45,7 +45,10 @@ s uu-timer; systemctl is-enabled apt-daily-upgrade.timer 2>/dev/null
 s auditd; systemctl is-active auditd 2>/dev/null
 s rsyslog-active; systemctl is-active rsyslog 2>/dev/null
 s rsyslog; cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf 2>/dev/null
+s chrony-active; systemctl is-active chrony 2>/dev/null
 s chrony; chronyc -n -c sources 2>/dev/null
+s chrony-conf; cat /etc/chrony/chrony.conf /etc/chrony/conf.d/*.conf /etc/chrony/sources.d/*.sources 2>/dev/null
+s virt; systemd-detect-virt --container 2>/dev/null
 s services; systemctl list-units --type=service --state=active --no-legend --plain 2>/dev/null
 s kiosk-session; cat __KIOSK_SESSION__ 2>/dev/null
 s modprobe; cat /etc/modprobe.d/*.conf /lib/modprobe.d/*.conf 2>/dev/null
@@ -214,12 +217,26 @@ def parse_log_forward(conf: str, active: str) -> str | None:
 
 
 def parse_chrony_sources(text: str) -> list[str]:
-    """Servers chronyd is using (`chronyc -n -c sources`: mode,state,address,...; mode ^ is a server)."""
+    """Servers chronyd has as sources (`chronyc -n -c sources`: mode,state,address,...; mode ^ is a server)."""
     out: list[str] = []
     for line in text.splitlines():
         fields = line.split(",")
         if len(fields) > 2 and fields[0] == "^" and fields[2] not in out:
             out.append(fields[2])
+    return out
+
+
+def parse_ntp_servers(active: str, sources: str, conf: str) -> list[str]:
+    """The servers a running chronyd uses: its live sources, and the `server`/`pool` lines of its
+    configuration (a name that does not resolve yet is configured but not yet a source). [] when
+    chronyd is not running."""
+    if active.strip() != "active":
+        return []
+    out = parse_chrony_sources(sources)
+    for line in conf.splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) >= 2 and words[0] in ("server", "pool", "peer") and words[1] not in out:
+            out.append(words[1])
     return out
 
 
@@ -267,7 +284,11 @@ def parse(target: Target, output: str, rdp: Iterable[str] = RDP_CLIENTS) -> Host
     os_id, os_version = parse_os(sec.get("os-release", ""))
     accounts, login = parse_passwd(sec.get("passwd", ""))
     thin = target.role == "thin_client"
+    extra: dict[str, Any] = {}
+    if "container" in HostFacts.model_fields:  # the model may say whether the host is a container
+        extra["container"] = sec.get("virt", "").strip() not in ("", "none")
     return HostFacts(
+        **extra,
         host=target.host,
         council=target.council,
         role=target.role,
@@ -285,7 +306,7 @@ def parse(target: Target, output: str, rdp: Iterable[str] = RDP_CLIENTS) -> Host
                                              sec.get("uu-timer", "")),
         auditd_active=sec.get("auditd", "").strip() == "active",
         log_forward=parse_log_forward(sec.get("rsyslog", ""), sec.get("rsyslog-active", "")),
-        ntp_servers=parse_chrony_sources(sec.get("chrony", "")),
+        ntp_servers=parse_ntp_servers(sec.get("chrony-active", ""), sec.get("chrony", ""), sec.get("chrony-conf", "")),
         services_active=parse_services(sec.get("services", "")),
         screen_lock_minutes=parse_screen_lock(sec.get("kiosk-session", "")) if thin else None,
         usb_storage_blocked=parse_usb_blocked(sec.get("modprobe", "")) if thin else None,
