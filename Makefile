@@ -47,10 +47,25 @@ labtests: venv apt
 
 test: venv apt lint unit labtests
 
+# The main job on the example councils: validate, plan, lab up, configure, check, report, roadmap.
+# `estate check` exits 1 when a mandatory rule fails (Waltham Forest's legacy estate does): the demo
+# shows that and goes on. The lab stays up for exploring; `estate lab down` removes it.
+REPORTS := reports
 demo: venv apt
 	$(BIN)/estate validate
 	$(BIN)/estate councils
 	$(BIN)/estate ipam newham
+	$(BIN)/estate plan --all --json --output $(REPORTS)/plan.json
+	$(BIN)/estate lab up
+	$(BIN)/estate lab probe
+	$(BIN)/estate configure
+	$(BIN)/estate configure --quiet
+	$(BIN)/estate check --plan --hosts --history $(REPORTS)/history.jsonl \
+	  --format html --output $(REPORTS)/compliance.html || [ $$? -eq 1 ]
+	$(BIN)/estate check --plan --hosts --format sarif --output $(REPORTS)/compliance.sarif || [ $$? -eq 1 ]
+	$(BIN)/estate check --hosts || [ $$? -eq 1 ]
+	$(BIN)/estate roadmap
+	@echo "reports in $(REPORTS)/: compliance.html (with the roadmap), compliance.sarif, plan.json"
 
 bench: venv apt
 	$(BIN)/python -m bench
