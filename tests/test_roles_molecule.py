@@ -23,7 +23,7 @@ pytestmark = pytest.mark.lab
 
 def molecule_env(tmp: Path) -> dict[str, str]:
     """podman_env() (the project's containers.conf and storage), the lab's image, an apt cache per scenario,
-    the router's real ruleset, and this venv's tools first on PATH."""
+    an SSH key for Ansible, the router's real ruleset, and this venv's tools first on PATH."""
     from estate.lab import podman_env
     from estate.lab.image import ensure_image
     from estate.loader import load_estate
@@ -35,6 +35,11 @@ def molecule_env(tmp: Path) -> dict[str, str]:
     for role in ROLES:
         (cache / f"molecule-{role.replace('_', '-')}" / "partial").mkdir(parents=True, exist_ok=True)
     env["ESTATE_APT_CACHE"] = str(cache)
+    key = REPO / ".state" / "molecule" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "molecule", "-f", str(key)], check=True)
+    env["ESTATE_MOLECULE_KEY"] = str(key)  # Ansible's SSH key into the instances (see molecule.yml)
     ruleset = tmp / "router.nft"
     ruleset.write_text(render_router_ruleset(load_estate(REPO)), encoding="utf-8")
     env["ESTATE_ROUTER_RULESET"] = str(ruleset)
