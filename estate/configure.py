@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -428,6 +429,9 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
 
     private = state / "runner"
     private.mkdir(exist_ok=True, mode=0o700)
+    # ansible-runner keeps each run's inputs in env/ and reads back whatever a call leaves out: a
+    # stale env/cmdline of an earlier `--check` would turn every later run into a dry run.
+    shutil.rmtree(private / "env", ignore_errors=True)
     started = time.monotonic()
     runner = ansible_runner.run(
         private_data_dir=str(private),

@@ -235,6 +235,27 @@ def test_run_with_ansible_defaults_leaves_the_settings_out(copy_estate: Estate, 
     assert result.exit_code == 0
 
 
+def test_a_check_run_does_not_leave_later_runs_in_check_mode(copy_estate: Estate, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """ansible-runner writes each call's inputs under env/ and reads back what a later call leaves out."""
+    import ansible_runner
+    from ansible_runner.interface import init_runner
+
+    commands: list[list[str]] = []
+
+    def prepare_only(**kwargs: Any) -> Any:
+        runner = init_runner(**kwargs)  # ansible-runner's own artifacts and command line, without running it
+        commands.append(list(runner.config.command))
+        return FakeRunner()(**kwargs)
+
+    monkeypatch.setattr(ansible_runner, "run", prepare_only)
+    inventory = _inventory(tmp_path)
+    configure.run(copy_estate, inventory=inventory, check=True)
+    configure.run(copy_estate, inventory=inventory)
+    assert "--check" in commands[0]
+    assert "--check" not in commands[1] and "--diff" not in commands[1]
+
+
 # --------------------------------------------------------------------------- bad input
 
 
