@@ -213,7 +213,8 @@ def test_run_fast_settings_and_council_limit(copy_estate: Estate, tmp_path: Path
     assert kw["limit"] == "council_havering" and kw["cmdline"] == "--check --diff"
     assert kw["playbook"] == "site.yml" and Path(kw["project_dir"]) == copy_estate.root / "playbooks"
     env = kw["envvars"]
-    assert env["ANSIBLE_PIPELINING"] == "True" and env["ANSIBLE_STRATEGY"] == "free"
+    assert env["ANSIBLE_PIPELINING"] == "True" and env["ANSIBLE_STRATEGY"] == "mitogen_free"
+    assert (Path(env["ANSIBLE_STRATEGY_PLUGINS"]) / "mitogen_free.py").is_file()
     assert env["ANSIBLE_ROLES_PATH"] == str(copy_estate.root / "roles")
     assert kw["fact_cache_type"] == "jsonfile" and Path(kw["fact_cache"]).is_absolute()
     assert kw["extravars"]["estate_framework_version"] == copy_estate.framework.version
