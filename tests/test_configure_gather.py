@@ -205,8 +205,8 @@ def test_configured_host_passes_the_host_rules(estate: Estate) -> None:
     name = next(n for n, r, _, _ in hosts if r == "thin_client")
     facts = HostFacts(
         host=name, council=council, role="thin_client", reachable=True, os="debian", os_version="12",
-        sshd={"permitrootlogin": "without-password", "passwordauthentication": "no", "maxauthtries": "4",
-              "x11forwarding": "no"},
+        sshd={"permitrootlogin": "without-password", "passwordauthentication": "no",
+              "maxauthtries": str(fw.security.ssh.max_auth_tries), "x11forwarding": "no"},
         nft_input_policy=fw.security.host_firewall.default_policy, listening_tcp=[22],
         accounts=["root", "daemon", "kiosk"], login_accounts=["root", "kiosk"],
         faillock_deny=fw.security.lockout.max_attempts, pass_min_len=fw.security.passwords.min_length,
