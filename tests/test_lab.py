@@ -91,7 +91,7 @@ def lab(baseline: dict[str, list[str]]) -> Iterator[Topology]:
     """Up, killed with SIGKILL while it starts the containers, then up again: the second run finishes the job."""
     state = paths(REPO).state
     proc = subprocess.Popen([ESTATE, "lab", "up", "-q"], cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "ESTATE_ROOT": str(REPO)})
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
@@ -104,8 +104,8 @@ def lab(baseline: dict[str, list[str]]) -> Iterator[Topology]:
     killed = proc.poll() is None
     if killed:
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert killed, "`estate lab up` finished before it could be interrupted"
+    _, err = proc.communicate()
+    assert killed, f"`estate lab up` finished (exit {proc.returncode}) before it could be interrupted: {err.strip()}"
     done = estate_cli("lab", "up", "-q")
     assert done.returncode == 0, done.stderr
     _, topo = plan(REPO)
