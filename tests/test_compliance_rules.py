@@ -80,3 +80,13 @@ def test_failing_fixture_fails_with_the_rule_id(rule_id: str, estate: Estate) ->
         assert f.resource
     kinds = {f.kind for f in failures}
     assert kinds == set(cls.kinds()), f"{rule_id}: the failing fixture fails only for {kinds}"
+
+
+def test_auditd_is_judged_on_machines_not_in_containers(estate: Estate) -> None:
+    """Only the kernel's initial PID namespace may run an audit daemon: a container's audit trail is its
+    host machine's, so SEC-008 does not apply to it, while an unreachable container still fails."""
+    assert judge(estate, "SEC-008", {"hosts": [{"role": "dc_services", "auditd_active": False,
+                                                "container": True}]}) == []
+    unreachable = judge(estate, "SEC-008", {"hosts": [{"role": "dc_services", "container": True,
+                                                       "reachable": False}]})
+    assert [f.status for f in unreachable] == ["fail"]

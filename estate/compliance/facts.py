@@ -30,6 +30,7 @@ class HostFacts(BaseModel):
     pass_min_len: int | None = None  # minlen in /etc/security/pwquality.conf
     unattended_upgrades: bool = False  # installed and enabled
     auditd_active: bool = False
+    container: bool = False  # runs in a container (systemd-detect-virt --container)
     log_forward: str | None = None  # "host:port" rsyslog forwards to
     ntp_servers: list[str] = Field(default_factory=list)  # servers chrony uses
     services_active: list[str] = Field(default_factory=list)

@@ -284,11 +284,7 @@ def parse(target: Target, output: str, rdp: Iterable[str] = RDP_CLIENTS) -> Host
     os_id, os_version = parse_os(sec.get("os-release", ""))
     accounts, login = parse_passwd(sec.get("passwd", ""))
     thin = target.role == "thin_client"
-    extra: dict[str, Any] = {}
-    if "container" in HostFacts.model_fields:  # the model may say whether the host is a container
-        extra["container"] = sec.get("virt", "").strip() not in ("", "none")
     return HostFacts(
-        **extra,
         host=target.host,
         council=target.council,
         role=target.role,
@@ -305,6 +301,7 @@ def parse(target: Target, output: str, rdp: Iterable[str] = RDP_CLIENTS) -> Host
         unattended_upgrades=parse_unattended(sec.get("uu-status", ""), sec.get("uu-periodic", ""),
                                              sec.get("uu-timer", "")),
         auditd_active=sec.get("auditd", "").strip() == "active",
+        container=sec.get("virt", "").strip() not in ("", "none"),
         log_forward=parse_log_forward(sec.get("rsyslog", ""), sec.get("rsyslog-active", "")),
         ntp_servers=parse_ntp_servers(sec.get("chrony-active", ""), sec.get("chrony", ""), sec.get("chrony-conf", "")),
         services_active=parse_services(sec.get("services", "")),
