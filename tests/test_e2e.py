@@ -225,7 +225,7 @@ def _lynis(container: str) -> int:
     return int(match.group(1))
 
 
-def test_lynis_hardening_index(lab: dict[str, dict[str, Any]]) -> None:
+def test_lynis_hardening_index(lab: dict[str, dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
     from estate.lab.image import ensure_image
 
     configured = host_of(lab, "app_server")
@@ -241,7 +241,8 @@ def test_lynis_hardening_index(lab: dict[str, dict[str, Any]]) -> None:
             scores = {configured: mine.result(), "bare image": base.result()}
     finally:
         podman("rm", "-f", "-t", "0", bare, check=False)
-    print(f"lynis hardening index: {configured} (configured) {scores.get(configured)}, "
-          f"bare image {scores.get('bare image')}")
+    with capsys.disabled():
+        print(f"\nlynis hardening index: {configured} (configured) {scores.get(configured)}, "
+              f"bare image {scores.get('bare image')}")
     assert scores[configured] >= LYNIS_MIN
     assert scores[configured] > scores["bare image"]
