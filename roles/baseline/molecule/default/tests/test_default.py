@@ -1,13 +1,18 @@
 """What the baseline role enforces, checked on the converged Molecule instance."""
 
 import re
+from pathlib import Path
+
+import yaml
+
+DEFAULTS = yaml.safe_load((Path(__file__).parents[3] / "defaults" / "main.yml").read_text(encoding="utf-8"))
 
 
 def test_sshd_hardened(host):
     effective = dict(line.split(" ", 1) for line in host.check_output("sshd -T").splitlines() if " " in line)
     assert effective["permitrootlogin"] == "without-password"  # sshd -T spells prohibit-password so
     assert effective["passwordauthentication"] == "no"
-    assert effective["maxauthtries"] == "4"
+    assert effective["maxauthtries"] == str(DEFAULTS["baseline_ssh_max_auth_tries"])
     assert effective["x11forwarding"] == "no"
 
 
@@ -66,3 +71,14 @@ def test_logs_forwarded_and_audited(host):
 def test_unused_packages_gone(host):
     for name in ("telnet", "rsh-client", "xinetd"):
         assert not host.package(name).is_installed
+
+
+def test_no_core_dumps_idle_shells_end_and_passwords_keep_a_minimum_age(host):
+    assert host.file("/etc/systemd/coredump.conf.d/10-estate-no-core.conf").contains("^Storage=none")
+    profile = host.file("/etc/profile").content_string
+    assert "ulimit -c 0" in profile
+    assert f"TMOUT={DEFAULTS['baseline_shell_idle_minutes'] * 60}" in profile and "readonly TMOUT" in profile
+    timeout = host.run("bash -lc 'echo $TMOUT'").stdout.strip()
+    assert timeout == str(DEFAULTS["baseline_shell_idle_minutes"] * 60)
+    login_defs = host.file("/etc/login.defs").content_string
+    assert re.search(rf"^PASS_MIN_DAYS\s+{DEFAULTS['baseline_password_min_days']}$", login_defs, re.M)
