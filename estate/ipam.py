@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
 
 HUB = "shared"
@@ -67,6 +68,27 @@ class AddressPlan:
 
     def site(self, key: str) -> SitePlan:
         return self.hub if key == HUB else self.councils[key]
+
+    @cached_property
+    def _blocks(self) -> dict[int, dict[IPv4Network, tuple[int, SitePlan]]]:
+        """Blocks by prefix length -> block -> (position, site): the hub first, then the councils."""
+        index: dict[int, dict[IPv4Network, tuple[int, SitePlan]]] = {}
+        for position, site in enumerate((self.hub, *self.councils.values())):
+            index.setdefault(site.block.prefixlen, {})[site.block] = (position, site)
+        return index
+
+    def sites_overlapping(self, net: IPv4Network) -> list[SitePlan]:
+        """The sites whose block overlaps `net`, hub first and then the councils in order. A network inside
+        one block is a lookup; only a network wider than a block is compared with every block."""
+        found: list[tuple[int, SitePlan]] = []
+        for prefix, blocks in self._blocks.items():
+            if net.prefixlen >= prefix:
+                hit = blocks.get(net.supernet(new_prefix=prefix))
+                if hit is not None:
+                    found.append(hit)
+            else:
+                found.extend(hit for block, hit in blocks.items() if block.subnet_of(net))
+        return [site for _, site in sorted(found, key=lambda hit: hit[0])]
 
 
 def carve(block: IPv4Network, wanted: Sequence[tuple[str, int]]) -> dict[str, IPv4Network]:

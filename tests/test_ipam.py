@@ -120,3 +120,15 @@ def test_host_index_bounds() -> None:
     assert seg.host(6) == ipaddress.IPv4Address("10.0.0.6")
     with pytest.raises(ipam.IpamError):
         seg.host(7)
+
+
+def test_sites_overlapping_matches_a_scan_of_every_block(estate: Estate) -> None:
+    """The block index gives what comparing the network with every site's block gives, in the same order."""
+    ap = estate.addresses
+    sites = (ap.hub, *ap.councils.values())
+    probes = [ap.supernet, *(s.block for s in sites), *(seg.network for s in sites for seg in s.segments),
+              *(s.block.supernet(new_prefix=s.block.prefixlen - 1) for s in sites),
+              IPv4Network("10.64.0.0/32"), IPv4Network("192.168.0.0/16"), IPv4Network("0.0.0.0/0")]
+    for net in probes:
+        scan = [s.key for s in sites if net.overlaps(s.block)]
+        assert [s.key for s in ap.sites_overlapping(net)] == scan, net

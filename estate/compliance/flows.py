@@ -40,9 +40,7 @@ def endpoints(plan: AddressPlan, address: str) -> list[Endpoint]:
     if not net.overlaps(plan.supernet):
         return []
     out: list[Endpoint] = []
-    for site in (plan.hub, *plan.councils.values()):
-        if not net.overlaps(site.block):
-            continue
+    for site in plan.sites_overlapping(net):
         for seg in site.segments:
             if net.overlaps(seg.network):
                 out.append(Endpoint(site.key, seg.name))
