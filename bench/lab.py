@@ -22,13 +22,17 @@ def lab_results() -> list[Result]:
         step("lab", "down")
         step("lab", "up")
 
-    fresh_lab()
-    defaults = step("configure", "--ansible-defaults", "--quiet")
-    fresh_lab()
-    project = step("configure", "--quiet")
-    rerun = step("configure", "--quiet")
-    audits = [step("check", "--hosts", "--format", "json", "--output", str(REPO / ".state" / "bench" / "audit.json"))
-              for _ in range(3)]
+    try:
+        fresh_lab()
+        defaults = step("configure", "--ansible-defaults", "--quiet")
+        fresh_lab()
+        project = step("configure", "--quiet")
+        rerun = step("configure", "--quiet")
+        audits = [step("check", "--hosts", "--format", "json", "--output",
+                       str(REPO / ".state" / "bench" / "audit.json")) for _ in range(3)]
+    finally:
+        # The lab's names are the machine's: leave none behind for another checkout (or CI) to trip over.
+        step("lab", "down")
     speedup = defaults.wall / project.wall
     share = rerun.wall / project.wall
     r_def = summarise("converge-defaults", "estate configure --ansible-defaults, bare hosts", [defaults], None)
