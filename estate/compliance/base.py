@@ -196,16 +196,20 @@ ROLE_AREA = {"thin_client": "desktop", "router": "network", "helpdesk": "helpdes
 
 
 class HostRule(Rule):
-    """A rule on live host facts. `roles` limits it to some roles (None: every host); an unreachable
-    host fails every rule that applies to it (it cannot be judged, so it cannot be called compliant).
-    Findings count towards the area of the host's role unless `area_by_role` is False."""
+    """A rule on live host facts. `roles` limits it to some roles (None: every host), `in_containers`
+    False leaves out hosts that run in a container; an unreachable host fails every rule that applies to
+    it (it cannot be judged, so it cannot be called compliant). Findings count towards the area of the
+    host's role unless `area_by_role` is False."""
 
     roles: ClassVar[tuple[str, ...] | None] = None
     skip_roles: ClassVar[tuple[str, ...]] = ()
+    in_containers: ClassVar[bool] = True
     area_by_role: ClassVar[bool] = True
 
     def host(self, facts: HostFacts, ctx: Context) -> Iterable[Outcome]:
         if (self.roles is not None and facts.role not in self.roles) or facts.role in self.skip_roles:
+            return []
+        if facts.reachable and facts.container and not self.in_containers:
             return []
         area = ROLE_AREA.get(facts.role, self.area) if self.area_by_role else self.area
         if not facts.reachable:
