@@ -17,7 +17,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -65,8 +64,9 @@ def totals(output: str) -> dict[str, int]:
 
 
 def podman(*args: str, check: bool = True) -> str:
-    return subprocess.run(["podman", *args], env=podman_env(REPO), capture_output=True, text=True, check=check,
-                          timeout=600).stdout
+    from estate.lab.lab import Podman
+
+    return Podman(REPO)(*args, check=check, timeout=600)
 
 
 def host_of(lab: dict[str, dict[str, Any]], role: str, council: str | None = None) -> str:
@@ -190,15 +190,7 @@ def test_host_stopped_during_configure_is_unreachable_and_the_next_run_heals_it(
     assert set(others) == members - {victim} and others
     assert all(t.failed == 0 and t.unreachable == 0 and t.changed == 0 and t.ok > 40 for t in others.values()), others
 
-    podman("start", container)
-    address = lab[victim]["vars"]["ansible_host"]
-    deadline = time.monotonic() + 120
-    key = lab[victim]["vars"]["ansible_ssh_private_key_file"]
-    while subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "StrictHostKeyChecking=no",
-                          "-o", "UserKnownHostsFile=/dev/null", "-i", key, f"root@{address}", "true"],
-                         capture_output=True, check=False).returncode != 0:
-        assert time.monotonic() < deadline, f"{victim} did not come back"
-        time.sleep(2)
+    assert estate("lab", "up", "-q").returncode == 0  # starts the stopped host and waits for its sshd
     healed = configure.run(est, inventory=REPO / LAB_INVENTORY, council=council)
     tally = healed.tally.hosts
     assert healed.exit_code == 0
