@@ -1,7 +1,8 @@
 """Plan a repo's stacks in this process and print the resource count: `python -m bench.plan_probe ROOT`.
 
-`--keep-aliases` keeps Pulumi's default mock behaviour (the SDK's type aliases on every resource), for
-the comparison with the project's alias-stripping transformation.
+`--default-mocks` keeps Pulumi's default mock behaviour (the SDK's type aliases on every resource, source
+positions, a thread per RPC, the mock monitor's own serialisation), for the comparison with the project's
+fast mode.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from estate.plan import plan
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("root", type=Path)
-    parser.add_argument("--keep-aliases", action="store_true")
+    parser.add_argument("--default-mocks", action="store_true")
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
-    result = plan(load_estate(args.root), strip_aliases=not args.keep_aliases, workers=args.workers)
+    result = plan(load_estate(args.root), fast=not args.default_mocks, workers=args.workers)
     print(len(result.resources))
 
 

@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from estate.cli import _register_extensions, app
-from estate.errors import EstateError
+from estate.errors import EstateError, Problem
 from estate.loader import load_estate
 from estate.plan import Plan, plan, render_tree, stack_config
 from estate.synthetic import synthetic_estate
@@ -69,10 +69,56 @@ def test_a_council_alone_is_planned_against_the_hub_outputs() -> None:
     assert {r.urn: r for r in alone.resources} == whole
 
 
-def test_default_mocks_keeping_aliases_plan_the_same_resources() -> None:
-    fast = [r for r in repo_plan().resources if r.stack == "shared"]
-    slow = plan(repo_estate(), ["shared"], strip_aliases=False, workers=1)
+def test_default_mocks_plan_the_same_resources_as_the_fast_mode() -> None:
+    """Pulumi's default mock behaviour (aliases, source positions, a thread per RPC, MockMonitor's own
+    serialisation) against the fast mode: the hub and a council that reads the hub's outputs."""
+    fast = [r for r in repo_plan().resources if r.stack in ("shared", "newham")]
+    slow = plan(repo_estate(), ["shared", "newham"], fast=False, workers=1)
     assert slow.resources == fast
+
+
+def test_the_fast_mode_makes_its_rpcs_on_the_planning_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import estate.plan as planning
+
+    threads: dict[bool, set[int]] = {True: set(), False: set()}
+    mode = [True]
+    original = planning.mock_id
+
+    def recording(token: str, logical: str, inputs: dict[str, Any]) -> str:
+        threads[mode[0]].add(threading.get_ident())  # the mock monitor runs this inside RegisterResource
+        return original(token, logical, inputs)
+
+    monkeypatch.setattr(planning, "mock_id", recording)
+    plan(repo_estate(), ["shared"], workers=1)
+    mode[0] = False
+    plan(repo_estate(), ["shared"], fast=False, workers=1)
+    assert threads[True] == {threading.get_ident()}
+    assert threads[False] and threading.get_ident() not in threads[False]
+
+
+def _failing(*councils: str) -> Any:
+    from stacks.program import read_config, run
+
+    def program(estate: Any, stack: str) -> dict[str, Any]:
+        if stack in councils:
+            raise EstateError([Problem(f"inventories/{stack}/council.yml", 3, "name", f"{stack} broke")])
+        return run(estate, stack, read_config(stack))
+
+    return program
+
+
+def test_an_error_in_a_forked_worker_reaches_the_caller_in_share_order() -> None:
+    # three councils over two workers: this process plans [havering, waltham-forest], a fork plans [newham]
+    with pytest.raises(EstateError) as caught:
+        plan(repo_estate(), program=_failing("newham"), workers=2)
+    assert [p.message for p in caught.value.problems] == ["newham broke"]
+    with pytest.raises(EstateError) as caught:
+        plan(repo_estate(), program=_failing("newham", "waltham-forest"), workers=2)
+    assert [p.message for p in caught.value.problems] == ["waltham-forest broke"]  # the first share's
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # every worker was reaped
 
 
 def test_the_tree_shows_types_names_key_properties_and_counts() -> None:
