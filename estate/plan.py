@@ -8,8 +8,9 @@ runs first: a council's StackReference to `shared` resolves to the hub's planned
 The fast mode (the default) leaves out what only a real engine needs, with the same resources planned:
 azure-native's dozens of type aliases per resource (a stack transformation drops them: about 80% of the
 default run), the source position of every resource, the thread hop of every RPC (the mock monitor lives in
-this process: calls run inline), and the mock monitor's round trip of each response through the SDK's
-serialisers. `fast=False` keeps Pulumi's default mock behaviour, for comparison. Nothing here depends on the
+this process: calls run inline), the mock monitor's round trip of each response through the SDK's
+serialisers, and cyclic garbage collection while a stack runs. `fast=False` keeps Pulumi's default mock
+behaviour, for comparison. Nothing here depends on the
 clock or on randomness: two runs give byte-identical JSON.
 
 Pulumi and the program are imported inside the functions, so importing this module (for `PlannedResource`)
