@@ -68,10 +68,10 @@ INTERNAL_POLL_INTERVAL = 0.05
 
 def write_fast_config(state: Path) -> Path:
     """The project's ansible.cfg (under .state/): what cannot be set through the environment."""
+    from estate.lab import write_if_changed
+
     path = state / "ansible.cfg"
-    text = f"[defaults]\ninternal_poll_interval = {INTERNAL_POLL_INTERVAL}\n"
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
+    write_if_changed(path, f"[defaults]\ninternal_poll_interval = {INTERNAL_POLL_INTERVAL}\n")
     return path
 
 
@@ -399,14 +399,11 @@ def state_dir(root: Path) -> Path:
 
 def prepare(estate: Estate, state: Path) -> dict[str, Any]:
     """Write the router's ruleset and the secrets under .state/configure/; return the extra vars."""
+    from estate.lab import write_if_changed
     from estate.nftables import render_router_ruleset
 
     ruleset = state / "router.nft"
-    text = render_router_ruleset(estate)
-    if not ruleset.exists() or ruleset.read_text(encoding="utf-8") != text:
-        tmp = ruleset.with_name(f".router.nft.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(ruleset)
+    write_if_changed(ruleset, render_router_ruleset(estate))
     secrets_ = load_secrets(state / "secrets.json", estate.councils)
     return playbook_vars(estate, secrets_, ruleset)
 

@@ -51,7 +51,8 @@ def _boot_id() -> str:
         return ""
 
 
-def _write_if_changed(path: Path, text: str) -> None:
+def write_if_changed(path: Path, text: str) -> None:
+    """Write `text` to `path` whole (a temp file beside it, then rename), unless it already holds it."""
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -71,14 +72,14 @@ def podman_env(root: Path | None = None) -> dict[str, str]:
     state = podman_dir(base)
     for name in ("containers.conf", "storage.conf"):
         template = (base / LAB_CONFIG_DIR / name).read_text(encoding="utf-8")
-        _write_if_changed(state / name, template.replace("{state}", str(state)))
+        write_if_changed(state / name, template.replace("{state}", str(state)))
     boot = state / "boot_id"
     current = _boot_id()
     if boot.exists() and boot.read_text(encoding="utf-8").strip() != current:
         for sub in ("run", "tmp"):
             shutil.rmtree(state / sub, ignore_errors=True)
     if not boot.exists() or boot.read_text(encoding="utf-8").strip() != current:
-        _write_if_changed(boot, current + "\n")
+        write_if_changed(boot, current + "\n")
     env = dict(os.environ)
     env["CONTAINERS_CONF"] = str(state / "containers.conf")
     env["CONTAINERS_STORAGE_CONF"] = str(state / "storage.conf")
