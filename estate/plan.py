@@ -413,19 +413,23 @@ class _Runner:
                             "registrationTokenOperation": "Update"}, []
                 return {}, []
 
+        def record(urn: str, request: Any, struct: Any) -> dict[str, Any]:
+            """Keep what the engine was sent for a resource; return its inputs as they came off the wire."""
+            wire = json_format.MessageToDict(struct) if request.type != "pulumi:pulumi:Stack" else {}
+            records[urn] = (request.type, request.name, request.parent or None, _wire(wire))
+            return wire
+
         class Monitor(mocks.MockMonitor):
             """Pulumi's mock monitor, recording every resource it is sent."""
 
             def RegisterResource(self, request: Any) -> Any:
                 response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-                inputs = json_format.MessageToDict(request.object) if request.type != "pulumi:pulumi:Stack" else {}
-                records[response.urn] = (request.type, request.name, request.parent or None, _wire(inputs))
+                record(response.urn, request, request.object)
                 return response
 
             def ReadResource(self, request: Any) -> Any:
                 response = super().ReadResource(request)  # type: ignore[no-untyped-call]
-                inputs = json_format.MessageToDict(request.properties)
-                records[response.urn] = (request.type, request.name, request.parent or None, _wire(inputs))
+                record(response.urn, request, request.properties)
                 return response
 
         class LeanMonitor(mocks.MockMonitor):
@@ -435,8 +439,7 @@ class _Runner:
 
             def _register(self, request: Any, struct: Any, import_id: str, custom: bool | None) -> tuple[str, str, Any]:
                 urn = self.make_urn(request.parent, request.type, request.name)
-                wire = json_format.MessageToDict(struct) if request.type != "pulumi:pulumi:Stack" else {}
-                records[urn] = (request.type, request.name, request.parent or None, _wire(wire))
+                wire = record(urn, request, struct)
                 if request.type == "pulumi:pulumi:Stack":
                     return urn, "", None
                 args = mocks.MockResourceArgs(request.type, request.name, _engine_values(wire), request.provider,
