@@ -110,7 +110,7 @@ def _failing(*councils: str) -> Any:
 
 
 def test_an_error_in_a_forked_worker_reaches_the_caller_in_share_order() -> None:
-    # three councils over two workers: this process plans [havering, waltham-forest], a fork plans [newham]
+    # three councils over two forked workers: the first plans [havering, waltham-forest], the second [newham]
     with pytest.raises(EstateError) as caught:
         plan(repo_estate(), program=_failing("newham"), workers=2)
     assert [p.message for p in caught.value.problems] == ["newham broke"]
@@ -119,6 +119,17 @@ def test_an_error_in_a_forked_worker_reaches_the_caller_in_share_order() -> None
     assert [p.message for p in caught.value.problems] == ["waltham-forest broke"]  # the first share's
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # every worker was reaped
+
+
+def test_a_plan_hands_the_garbage_collector_back_as_it_found_it() -> None:
+    import gc
+
+    threshold = gc.get_threshold()
+    for workers in (1, 2):
+        plan(repo_estate(), workers=workers)
+        assert gc.get_threshold() == threshold
+        assert gc.get_freeze_count() == 0  # nothing the plan set aside stays out of the collector's reach
+        assert gc.isenabled()
 
 
 def test_the_tree_shows_types_names_key_properties_and_counts() -> None:
