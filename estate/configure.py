@@ -54,6 +54,10 @@ def fast_settings(state: Path, forks: int) -> dict[str, str]:
         "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=auto -o ControlPersist=600s -o PreferredAuthentications=publickey",
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(state / "cp"),
         "ANSIBLE_INTERPRETER_PYTHON": "/usr/bin/python3",
+        # Facts only as ansible_facts[...] (the roles use nothing else): otherwise every task's variables are
+        # built with a cleaned copy of the host's facts as top-level ansible_* names, a fifth of the
+        # controller's time per task.
+        "ANSIBLE_INJECT_FACT_VARS": "False",
         # Settings Ansible reads from a config file only (no environment variable).
         "ANSIBLE_CONFIG": str(write_fast_config(state)),
     }

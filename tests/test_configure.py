@@ -221,11 +221,11 @@ def test_run_fast_settings_and_council_limit(copy_estate: Estate, tmp_path: Path
     assert env["ANSIBLE_ROLES_PATH"] == str(copy_estate.root / "roles")
     assert kw["fact_cache_type"] == "jsonfile" and Path(kw["fact_cache"]).is_absolute()
     assert kw["extravars"]["estate_framework_version"] == copy_estate.framework.version
-    # the settings Ansible reads from a file only: ansible-config shows they took effect
+    # ansible-config shows the settings took effect, those Ansible reads from a file only among them
     shown = subprocess.run([str(Path(sys.executable).parent / "ansible-config"), "dump", "--only-changed"],
-                           env={**os.environ, "ANSIBLE_CONFIG": env["ANSIBLE_CONFIG"]}, capture_output=True,
-                           text=True, check=True).stdout
+                           env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
     assert f"DEFAULT_INTERNAL_POLL_INTERVAL({env['ANSIBLE_CONFIG']}) = {configure.INTERNAL_POLL_INTERVAL}" in shown
+    assert "INJECT_FACTS_AS_VARS(env: ANSIBLE_INJECT_FACT_VARS) = False" in shown
     assert result.exit_code == 1  # check mode, and a task changed: drift
     assert result.tally.hosts["hav-tc01"].changes == ["x"]
 
