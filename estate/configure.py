@@ -401,6 +401,16 @@ def state_dir(root: Path) -> Path:
     return path
 
 
+def fact_cache(root: Path) -> Path:
+    """Where the project's settings keep the facts Ansible gathered (`gathering = smart` reuses them)."""
+    return root / ".state" / STATE_SUBDIR / "facts"
+
+
+def forget_facts(root: Path) -> None:
+    """Drop every cached fact: the hosts are new machines (the lab made them again), whatever their names."""
+    shutil.rmtree(fact_cache(root), ignore_errors=True)
+
+
 def prepare(estate: Estate, state: Path) -> dict[str, Any]:
     """Write the router's ruleset and the secrets under .state/configure/; return the extra vars."""
     from estate.lab import write_if_changed
@@ -439,7 +449,7 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
     kwargs: dict[str, Any] = {}
     if fast:
         env.update(fast_settings(state, forks or max(10, len(hosts))))
-        kwargs["fact_cache"] = str(state / "facts")  # absolute: outlives each run's artifacts
+        kwargs["fact_cache"] = str(fact_cache(root))  # absolute: outlives each run's artifacts
         kwargs["fact_cache_type"] = "jsonfile"
     else:
         kwargs["fact_cache_type"] = "memory"  # Ansible's default; ansible-runner sets nothing for it

@@ -122,9 +122,15 @@ def test_up_after_an_interruption_brings_every_host_up(lab: Topology) -> None:
 
 
 def test_a_second_up_changes_nothing(lab: Topology) -> None:
+    from estate.configure import fact_cache
+
+    cached = fact_cache(REPO) / "hosts-gathered-earlier"
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text("{}")
     before = lab_objects()
     done = estate_cli("lab", "up", "-q")
     assert done.returncode == 0, done.stderr
+    assert cached.exists()  # the same machines: what Ansible cached about them still holds
     after = lab_objects()
     assert after.keys() == before.keys()
     for key in before:
@@ -250,10 +256,16 @@ def test_an_inventory_change_remakes_only_the_hosts_it_touches(lab: Topology, tm
                                            check=True, env=podman_env(REPO)).stdout or "[]")
         return {name: c["Id"] for c in listed for name in c["Names"] if name.startswith("se-")}
 
+    from estate.configure import fact_cache
+
+    cached = fact_cache(REPO) / "hosts-gathered-earlier"
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text("{}")
     before = ids()
     done = subprocess.run([ESTATE, "lab", "up", "-q"], capture_output=True, text=True, check=False, cwd=tmp_path,
                           env={**os.environ, "ESTATE_ROOT": str(tmp_path)}, timeout=600)
     assert done.returncode == 0, done.stderr
+    assert not cached.exists()  # new machines (hav-app02, nwm-tc01 moved): Ansible's facts gathered again
     changed = ids()
     assert set(changed) == set(before) - {"se-wf-svc01"} | {"se-hav-app02"}
     assert changed["se-nwm-tc01"] != before["se-nwm-tc01"]

@@ -196,6 +196,10 @@ def up(root: Path | None = None, *, progress: bool = True) -> Topology:
                 existing = podman.states()
                 for host in topo.hosts:
                     state.record("container", host.container)
+                if any(host.container not in existing for host in topo.hosts):
+                    from estate.configure import forget_facts
+
+                    forget_facts(p.root)  # what Ansible cached about the machines these names had is stale
 
                 def start(host: LabHost) -> None:
                     _host_container(topo, host, podman, image, p, existing.get(host.container))
