@@ -72,6 +72,16 @@ def lab_objects() -> dict[str, str]:
     return found
 
 
+def cached_facts() -> Path:
+    """A file in the project's fact cache, as if Ansible had gathered a host's facts earlier."""
+    from estate.configure import fact_cache
+
+    cached = fact_cache(REPO) / "hosts-gathered-earlier"
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text("{}")
+    return cached
+
+
 def estate_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     return subprocess.run([ESTATE, *args], capture_output=True, text=True, check=False, timeout=timeout,
                           cwd=REPO, env={**os.environ, "ESTATE_ROOT": str(REPO), "COLUMNS": "200"})
@@ -122,11 +132,7 @@ def test_up_after_an_interruption_brings_every_host_up(lab: Topology) -> None:
 
 
 def test_a_second_up_changes_nothing(lab: Topology) -> None:
-    from estate.configure import fact_cache
-
-    cached = fact_cache(REPO) / "hosts-gathered-earlier"
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text("{}")
+    cached = cached_facts()
     before = lab_objects()
     done = estate_cli("lab", "up", "-q")
     assert done.returncode == 0, done.stderr
@@ -256,11 +262,7 @@ def test_an_inventory_change_remakes_only_the_hosts_it_touches(lab: Topology, tm
                                            check=True, env=podman_env(REPO)).stdout or "[]")
         return {name: c["Id"] for c in listed for name in c["Names"] if name.startswith("se-")}
 
-    from estate.configure import fact_cache
-
-    cached = fact_cache(REPO) / "hosts-gathered-earlier"
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text("{}")
+    cached = cached_facts()
     before = ids()
     done = subprocess.run([ESTATE, "lab", "up", "-q"], capture_output=True, text=True, check=False, cwd=tmp_path,
                           env={**os.environ, "ESTATE_ROOT": str(tmp_path)}, timeout=600)
