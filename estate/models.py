@@ -112,14 +112,19 @@ class Vlan(Strict):
     purpose: str
 
 
+FlowScope = Literal["intra", "hub", "inter", "hub-internal"]
+
+
 class Flow(Strict):
     id: Annotated[str, Field(pattern=r"^FL-\d{2,3}$")]
     description: str
-    scope: Literal["intra", "hub", "inter"]
+    scope: FlowScope
     source: str
     destination: str
     protocol: Literal["tcp", "udp"]
     ports: list[Port] = Field(min_length=1)
+    # `administration`: a path administrators use (network.administration names its sources and ports)
+    kind: Literal["service", "administration"] = "service"
 
     @property
     def source_is_hub(self) -> bool:
@@ -128,6 +133,95 @@ class Flow(Strict):
     @property
     def destination_is_hub(self) -> bool:
         return self.destination.startswith("hub/")
+
+
+# An FQDN Azure Firewall can match: labels of letters, digits and hyphens, a leading `*.` wildcard, or `*` alone
+# (learn.microsoft.com/azure/firewall/firewall-faq "How do wildcards work in target URLs and target FQDNs").
+Fqdn = Annotated[str, Field(pattern=r"^(\*|(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})$")]
+Tag = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9.]*$", max_length=80)]
+AppProtocol = Annotated[str, Field(pattern=r"^(Http|Https):\d{1,5}$")]
+
+
+class ApplicationEgress(Strict):
+    """An Azure Firewall application rule: HTTP(S) to FQDNs or FQDN tags."""
+
+    protocols: list[AppProtocol] = Field(min_length=1)  # "Https:443", "Http:80"
+    fqdns: list[Fqdn] = []
+    fqdn_tags: list[Tag] = []
+
+    @model_validator(mode="after")
+    def _destination(self) -> ApplicationEgress:
+        if not self.fqdns and not self.fqdn_tags:
+            raise ValueError("an application purpose names fqdns or fqdn_tags")
+        for i, text in enumerate(self.protocols):
+            if not 1 <= int(text.split(":")[1]) <= 65535:
+                raise FieldError(("protocols", i), "ports run from 1 to 65535")
+        return self
+
+    @property
+    def ports(self) -> list[str]:
+        return sorted({p.split(":")[1] for p in self.protocols}, key=int)
+
+
+class NetworkEgress(Strict):
+    """An Azure Firewall network rule: TCP/UDP ports to FQDNs (resolved by the firewall's DNS proxy) or
+    service tags. FQDN tags exist only in application rules (learn.microsoft.com/azure/firewall/fqdn-tags)."""
+
+    protocol: Literal["tcp", "udp"]
+    ports: list[Port] = Field(min_length=1)
+    fqdns: list[Fqdn] = []
+    service_tags: list[Tag] = []
+
+    @model_validator(mode="after")
+    def _destination(self) -> NetworkEgress:
+        if not self.fqdns and not self.service_tags:
+            raise ValueError("a network purpose names fqdns or service_tags")
+        if "*" in self.fqdns:
+            raise FieldError(("fqdns",), "a network rule cannot allow every FQDN")
+        return self
+
+
+class EgressPurpose(Strict):
+    """A named reason to leave the estate for the internet: who may (council VLANs, hub/<segment>), what to."""
+
+    name: Slug
+    description: str
+    sources: list[str] = Field(min_length=1)
+    reference: Annotated[str, Field(pattern=r"^https://")]  # the public page that names these destinations
+    application: ApplicationEgress | None = None
+    network: NetworkEgress | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> EgressPurpose:
+        if (self.application is None) == (self.network is None):
+            raise ValueError("a purpose is either `application` (HTTP/S to FQDNs) or `network` (TCP/UDP)")
+        return self
+
+    @property
+    def protocol(self) -> str:
+        return "tcp" if self.application is not None else self.network.protocol  # type: ignore[union-attr]
+
+    @property
+    def ports(self) -> list[str]:
+        return self.application.ports if self.application is not None else list(self.network.ports)  # type: ignore[union-attr]
+
+
+class EgressControl(Control):
+    purposes: list[EgressPurpose] = Field(min_length=1)
+
+
+class AdministrationControl(Control):
+    """Who administers hosts and on which ports: every `administration` flow starts at one of `sources`."""
+
+    sources: list[str] = Field(min_length=1)
+    linux_port: Port
+    windows_port: Port
+
+
+class FlowLogsControl(Control):
+    retention_days: Annotated[int, Field(ge=1, le=365)]
+    traffic_analytics_minutes: Literal[10, 60]
+    storage_sku: str
 
 
 class Network(Strict):
@@ -139,6 +233,15 @@ class Network(Strict):
     address_plan: Control
     segmentation: Control
     hub_routing: Control
+    egress: EgressControl
+    administration: AdministrationControl
+    flow_logs: FlowLogsControl
+
+    def endpoint_known(self, end: str) -> bool:
+        """A flow or purpose endpoint: a VLAN name, or hub/<segment>."""
+        if end.startswith("hub/"):
+            return end[4:] in {s.name for s in self.hub.segments}
+        return end in {v.name for v in self.vlans}
 
     @model_validator(mode="after")
     def _consistent(self) -> Network:
@@ -172,12 +275,29 @@ class Network(Strict):
                 if end.startswith("hub/"):
                     if end[4:] not in segments:
                         raise FieldError(("flows", i, end_field), f"unknown hub segment {end!r}")
-                    if flow.scope != "hub":
-                        raise FieldError(("flows", i, "scope"), "a hub endpoint needs scope 'hub'")
+                    if flow.scope not in ("hub", "hub-internal"):
+                        raise FieldError(("flows", i, "scope"), "a hub endpoint needs scope 'hub' or 'hub-internal'")
                 elif end not in seen_names:
                     raise FieldError(("flows", i, end_field), f"unknown VLAN {end!r}")
             if flow.scope == "hub" and flow.source_is_hub == flow.destination_is_hub:
                 raise FieldError(("flows", i, "scope"), "scope 'hub' joins one council VLAN and one hub segment")
+            if flow.scope == "hub-internal" and not (flow.source_is_hub and flow.destination_is_hub):
+                raise FieldError(("flows", i, "scope"), "scope 'hub-internal' joins two hub segments")
+            if flow.kind == "administration" and flow.source not in self.administration.sources:
+                raise FieldError(("flows", i, "source"), f"an administration flow starts at one of "
+                                                         f"network.administration.sources, not {flow.source!r}")
+        for i, source in enumerate(self.administration.sources):
+            if not self.endpoint_known(source):
+                raise FieldError(("administration", "sources", i), f"unknown VLAN or hub segment {source!r}")
+        names: set[str] = set()
+        for i, purpose in enumerate(self.egress.purposes):
+            if purpose.name in names:
+                raise FieldError(("egress", "purposes", i, "name"), f"duplicate egress purpose {purpose.name!r}")
+            names.add(purpose.name)
+            for j, source in enumerate(purpose.sources):
+                if not self.endpoint_known(source):
+                    raise FieldError(("egress", "purposes", i, "sources", j),
+                                     f"unknown VLAN or hub segment {source!r}")
         return self
 
 
@@ -298,6 +418,12 @@ class SupportControl(Control):
     support_required: bool
 
 
+class TrustedLaunchControl(Control):
+    secure_boot: bool
+    vtpm: bool
+    guest_attestation: bool
+
+
 class DataCentre(Strict):
     regions: RegionsControl
     vm_skus: SizesControl
@@ -309,6 +435,9 @@ class DataCentre(Strict):
     key_vault: KeyVaultControl
     server_operating_systems: OsControl
     network_equipment: SupportControl
+    trusted_launch: TrustedLaunchControl
+    public_network_access: AllowedControl
+    platform_contract: Control
 
 
 class PlatformControl(Control):

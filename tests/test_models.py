@@ -27,9 +27,16 @@ def test_vlan_catalogue_has_the_required_vlans(estate: Estate) -> None:
     assert {"management", "servers", "desktops", "voice", "printers", "guest", "shared-services"} <= names
 
 
-def test_flow_matrix_covers_all_three_scopes(estate: Estate) -> None:
+def test_flow_matrix_covers_every_scope(estate: Estate) -> None:
     scopes = {f.scope for f in estate.framework.network.flows}
-    assert scopes == {"intra", "hub", "inter"}
+    assert scopes == {"intra", "hub", "inter", "hub-internal"}
+
+
+def test_every_administration_flow_starts_at_an_administration_source(estate: Estate) -> None:
+    net = estate.framework.network
+    admin = [f for f in net.flows if f.kind == "administration"]
+    assert {f.source for f in admin} == set(net.administration.sources)
+    assert {f.destination for f in admin} >= {"servers", "management", "hub/shared-services"}
 
 
 def test_three_example_councils_differ(estate: Estate) -> None:
