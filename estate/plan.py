@@ -302,7 +302,10 @@ def _committed_config(path: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------- the mock runtime
 
 
-_NAMESPACES = {
+# azure-native module -> the Azure resource provider namespace of its types (also what `estate preflight`
+# lists to register).
+NAMESPACES = {
+    "resources": "Microsoft.Resources",
     "network": "Microsoft.Network",
     "privatedns": "Microsoft.Network",
     "compute": "Microsoft.Compute",
@@ -342,7 +345,7 @@ def mock_id(token: str, logical: str, inputs: dict[str, Any]) -> str:
                      if k.endswith("Name") and k not in (own, "resourceGroupName", "name") and isinstance(v, str)
                      and not k.startswith(("computer", "friendly")))
     path = "".join(f"/{_plural(k[:-4])}/{inputs[k]}" for k in parents)
-    tail = f"/providers/{_NAMESPACES.get(module, module)}{path}/{_plural(type_name)}/{name}"
+    tail = f"/providers/{NAMESPACES.get(module, module)}{path}/{_plural(type_name)}/{name}"
     if isinstance(inputs.get("resourceGroupName"), str):
         return f"{base}/resourceGroups/{inputs['resourceGroupName']}{tail}"
     scope = inputs.get("resourceUri") or inputs.get("scope")
