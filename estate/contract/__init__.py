@@ -1,0 +1,1 @@
+"""Azure's contract for the offline plan."""

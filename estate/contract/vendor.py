@@ -1,0 +1,60 @@
+"""Refresh the vendored ARM deployment schemas from a clone of Azure/azure-resource-manager-schemas.
+
+    python -m estate.contract.vendor GIT_DIR [COMMIT]
+
+Copies, at the pinned commit, exactly the files `ARM_TYPES` needs (one namespace file per api-version, the
+files they `$ref`, `common/definitions.json`) and the repository's LICENSE into `schemas/`, and rewrites
+SOURCE.md. Nothing is trimmed: the whole set is about 2 MB. Run it when azure-native moves to other
+api-versions (the test that compares `ARM_TYPES` with azure-native's docstrings says when).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from estate.contract.types import ARM_TYPES, SCHEMA_COMMIT, SCHEMA_REPO, SCHEMAS, schema_files
+
+# Files a vendored namespace file `$ref`s by URL (besides common/definitions.json).
+REFERENCED = ("2024-11-01/Microsoft.Compute.Extensions.json",)
+
+
+def _show(git_dir: str, commit: str, path: str) -> bytes:
+    return subprocess.run(["git", f"--git-dir={git_dir}", "show", f"{commit}:{path}"], check=True,
+                          capture_output=True).stdout
+
+
+def vendor(git_dir: str, commit: str = SCHEMA_COMMIT) -> list[str]:
+    files = sorted({*schema_files(), *REFERENCED, "common/definitions.json"})
+    for rel in files:
+        target = SCHEMAS / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(_show(git_dir, commit, f"schemas/{rel}"))
+    (SCHEMAS / "LICENSE").write_bytes(_show(git_dir, commit, "LICENSE"))
+    lines = [
+        "# Vendored ARM deployment schemas",
+        "",
+        f"- repository: {SCHEMA_REPO}",
+        f"- commit: `{commit}`",
+        "- licence: MIT, in `LICENSE` beside this file (copied from the repository at that commit)",
+        "- written by `python -m estate.contract.vendor GIT_DIR` (estate/contract/vendor.py); files copied whole,"
+        " nothing trimmed",
+        "",
+        "Each file is `schemas/<path>` in the repository. The api-version of each azure-native type is the one",
+        "pulumi-azure-native 3.29 sends (its class docstring: \"Uses Azure REST API version ...\"); a test checks it.",
+        "",
+        "| file | bytes | used for |",
+        "| --- | --- | --- |",
+    ]
+    for rel in files:
+        users = sorted(t.split(":", 1)[1] for t, arm in ARM_TYPES.items() if arm.file == rel)
+        used = ", ".join(users) if users else ("shared definitions" if rel.startswith("common/") else
+                                              "extension settings referenced by Microsoft.Compute")
+        lines.append(f"| `{rel}` | {(SCHEMAS / rel).stat().st_size} | {used} |")
+    (SCHEMAS / "SOURCE.md").write_text("\n".join(lines) + "\n")
+    return files
+
+
+if __name__ == "__main__":
+    vendor(*sys.argv[1:3])
