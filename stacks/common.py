@@ -130,16 +130,23 @@ def backup_vault(common: Common, rg: resources.ResourceGroup, service: str, pare
 
 
 def _vm_policy(backup: Backup) -> recoveryservices.AzureIaaSVMProtectionPolicyArgs:
+    """The Enhanced (V2) policy: every server is a Trusted Launch VM, and recoveryservices 2024-10-01 (what
+    azure-native 3.29 sends) accepts Trusted Launch VMs only under an Enhanced policy; the Standard (V1) policy
+    protects them from REST API 2025-01-01 on
+    (learn.microsoft.com/azure/backup/backup-azure-vms-enhanced-policy). V2 schedules carry their run times in
+    `dailySchedule` / `weeklySchedule`, not in `scheduleRunTimes`."""
     times = [_run_time(backup.time)]
     weekly = backup.frequency == "Weekly"
     return recoveryservices.AzureIaaSVMProtectionPolicyArgs(
         backup_management_type="AzureIaasVM",
+        policy_type=recoveryservices.IAASVMPolicyType.V2,
         time_zone="UTC",
-        schedule_policy=recoveryservices.SimpleSchedulePolicyArgs(
-            schedule_policy_type="SimpleSchedulePolicy",
+        schedule_policy=recoveryservices.SimpleSchedulePolicyV2Args(
+            schedule_policy_type="SimpleSchedulePolicyV2",
             schedule_run_frequency=backup.frequency,
-            schedule_run_times=times,
-            schedule_run_days=[recoveryservices.DayOfWeek.SUNDAY] if weekly else None,
+            daily_schedule=None if weekly else recoveryservices.DailyScheduleArgs(schedule_run_times=times),
+            weekly_schedule=recoveryservices.WeeklyScheduleArgs(
+                schedule_run_days=[recoveryservices.DayOfWeek.SUNDAY], schedule_run_times=times) if weekly else None,
         ),
         retention_policy=recoveryservices.LongTermRetentionPolicyArgs(
             retention_policy_type="LongTermRetentionPolicy",

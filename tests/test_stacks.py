@@ -349,7 +349,8 @@ def test_servers_are_the_framework_target_state_and_backed_up(estate: Estate, pl
     schedule = policy.inputs["properties"]["schedulePolicy"]
     retention = policy.inputs["properties"]["retentionPolicy"]
     assert schedule["scheduleRunFrequency"] == dc.backup.frequency
-    assert schedule["scheduleRunTimes"][0][11:16] == dc.backup.time
+    runs = schedule["dailySchedule" if dc.backup.frequency == "Daily" else "weeklySchedule"]["scheduleRunTimes"]
+    assert runs[0][11:16] == dc.backup.time
     assert retention["dailySchedule"]["retentionDuration"]["count"] == dc.backup.retention_days
     assert retention["weeklySchedule"]["retentionDuration"]["count"] == dc.backup.weekly_retention_weeks
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from estate.compliance.base import (
     CloudResource,
@@ -18,12 +19,13 @@ from estate.compliance.base import (
     service_of,
 )
 from estate.compliance.facts import HostFacts
-from estate.compliance.rules.desktop import COMPUTE, DESKTOP, image_of, supported, vm_profile, vm_size
+from estate.compliance.rules.desktop import COMPUTE, DESKTOP, VM, image_of, supported, vm_profile, vm_size
 from estate.models import Council
 
 VAULT = "azure-native:keyvault:Vault"
 WORKSPACE = "azure-native:operationalinsights:Workspace"
 PROTECTION_POLICY = "azure-native:recoveryservices:ProtectionPolicy"
+PROTECTED_ITEM = "azure-native:recoveryservices:ProtectedItem"
 # Locations that are no region: the resource is global by nature (DNS zones, policy assignments).
 NOT_A_REGION = frozenset({"global"})
 
@@ -187,7 +189,7 @@ class BackupPolicy(Rule):
         freq = get(props, "schedulePolicy.scheduleRunFrequency")
         if freq != c.frequency:
             wrong.append(f"runs {freq!r}, not {c.frequency}")
-        times = get(props, "schedulePolicy.scheduleRunTimes") or []
+        times = run_times(props)
         when = _time_of_day(times[0]) if times else None
         if when != c.time:
             wrong.append(f"starts at {when!r}, not {c.time}")
@@ -202,6 +204,20 @@ class BackupPolicy(Rule):
         if wrong:
             return [failed(res.urn, f"{res.name}: " + "; ".join(wrong))]
         return [passed(res.urn, f"{res.name} runs {c.frequency} at {c.time}, keeps {c.retention_days} days")]
+
+
+def run_times(props: Mapping[str, Any]) -> list[Any]:
+    """A VM policy's run times: a Standard (V1) schedule has them in scheduleRunTimes, an Enhanced (V2) one in
+    its dailySchedule or weeklySchedule."""
+    schedule = props.get("schedulePolicy") or {}
+    if schedule.get("schedulePolicyType") == "SimpleSchedulePolicyV2":
+        for key in ("dailySchedule", "weeklySchedule", "hourlySchedule"):
+            times = get(schedule, f"{key}.scheduleRunTimes")
+            if times:
+                return list(times)
+        start = get(schedule, "hourlySchedule.scheduleWindowStartTime")
+        return [start] if start else []
+    return list(schedule.get("scheduleRunTimes") or [])
 
 
 def _time_of_day(value: object) -> str | None:
@@ -337,3 +353,52 @@ class HostServerOs(HostRule):
         ok, why = supported(ctx.fw.data_centre.server_operating_systems.supported, facts.os, facts.os_version,
                             ctx.today)
         return ok, f"{facts.host}: {why}"
+
+
+def _last(resource_id: object, after: str | None = None) -> str:
+    """The last segment of an ARM id, or the segment that follows `after` (e.g. "vaults")."""
+    parts = str(resource_id or "").strip("/").split("/")
+    if after is None:
+        return parts[-1] if parts else ""
+    lowered = [p.lower() for p in parts]
+    return parts[lowered.index(after) + 1] if after in lowered and lowered.index(after) + 1 < len(parts) else ""
+
+
+def trusted_launch(res: CloudResource) -> bool:
+    return str(get(vm_profile(res), "securityProfile.securityType", "")).lower() == "trustedlaunch"
+
+
+@rule
+class TrustedLaunchBackupPolicy(Rule):
+    id = "DCN-014"
+    title = "Trusted Launch VMs are protected by an Enhanced (V2) backup policy"
+    severity = "high"
+    control = "data_centre.backup"
+    area = "datacentre"
+    fix = ("Protect Trusted Launch VMs with an Enhanced policy (properties.policyType V2, schedulePolicy "
+           "SimpleSchedulePolicyV2 running {c.frequency} at {c.time}): below REST API 2025-01-01 Azure Backup "
+           "refuses them under a Standard policy.")
+
+    def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
+        vms = {str(r.inputs.get("vmName") or r.name): r for r in resources if r.type == VM and trusted_launch(r)}
+        policies = {(str(r.inputs.get("vaultName", "")), str(r.inputs.get("policyName") or r.name)): r
+                    for r in resources if r.type == PROTECTION_POLICY}
+        for item in (r for r in resources if r.type == PROTECTED_ITEM):
+            props = item.inputs.get("properties") or {}
+            vm = vms.get(_last(props.get("sourceResourceId")))
+            if vm is None:
+                continue
+            policy_id = props.get("policyId")
+            policy = policies.get((_last(policy_id, "vaults") or str(item.inputs.get("vaultName", "")),
+                                   _last(policy_id)))
+            if policy is None:
+                yield failed(vm.urn, f"{vm.name} is protected by {item.name} under policy {policy_id!r}, "
+                                     "which is no policy of this stack (its type cannot be judged)")
+                continue
+            kind = get(policy.inputs, "properties.policyType")
+            schedule = get(policy.inputs, "properties.schedulePolicy.schedulePolicyType")
+            if kind == "V2" and schedule == "SimpleSchedulePolicyV2":
+                yield passed(vm.urn, f"Trusted Launch VM {vm.name} is protected by Enhanced policy {policy.name}")
+            else:
+                yield failed(vm.urn, f"Trusted Launch VM {vm.name} is protected by {policy.name}, a "
+                                     f"{kind or 'Standard'} policy ({schedule}): Azure Backup refuses it")
