@@ -171,9 +171,8 @@ class Desktop(pulumi.ComponentResource):
                             type_handler_version="2.73",
                             auto_upgrade_minor_version=True,
                             provision_after_extensions=["AADLoginForWindows"],
-                            settings=self._dsc_settings(f"vdpool-{c.key}"),
-                            protected_settings=token.apply(
-                                lambda t: {"properties": {"registrationInfoToken": t}}),
+                            settings=dsc_settings(f"vdpool-{c.key}"),
+                            protected_settings=token.apply(dsc_protected_settings),
                         ),
                     ]),
                 ),
@@ -183,11 +182,35 @@ class Desktop(pulumi.ComponentResource):
         )
         self.register_outputs({"hostPoolId": self.host_pool.id, "sessionHosts": d.session_hosts})
 
-    @staticmethod
-    def _dsc_settings(host_pool: str) -> dict[str, Any]:
-        # `settings` is free-form JSON for the extension, not an azure-native type
-        return {
-            "modulesUrl": AVD_AGENT_PACKAGE,
-            "configurationFunction": "Configuration.ps1\\AddSessionHost",
-            "properties": {"hostPoolName": host_pool, "aadJoin": True},
-        }
+
+# The DSC extension reads protectedSettings only under its own keys (`Items`, `configurationArguments`, ...): a token
+# under protectedSettings.properties never reaches AddSessionHost, so no host joined its pool. AddSessionHost (the
+# configuration in AVD_AGENT_PACKAGE) takes the token either as a plain setting, settings.properties.
+# registrationInfoToken, as Azure/RDS-Templates ARM-wvd-templates/nestedtemplates/managedDisks-galleryvm.json does
+# (readable by anyone who can read the VM), or as the credential settings.properties.registrationInfoTokenCredential
+# whose password `PrivateSettingsRef:RegistrationInfoToken` the extension resolves from protectedSettings.Items (kept
+# encrypted to the VM), the form Microsoft's AVD templates in Bicep use (e.g. Azure/avdaccelerator). The DSC
+# extension's credential references: learn.microsoft.com/azure/virtual-machines/extensions/dsc-template.
+REGISTRATION_TOKEN_ITEM = "RegistrationInfoToken"
+REGISTRATION_CREDENTIAL_USER = "PLACEHOLDER_DO_NOT_USE"  # AddSessionHost reads only the credential's password
+
+
+def dsc_settings(host_pool: str) -> dict[str, Any]:
+    # `settings` is free-form JSON for the extension, not an azure-native type
+    return {
+        "modulesUrl": AVD_AGENT_PACKAGE,
+        "configurationFunction": "Configuration.ps1\\AddSessionHost",
+        "properties": {
+            "hostPoolName": host_pool,
+            "registrationInfoTokenCredential": {
+                "UserName": REGISTRATION_CREDENTIAL_USER,
+                "Password": f"PrivateSettingsRef:{REGISTRATION_TOKEN_ITEM}",
+            },
+            "aadJoin": True,
+        },
+    }
+
+
+def dsc_protected_settings(token: str) -> dict[str, Any]:
+    """The registration token where `PrivateSettingsRef:` finds it."""
+    return {"Items": {REGISTRATION_TOKEN_ITEM: token}}

@@ -39,3 +39,21 @@ def test_trusted_launch_servers_are_backed_up_by_an_enhanced_policy(estate: Esta
     assert [t[11:16] for t in runs] == [backup.time]
     vms = planned.of_type("azure-native:compute:VirtualMachine", site)
     assert vms and all(vm.inputs["securityProfile"]["securityType"] == "TrustedLaunch" for vm in vms)
+
+
+@pytest.mark.parametrize("council", COUNCILS)
+def test_session_hosts_hand_the_registration_token_as_microsofts_templates_do(planned: Plan, council: str) -> None:
+    """The DSC extension reads the token from protectedSettings.Items, referenced by the credential in settings."""
+    from stacks.desktop import dsc_protected_settings
+
+    vmss = only(planned.of_type("azure-native:compute:VirtualMachineScaleSet", council), f"vmss-{council}-avd")
+    extensions = {e["name"]: e for e in vmss.inputs["virtualMachineProfile"]["extensionProfile"]["extensions"]}
+    dsc = extensions["AddSessionHost"]
+    assert (dsc["publisher"], dsc["type"]) == ("Microsoft.Powershell", "DSC")
+    properties = dsc["settings"]["properties"]
+    assert properties["hostPoolName"] == f"vdpool-{council}"
+    assert properties["registrationInfoTokenCredential"] == {
+        "UserName": "PLACEHOLDER_DO_NOT_USE", "Password": "PrivateSettingsRef:RegistrationInfoToken"}
+    assert "registrationInfoToken" not in properties  # the token is never a plain setting
+    assert dsc["protectedSettings"] == "[secret]"  # the plan shows secrets redacted: judge the shape below
+    assert dsc_protected_settings("tok") == {"Items": {"RegistrationInfoToken": "tok"}}
