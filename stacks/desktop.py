@@ -172,7 +172,7 @@ class Desktop(pulumi.ComponentResource):
                             auto_upgrade_minor_version=True,
                             provision_after_extensions=["AADLoginForWindows"],
                             settings=dsc_settings(f"vdpool-{c.key}"),
-                            protected_settings=token.apply(dsc_protected_settings),
+                            protected_settings=token.apply(lambda t: dsc_protected_settings(str(t))),
                         ),
                     ]),
                 ),
