@@ -273,6 +273,8 @@ def stack_config(estate: Estate, stack: str) -> dict[str, str]:
         # the plan's clock: the framework version's month, so the plan never depends on today
         f"{PROJECT}:registrationTokenExpiry": f"{year}-{month}-28T00:00:00Z",
     }
+    if stack == HUB:
+        config[f"{PROJECT}:adminGroupName"] = "plan-consortium-operations"
     if stack != HUB:
         config[f"{PROJECT}:council"] = stack
         config[f"{PROJECT}:desktopUsersGroupObjectId"] = str(uuid.uuid5(_NS, f"{stack}/desktop-users"))
@@ -417,8 +419,13 @@ class _Runner:
                     return args.name, {"name": args.name, "outputs": hub_outputs or {}}
                 if not args.custom:
                     return "", {}
-                return mock_id(args.typ, args.name, args.inputs), {"name": azure_name(args.typ, args.name,
-                                                                                      args.inputs)}
+                state: dict[str, Any] = {"name": azure_name(args.typ, args.name, args.inputs)}
+                identity = args.inputs.get("identity")
+                if isinstance(identity, dict) and "SystemAssigned" in str(identity.get("type", "")):
+                    # Azure gives a system-assigned identity a principal (its object id) that others grant roles to
+                    state["identity"] = {**identity, "principalId": str(uuid.uuid5(_NS, f"{args.name}/identity")),
+                                         "tenantId": PLAN_TENANT}
+                return mock_id(args.typ, args.name, args.inputs), state
 
             def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
                 if args.token == "azure-native:authorization:getClientConfig":

@@ -43,6 +43,35 @@ class Helpdesk(pulumi.ComponentResource):
             ),
             opts=child(self),
         )
+        # Entra authentication only: nobody signs in until the server has an Entra administrator. The consortium
+        # operations group, and the helpdesk VM's system-assigned identity, so RT on that VM signs in with its
+        # managed identity's token (learn.microsoft.com/azure/postgresql/flexible-server/how-to-manage-azure-ad-users;
+        # a managed identity is a service principal). Azure takes one administrator change at a time: in sequence.
+        group_admin = dbforpostgresql.Administrator(
+            f"{h.db_server_name}-admin-operations",
+            dbforpostgresql.AdministratorArgs(
+                server_name=self.database.name,
+                resource_group_name=self.rg.name,
+                object_id=c.admin_group,
+                principal_name=props.admin_group_name,
+                principal_type=dbforpostgresql.PrincipalType.GROUP,
+                tenant_id=env.tenant_id,
+            ),
+            opts=child(self),
+        )
+        vm_identity = self.vm.vm.identity.apply(lambda i: i.principal_id if i else None)
+        dbforpostgresql.Administrator(
+            f"{h.db_server_name}-admin-{h.vm_name}",
+            dbforpostgresql.AdministratorArgs(
+                server_name=self.database.name,
+                resource_group_name=self.rg.name,
+                object_id=vm_identity,
+                principal_name=h.vm_name,  # a VM's system-assigned identity is named after the VM
+                principal_type=dbforpostgresql.PrincipalType.SERVICE_PRINCIPAL,
+                tenant_id=env.tenant_id,
+            ),
+            opts=child(self, [group_admin]),
+        )
         dbforpostgresql.Database(
             f"{h.db_server_name}-helpdesk",
             dbforpostgresql.DatabaseArgs(

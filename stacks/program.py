@@ -22,6 +22,7 @@ from .helpdesk import Helpdesk
 from .network import HubNetwork, HubRef, SpokeNetwork
 from .props import (
     CFG_ADMIN_GROUP,
+    CFG_ADMIN_GROUP_NAME,
     CFG_COUNCIL,
     CFG_HUB_STACK,
     CFG_REGISTRATION_EXPIRY,
@@ -52,6 +53,7 @@ def read_config(stack: str, *, now: dt.datetime | None = None) -> StackConfig:
         council=project.get(CFG_COUNCIL),
         hub_stack=project.get(CFG_HUB_STACK) or f"{pulumi.get_organization()}/{pulumi.get_project()}/{HUB}",
         admin_group=project.get(CFG_ADMIN_GROUP),
+        admin_group_name=project.get(CFG_ADMIN_GROUP_NAME),
         desktop_users_group=project.get(CFG_USERS_GROUP),
         ssh_public_key=project.get(CFG_SSH_KEY),
         session_host_password=project.get_secret(CFG_SESSION_PASSWORD),

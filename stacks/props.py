@@ -46,6 +46,7 @@ CFG_LOCATION = "azure-native:location"
 CFG_COUNCIL = "council"
 CFG_HUB_STACK = "hubStack"
 CFG_ADMIN_GROUP = "adminGroupObjectId"
+CFG_ADMIN_GROUP_NAME = "adminGroupName"  # hub: the operations group's display name (PostgreSQL's Entra admin)
 CFG_USERS_GROUP = "desktopUsersGroupObjectId"
 CFG_SSH_KEY = "sshPublicKey"
 CFG_SESSION_PASSWORD = "sessionHostAdminPassword"
@@ -67,6 +68,7 @@ class StackConfig:
     council: str | None = None
     hub_stack: str | None = None
     admin_group: str | None = None
+    admin_group_name: str | None = None
     desktop_users_group: str | None = None
     ssh_public_key: str | None = None
     session_host_password: Any = None  # a secret Output[str] under Pulumi; None when not set
@@ -149,6 +151,7 @@ class HubProps:
     log_retention_days: int
     log_sku: str
     helpdesk: HelpdeskProps
+    admin_group_name: str  # the operations group's Entra display name: the helpdesk database's administrator
 
 
 @dataclass(frozen=True)
@@ -341,7 +344,7 @@ def build(estate: Estate, stack: str, config: StackConfig) -> Props:
         key_vault_sku=dc.key_vault.sku,
         key_vault_soft_delete_days=dc.key_vault.soft_delete_days,
     )
-    props: Props = _hub(estate, common, problems) if key == HUB else _council(estate, common, config, problems)
+    props: Props = _hub(estate, common, config, problems) if key == HUB else _council(estate, common, config, problems)
     problems.raise_if_any()
     return props
 
@@ -357,8 +360,12 @@ def _segment_by_azure_name(estate: Estate, azure_name: str, problems: _Problems)
     return -1, None
 
 
-def _hub(estate: Estate, common: Common, problems: _Problems) -> HubProps:
+def _hub(estate: Estate, common: Common, config: StackConfig, problems: _Problems) -> HubProps:
     fw = estate.framework
+    if not config.admin_group_name:
+        problems.config(f"{PROJECT}:{CFG_ADMIN_GROUP_NAME}",
+                        "not set: the display name of the consortium operations group, the helpdesk database's "
+                        f"Entra administrator (pulumi config set {CFG_ADMIN_GROUP_NAME} <group display name>)")
     _, firewall_sku = _segment_by_azure_name(estate, FIREWALL_SUBNET, problems)
     _, bastion_sku = _segment_by_azure_name(estate, BASTION_SUBNET, problems)
     firewall_subnet = next((s for s in common.subnets if s.name == FIREWALL_SUBNET), None)
@@ -401,6 +408,7 @@ def _hub(estate: Estate, common: Common, problems: _Problems) -> HubProps:
             db_server_name=global_name("psql", fw.name, "helpdesk"),
             platform=f"{platform.name} {platform.version}",
         ),
+        admin_group_name=config.admin_group_name or "",
     )
 
 

@@ -269,7 +269,7 @@ def test_a_spec_the_stacks_cannot_build_names_its_line(repo_copy: Path) -> None:
     _edit_framework(repo_copy, edit)
     estate = load_estate(repo_copy)
     config = StackConfig(stack="shared", location="uksouth", admin_group=stack_config(estate, "shared")[
-        "shared-estate:adminGroupObjectId"], ssh_public_key="ssh-ed25519 AAAA x")
+        "shared-estate:adminGroupObjectId"], admin_group_name="ops", ssh_public_key="ssh-ed25519 AAAA x")
     with pytest.raises(EstateError) as caught:
         build(estate, "shared", config)
     lines = [str(p) for p in caught.value.problems]
@@ -299,6 +299,7 @@ def test_hosts_the_stacks_cannot_place_are_named(repo_copy: Path, stack: str, fi
     estate = load_estate(repo_copy)
     values = stack_config(estate, stack)
     config = StackConfig(stack=stack, location="uksouth", admin_group=values["shared-estate:adminGroupObjectId"],
+                         admin_group_name=values.get("shared-estate:adminGroupName"),
                          desktop_users_group=values.get("shared-estate:desktopUsersGroupObjectId"),
                          ssh_public_key="ssh-ed25519 AAAA x", session_host_password="x",
                          hub_stack="organization/shared-estate/shared",

@@ -57,3 +57,37 @@ def test_session_hosts_hand_the_registration_token_as_microsofts_templates_do(pl
     assert "registrationInfoToken" not in properties  # the token is never a plain setting
     assert dsc["protectedSettings"] == "[secret]"  # the plan shows secrets redacted: judge the shape below
     assert dsc_protected_settings("tok") == {"Items": {"RegistrationInfoToken": "tok"}}
+
+
+def test_the_entra_only_helpdesk_database_has_the_operations_group_and_the_vm_as_administrators(
+        estate: Estate, planned: Plan) -> None:
+    from estate.plan import stack_config
+
+    config = stack_config(estate, "shared")
+    [server] = planned.of_type("azure-native:dbforpostgresql:Server", "shared")
+    assert server.inputs["authConfig"]["passwordAuth"] == "Disabled"
+    admins = {a.inputs["principalType"]: a.inputs
+              for a in planned.of_type("azure-native:dbforpostgresql:Administrator")}
+    assert set(admins) == {"group", "servicePrincipal"}
+    group, vm = admins["group"], admins["servicePrincipal"]
+    assert group["objectId"] == config["shared-estate:adminGroupObjectId"]
+    assert group["principalName"] == config["shared-estate:adminGroupName"]
+    helpdesk = only(planned.of_type("azure-native:compute:VirtualMachine", "shared"), "vm-hub-hd01")
+    assert helpdesk.inputs["identity"]["type"] == "SystemAssigned"
+    assert vm["principalName"] == helpdesk.inputs["vmName"] and vm["objectId"]  # the VM's identity's object id
+    for admin in (group, vm):
+        assert admin["serverName"] == server.inputs["serverName"]
+        assert admin["tenantId"] == server.inputs["authConfig"]["tenantId"]
+
+
+def test_the_hub_needs_the_operations_group_name(estate: Estate) -> None:
+    from estate.errors import EstateError
+    from estate.plan import stack_config
+    from stacks.props import StackConfig, build
+
+    values = stack_config(estate, "shared")
+    config = StackConfig(stack="shared", location="uksouth", admin_group=values["shared-estate:adminGroupObjectId"],
+                         ssh_public_key="ssh-ed25519 AAAA x")
+    with pytest.raises(EstateError) as caught:
+        build(estate, "shared", config)
+    assert [p.field for p in caught.value.problems] == ["shared-estate:adminGroupName"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from estate.compliance.base import (
     CloudResource,
@@ -20,6 +20,7 @@ from estate.models import Council
 
 HELPDESK = "helpdesk"  # the service (tag, or component module) of the helpdesk's resources
 POSTGRES = "azure-native:dbforpostgresql:Server"
+POSTGRES_ADMIN = "azure-native:dbforpostgresql:Administrator"
 
 
 UNREGISTERED = "(no helpdesk registered)"
@@ -120,3 +121,30 @@ class HelpdeskDatabase(Rule):
         if wrong:
             return [failed(res.urn, f"{res.name}: " + "; ".join(wrong))]
         return [passed(res.urn, f"{res.name} is {sku}, PostgreSQL {version}, {storage:g} GB")]
+
+
+@rule
+class EntraDatabaseAdministrator(Rule):
+    id = "HLP-005"
+    title = "a PostgreSQL server that takes only Entra sign-ins has an Entra administrator"
+    severity = "critical"
+    control = "helpdesk.platform"
+    area = "helpdesk"
+    fix = ("Give the server a dbforpostgresql Administrator (objectId, principalName, principalType, tenantId): "
+           "the operations group, and the identity of the VM that runs {c.name}. With password authentication off "
+           "and no Entra administrator, nothing can sign in.")
+
+    def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
+        admins = [r for r in resources if r.type == POSTGRES_ADMIN]
+        for server in (r for r in resources if r.type == POSTGRES):
+            auth = server.inputs.get("authConfig") or {}
+            if str(auth.get("passwordAuth", "")).lower() != "disabled":
+                continue  # a password administrator can sign in
+            names = {server.name, str(server.inputs.get("serverName", ""))}
+            mine = [a for a in admins if a.inputs.get("serverName") in names and a.inputs.get("objectId")]
+            if str(auth.get("activeDirectoryAuth", "")).lower() == "enabled" and mine:
+                shown = ", ".join(f"{a.inputs.get('principalName')} ({a.inputs.get('principalType')})" for a in mine)
+                yield passed(server.urn, f"{server.name}: Entra administrators {shown}")
+            else:
+                yield failed(server.urn, f"{server.name} takes no password and has no Entra administrator: "
+                                         "nothing can sign in")
