@@ -195,6 +195,22 @@ def mirror(address: IPv4Address, supernet: IPv4Network, mgmt: IPv4Network) -> IP
     return mgmt.network_address + (int(address) - int(supernet.network_address))
 
 
+def lab_segments(estate: Estate) -> list[LabSegment]:
+    """Every segment of the lab, hub first then the councils in order: a function of the address plan alone
+    (the isolation matrix is built on these; the cloud plane's reachability check uses them too)."""
+    from estate import ipam
+
+    plan = estate.addresses
+    segments: list[LabSegment] = []
+    for site in [ipam.HUB, *sorted(plan.councils)]:
+        switch = f"{PREFIX}switch.{site}"
+        for i, sp_seg in enumerate(plan.site(site).segments):
+            bridge = f"vlan{sp_seg.vlan_id}" if sp_seg.vlan_id is not None else f"seg{i}"
+            segments.append(LabSegment(site, sp_seg.name, sp_seg.vlan_id, sp_seg.network, sp_seg.gateway, switch,
+                                       bridge))
+    return segments
+
+
 def build(estate: Estate, config: LabConfig) -> Topology:
     """The lab's layout for this estate. Raises EstateError when the inventory cannot make a lab."""
     from estate import ipam
@@ -213,14 +229,7 @@ def build(estate: Estate, config: LabConfig) -> Topology:
                         f"{LAB_CONFIG_DIR}/{CONFIG_FILE}")
 
     sites = [ipam.HUB, *sorted(plan.councils)]
-    segments: list[LabSegment] = []
-    for site in sites:
-        sp = plan.site(site)
-        switch = f"{PREFIX}switch.{site}"
-        for i, sp_seg in enumerate(sp.segments):
-            bridge = f"vlan{sp_seg.vlan_id}" if sp_seg.vlan_id is not None else f"seg{i}"
-            segments.append(LabSegment(site, sp_seg.name, sp_seg.vlan_id, sp_seg.network, sp_seg.gateway, switch,
-                                       bridge))
+    segments = lab_segments(estate)
     by_key = {(s.site, s.name): s for s in segments}
 
     hosts: list[LabHost] = []
