@@ -278,6 +278,7 @@ def stack_config(estate: Estate, stack: str) -> dict[str, str]:
     if stack != HUB:
         config[f"{PROJECT}:council"] = stack
         config[f"{PROJECT}:desktopUsersGroupObjectId"] = str(uuid.uuid5(_NS, f"{stack}/desktop-users"))
+        config[f"{PROJECT}:avdServicePrincipalObjectId"] = str(uuid.uuid5(_NS, "avd-service-principal"))
         config[f"{PROJECT}:sessionHostAdminPassword"] = PLAN_SECRET
     config.update(_committed_config(estate.root / f"Pulumi.{stack}.yaml"))
     return config

@@ -25,6 +25,7 @@ ROLE_CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 ROLE_DESKTOP_VIRTUALIZATION_USER = "1d18fff3-a72a-46b5-b4a9-0b38a3cd7e63"
 ROLE_VM_USER_LOGIN = "fb879df8-f326-4884-b1cf-06f3ad86be52"
 ROLE_KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
+ROLE_DESKTOP_VIRTUALIZATION_POWER_ON_CONTRIBUTOR = "489581de-a3bd-480d-9518-53dea7416b33"
 
 # Private DNS zones of the Azure services the estate reaches over private endpoints.
 ZONE_KEY_VAULT = "privatelink.vaultcore.azure.net"
@@ -62,15 +63,16 @@ def resource_group(common: Common, service: str, parent: pulumi.Resource) -> res
 
 
 def role_assignment(name: str, env: Env, *, scope: pulumi.Input[str], role: str, principal: str,
-                    parent: pulumi.Resource) -> authorization.RoleAssignment:
-    """A role for an Entra group at a scope; the assignment's GUID name is derived from stack, name and role."""
+                    parent: pulumi.Resource, principal_type: str = "Group") -> authorization.RoleAssignment:
+    """A role for an Entra group (or another principal type) at a scope; the assignment's GUID name is derived
+    from stack, name and role."""
     return authorization.RoleAssignment(
         name,
         authorization.RoleAssignmentArgs(
             role_assignment_name=deterministic_guid(pulumi.get_stack(), name, role, principal),
             scope=scope,
             principal_id=principal,
-            principal_type="Group",
+            principal_type=principal_type,
             role_definition_id=env.subscription_id.apply(
                 lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}"),
         ),

@@ -12,6 +12,7 @@ import pulumi_azure_native.desktopvirtualization as desktopvirtualization
 
 from .common import (
     ADMIN_USER,
+    ROLE_DESKTOP_VIRTUALIZATION_POWER_ON_CONTRIBUTOR,
     ROLE_DESKTOP_VIRTUALIZATION_USER,
     ROLE_VM_USER_LOGIN,
     Env,
@@ -96,6 +97,15 @@ class Desktop(pulumi.ComponentResource):
                         role=ROLE_DESKTOP_VIRTUALIZATION_USER, principal=d.users_group, parent=self)
         role_assignment(f"ra-{c.key}-desktop-users-login", env, scope=self.rg.id,
                         role=ROLE_VM_USER_LOGIN, principal=d.users_group, parent=self)
+        if d.start_vm_on_connect:
+            # Start VM on Connect powers session hosts on as the Azure Virtual Desktop service principal, which needs
+            # Desktop Virtualization Power On Contributor over them
+            # (learn.microsoft.com/azure/virtual-desktop/start-virtual-machine-connect). Scope: this council's
+            # desktop resource group, which holds the host pool and every session host; a subscription-wide
+            # assignment would be one resource shared by every council's stack.
+            role_assignment(f"ra-{c.key}-avd-power-on", env, scope=self.rg.id,
+                            role=ROLE_DESKTOP_VIRTUALIZATION_POWER_ON_CONTRIBUTOR, principal=d.avd_service_principal,
+                            principal_type="ServicePrincipal", parent=self)
 
         token = pulumi.Output.secret(desktopvirtualization.get_host_pool_registration_token_output(
             host_pool_name=self.host_pool.name, resource_group_name=self.rg.name).token)

@@ -23,6 +23,7 @@ from .network import HubNetwork, HubRef, SpokeNetwork
 from .props import (
     CFG_ADMIN_GROUP,
     CFG_ADMIN_GROUP_NAME,
+    CFG_AVD_SERVICE_PRINCIPAL,
     CFG_COUNCIL,
     CFG_HUB_STACK,
     CFG_REGISTRATION_EXPIRY,
@@ -55,6 +56,7 @@ def read_config(stack: str, *, now: dt.datetime | None = None) -> StackConfig:
         admin_group=project.get(CFG_ADMIN_GROUP),
         admin_group_name=project.get(CFG_ADMIN_GROUP_NAME),
         desktop_users_group=project.get(CFG_USERS_GROUP),
+        avd_service_principal=project.get(CFG_AVD_SERVICE_PRINCIPAL),
         ssh_public_key=project.get(CFG_SSH_KEY),
         session_host_password=project.get_secret(CFG_SESSION_PASSWORD),
         registration_expiry=expiry,

@@ -48,6 +48,7 @@ CFG_HUB_STACK = "hubStack"
 CFG_ADMIN_GROUP = "adminGroupObjectId"
 CFG_ADMIN_GROUP_NAME = "adminGroupName"  # hub: the operations group's display name (PostgreSQL's Entra admin)
 CFG_USERS_GROUP = "desktopUsersGroupObjectId"
+CFG_AVD_SERVICE_PRINCIPAL = "avdServicePrincipalObjectId"  # per tenant: the AVD app 9cdead84-...'s object id
 CFG_SSH_KEY = "sshPublicKey"
 CFG_SESSION_PASSWORD = "sessionHostAdminPassword"
 CFG_REGISTRATION_EXPIRY = "registrationTokenExpiry"
@@ -70,6 +71,7 @@ class StackConfig:
     admin_group: str | None = None
     admin_group_name: str | None = None
     desktop_users_group: str | None = None
+    avd_service_principal: str | None = None
     ssh_public_key: str | None = None
     session_host_password: Any = None  # a secret Output[str] under Pulumi; None when not set
     registration_expiry: str | None = None
@@ -187,6 +189,7 @@ class DesktopProps:
     computer_name_prefix: str
     users_group: str
     session_host_password: Any
+    avd_service_principal: str  # powers session hosts on when start_vm_on_connect
 
 
 @dataclass(frozen=True)
@@ -462,6 +465,10 @@ def _council(estate: Estate, common: Common, config: StackConfig, problems: _Pro
             servers.append(Server(asset.name, asset.role, size, servers_vlan, None))
     avd = fw.desktop.avd
     users_group = _guid(problems, CFG_USERS_GROUP, config.desktop_users_group, f"{common.key}'s desktop users group")
+    avd_principal = _guid(problems, CFG_AVD_SERVICE_PRINCIPAL, config.avd_service_principal,
+                          "the Azure Virtual Desktop service principal in this tenant (app id "
+                          "9cdead84-a844-4324-93f2-b2e6bb768d07: az ad sp show --id <app id> --query id)"
+                          ) if avd.start_vm_on_connect else ""
     if config.session_host_password is None:
         problems.config(f"{PROJECT}:{CFG_SESSION_PASSWORD}",
                         "not set: the session hosts' local administrator password "
@@ -488,6 +495,7 @@ def _council(estate: Estate, common: Common, config: StackConfig, problems: _Pro
         computer_name_prefix=f"avd{council.code[-6:]}".lower(),
         users_group=users_group,
         session_host_password=config.session_host_password,
+        avd_service_principal=avd_principal,
     )
     hub_stack = config.hub_stack or ""
     if hub_stack.count("/") != 2:

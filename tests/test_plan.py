@@ -253,7 +253,8 @@ def test_every_config_problem_is_listed_at_once() -> None:
                                             hub_stack="shared", registration_expiry="tomorrow"))
     fields = {p.field for p in caught.value.problems}
     assert fields == {"azure-native:location", "shared-estate:adminGroupObjectId",
-                      "shared-estate:desktopUsersGroupObjectId", "shared-estate:sshPublicKey",
+                      "shared-estate:desktopUsersGroupObjectId", "shared-estate:avdServicePrincipalObjectId",
+                      "shared-estate:sshPublicKey",
                       "shared-estate:sessionHostAdminPassword", "shared-estate:registrationTokenExpiry",
                       "shared-estate:hubStack"}
     assert all(p.file == "Pulumi.newham.yaml" for p in caught.value.problems)
@@ -301,6 +302,7 @@ def test_hosts_the_stacks_cannot_place_are_named(repo_copy: Path, stack: str, fi
     config = StackConfig(stack=stack, location="uksouth", admin_group=values["shared-estate:adminGroupObjectId"],
                          admin_group_name=values.get("shared-estate:adminGroupName"),
                          desktop_users_group=values.get("shared-estate:desktopUsersGroupObjectId"),
+                         avd_service_principal=values.get("shared-estate:avdServicePrincipalObjectId"),
                          ssh_public_key="ssh-ed25519 AAAA x", session_host_password="x",
                          hub_stack="organization/shared-estate/shared",
                          registration_expiry=values["shared-estate:registrationTokenExpiry"])

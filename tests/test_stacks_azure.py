@@ -91,3 +91,35 @@ def test_the_hub_needs_the_operations_group_name(estate: Estate) -> None:
     with pytest.raises(EstateError) as caught:
         build(estate, "shared", config)
     assert [p.field for p in caught.value.problems] == ["shared-estate:adminGroupName"]
+
+
+@pytest.mark.parametrize("council", COUNCILS)
+def test_start_vm_on_connect_has_the_avd_service_principal_as_power_on_contributor(
+        estate: Estate, planned: Plan, council: str) -> None:
+    from estate.plan import stack_config
+
+    assert estate.framework.desktop.avd.start_vm_on_connect
+    pool = only(planned.of_type("azure-native:desktopvirtualization:HostPool", council), f"vdpool-{council}")
+    assert pool.inputs["startVMOnConnect"] is True
+    principal = stack_config(estate, council)["shared-estate:avdServicePrincipalObjectId"]
+    [grant] = [r.inputs for r in planned.of_type("azure-native:authorization:RoleAssignment", council)
+               if r.inputs["principalId"] == principal]
+    assert grant["roleDefinitionId"].endswith("/roleDefinitions/489581de-a3bd-480d-9518-53dea7416b33")
+    assert grant["principalType"] == "ServicePrincipal"
+    assert grant["scope"].endswith(f"/resourceGroups/rg-{council}-desktop")
+
+
+def test_the_avd_service_principal_is_validated_as_an_object_id(estate: Estate) -> None:
+    from estate.errors import EstateError
+    from estate.plan import stack_config
+    from stacks.props import StackConfig, build
+
+    values = stack_config(estate, "newham")
+    config = StackConfig(stack="newham", location="uksouth", admin_group=values["shared-estate:adminGroupObjectId"],
+                         desktop_users_group=values["shared-estate:desktopUsersGroupObjectId"],
+                         avd_service_principal="9cdead84", ssh_public_key="ssh-ed25519 AAAA x",
+                         session_host_password="x", hub_stack="organization/shared-estate/shared",
+                         registration_expiry=values["shared-estate:registrationTokenExpiry"])
+    with pytest.raises(EstateError) as caught:
+        build(estate, "newham", config)
+    assert [p.field for p in caught.value.problems] == ["shared-estate:avdServicePrincipalObjectId"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from estate.compliance.base import (
@@ -282,3 +282,33 @@ class ThinClientOs(HostRule):
     def check(self, facts: HostFacts, ctx: Context) -> tuple[bool, str]:
         ok, why = supported(ctx.fw.desktop.operating_systems.supported, facts.os, facts.os_version, ctx.today)
         return ok, f"{facts.host}: {why}"
+
+
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+# Azure's built-in Desktop Virtualization Power On Contributor (the same id in every tenant).
+POWER_ON_CONTRIBUTOR = "489581de-a3bd-480d-9518-53dea7416b33"
+
+
+@rule
+class StartVmOnConnectRole(Rule):
+    id = "DSK-013"
+    title = "host pools that start VMs on connect let the AVD service principal power them on"
+    severity = "high"
+    control = "desktop.avd"
+    area = "desktop"
+    fix = ("Assign Desktop Virtualization Power On Contributor ({POWER_ON_CONTRIBUTOR}) to the Azure Virtual "
+           "Desktop service principal (principalType ServicePrincipal) over the session hosts; without it "
+           "startVMOnConnect ({c.start_vm_on_connect}) starts nothing.").replace("{POWER_ON_CONTRIBUTOR}",
+                                                                                POWER_ON_CONTRIBUTOR)
+
+    def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
+        grants = [r for r in resources if r.type == ROLE_ASSIGNMENT
+                  and str(r.inputs.get("roleDefinitionId", "")).endswith(f"/{POWER_ON_CONTRIBUTOR}")
+                  and str(r.inputs.get("principalType", "")) == "ServicePrincipal"]
+        for pool in (r for r in resources if r.type == HOST_POOL and r.inputs.get("startVMOnConnect") is True):
+            if grants:
+                yield passed(pool.urn, f"{pool.name} starts VMs on connect and {grants[0].name} lets AVD power "
+                                       "them on")
+            else:
+                yield failed(pool.urn, f"{pool.name} starts VMs on connect, but no role assignment lets the AVD "
+                                       "service principal power them on")
