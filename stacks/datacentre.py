@@ -146,7 +146,9 @@ class CouncilDataCentre(pulumi.ComponentResource):
                 ),
                 tags=c.tags(SERVICE),
             ),
-            opts=child(self),
+            # purge protection keeps a deleted vault's name for its soft-delete days: `pulumi destroy` refuses
+            # to delete it until someone unprotects it on purpose (then bump keyVaultGeneration to rebuild sooner)
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
         )
         diagnostics(f"diag-{props.key_vault_name}", resource_uri=self.key_vault.id, workspace_id=hub.workspace_id,
                     parent=self)

@@ -26,6 +26,7 @@ from .props import (
     CFG_AVD_SERVICE_PRINCIPAL,
     CFG_COUNCIL,
     CFG_HUB_STACK,
+    CFG_KEY_VAULT_GENERATION,
     CFG_REGISTRATION_EXPIRY,
     CFG_SESSION_PASSWORD,
     CFG_SSH_KEY,
@@ -60,6 +61,7 @@ def read_config(stack: str, *, now: dt.datetime | None = None) -> StackConfig:
         ssh_public_key=project.get(CFG_SSH_KEY),
         session_host_password=project.get_secret(CFG_SESSION_PASSWORD),
         registration_expiry=expiry,
+        key_vault_generation=project.get(CFG_KEY_VAULT_GENERATION),
     )
 
 

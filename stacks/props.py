@@ -52,6 +52,7 @@ CFG_AVD_SERVICE_PRINCIPAL = "avdServicePrincipalObjectId"  # per tenant: the AVD
 CFG_SSH_KEY = "sshPublicKey"
 CFG_SESSION_PASSWORD = "sessionHostAdminPassword"
 CFG_REGISTRATION_EXPIRY = "registrationTokenExpiry"
+CFG_KEY_VAULT_GENERATION = "keyVaultGeneration"  # bumped when a council really tears down and rebuilds its vault
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -75,6 +76,7 @@ class StackConfig:
     ssh_public_key: str | None = None
     session_host_password: Any = None  # a secret Output[str] under Pulumi; None when not set
     registration_expiry: str | None = None
+    key_vault_generation: str | None = None  # a positive integer; unset is 1
 
 
 @dataclass(frozen=True)
@@ -222,9 +224,12 @@ def deterministic_guid(*parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "shared-estate:" + "/".join(parts)))
 
 
-def key_vault_name(key: str, consortium: str) -> str:
-    """Key Vault names are global, 3-24 characters: kv-<key, cut>-<6 hex of the consortium and key>."""
-    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"{consortium}/{key}").hex[:6]
+def key_vault_name(key: str, consortium: str, generation: int = 1) -> str:
+    """Key Vault names are global, 3-24 characters: kv-<key, cut>-<6 hex of the consortium, key and generation>.
+    A deleted vault keeps its name for its soft-delete days (purge protection forbids purging it), so a council
+    that rebuilds its vault sooner takes the next generation; generation 1 keeps the name vaults always had."""
+    what = f"{consortium}/{key}" if generation == 1 else f"{consortium}/{key}/{generation}"
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, what).hex[:6]
     return f"kv-{key[:13].rstrip('-')}-{digest}"
 
 
@@ -497,6 +502,11 @@ def _council(estate: Estate, common: Common, config: StackConfig, problems: _Pro
         session_host_password=config.session_host_password,
         avd_service_principal=avd_principal,
     )
+    generation = (config.key_vault_generation or "1").strip()
+    if not generation.isdigit() or int(generation) < 1:
+        problems.config(f"{PROJECT}:{CFG_KEY_VAULT_GENERATION}", f"{generation!r} is not a positive whole number "
+                                                                "(the Key Vault's generation; 1 unless rebuilt)")
+        generation = "1"
     hub_stack = config.hub_stack or ""
     if hub_stack.count("/") != 2:
         problems.config(f"{PROJECT}:{CFG_HUB_STACK}", f"{hub_stack!r} is not a stack reference 'org/project/stack'")
@@ -507,5 +517,5 @@ def _council(estate: Estate, common: Common, config: StackConfig, problems: _Pro
         servers=tuple(servers),
         services_segment=services_vlan,
         desktop=desktop,
-        key_vault_name=key_vault_name(common.key, fw.name),
+        key_vault_name=key_vault_name(common.key, fw.name, int(generation)),
     )

@@ -123,3 +123,48 @@ def test_the_avd_service_principal_is_validated_as_an_object_id(estate: Estate) 
     with pytest.raises(EstateError) as caught:
         build(estate, "newham", config)
     assert [p.field for p in caught.value.problems] == ["shared-estate:avdServicePrincipalObjectId"]
+
+
+def test_the_key_vault_is_protected_from_pulumi_destroy(estate: Estate) -> None:
+    """Under purge protection a destroyed vault's name stays taken for 90 days: the stack refuses to destroy it."""
+    import pulumi
+
+    from estate.plan import plan
+    from stacks.program import read_config, run
+
+    protected: dict[str, bool] = {}
+
+    def spy(args: pulumi.ResourceTransformationArgs) -> None:
+        protected[args.type_] = protected.get(args.type_, False) or bool(args.opts.protect)
+
+    def program(e: Estate, stack: str) -> dict[str, object]:
+        pulumi.runtime.register_stack_transformation(spy)
+        return run(e, stack, read_config(stack))
+
+    plan(estate, ["newham"], program=program, workers=1)
+    assert protected["azure-native:keyvault:Vault"] is True
+    assert protected["azure-native:network:VirtualNetwork"] is False  # only what cannot come back at once
+
+
+def test_the_key_vault_name_carries_its_generation(estate: Estate, planned: Plan) -> None:
+    from estate.plan import stack_config
+    from stacks.props import CouncilProps, StackConfig, build, key_vault_name
+
+    [vault] = planned.of_type("azure-native:keyvault:Vault", "newham")
+    assert vault.inputs["vaultName"] == key_vault_name("newham", estate.framework.name)  # generation 1: unchanged
+    names = {key_vault_name("newham", estate.framework.name, g) for g in (1, 2, 3)}
+    assert len(names) == 3 and all(3 <= len(n) <= 24 for n in names)
+    values = stack_config(estate, "newham")
+    base = {"stack": "newham", "location": "uksouth", "admin_group": values["shared-estate:adminGroupObjectId"],
+            "desktop_users_group": values["shared-estate:desktopUsersGroupObjectId"],
+            "avd_service_principal": values["shared-estate:avdServicePrincipalObjectId"],
+            "ssh_public_key": "ssh-ed25519 AAAA x", "session_host_password": "x",
+            "hub_stack": "organization/shared-estate/shared",
+            "registration_expiry": values["shared-estate:registrationTokenExpiry"]}
+    rebuilt = build(estate, "newham", StackConfig(**base, key_vault_generation="2"))
+    assert isinstance(rebuilt, CouncilProps)
+    assert rebuilt.key_vault_name == key_vault_name("newham", estate.framework.name, 2) != vault.inputs["vaultName"]
+    from estate.errors import EstateError
+    with pytest.raises(EstateError) as caught:
+        build(estate, "newham", StackConfig(**base, key_vault_generation="0"))
+    assert [p.field for p in caught.value.problems] == ["shared-estate:keyVaultGeneration"]
