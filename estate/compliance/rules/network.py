@@ -134,17 +134,18 @@ def _is_public(address: str, ctx: Context) -> bool:
 @rule
 class NoInboundFromInternet(Rule):
     id = "NET-003"
-    title = "council network security groups allow nothing in from the internet"
+    title = "no network security group, the hub's included, allows anything (RDP, SSH) in from the internet"
     severity = "critical"
     control = "network.segmentation"
     area = "network"
-    fix = ("Remove the inbound allow rule from the internet; publish services through the hub firewall "
+    fix = ("Remove the inbound allow rule from the internet (Internet, *, Any, 0.0.0.0/0 or a public range); reach "
+           "hosts over SSH and RDP only through the hub's Bastion, and publish services through the hub firewall "
            "(framework control {c.id}).")
     types = (NSG,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
-        if res.stack == HUB:
-            return []  # the hub's edge (Bastion, gateway) is judged by the firewall rules
+        # The hub's NSGs too: its edge (Bastion, gateway) sits in platform subnets with no NSG of ours, so an NSG
+        # in the hub that lets the internet in (SSH or RDP to the shared servers) is as wrong as a council's.
         bad = []
         for r in _allows(res):
             sources = _prefixes(r, "sourceAddressPrefix", "sourceAddressPrefixes")
