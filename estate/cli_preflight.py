@@ -51,12 +51,18 @@ def preflight_command(
     estate = load(root)
     if council is not None and council != HUB:
         estate.council(council)  # unknown council: one line, exit 2
+    files = [(region, display(path), read_usage(path)) for region, path in map(_quota_spec, quota or [])]
     stacks = None if council is None else list(dict.fromkeys([HUB, council]))
     result = preflight(plan(estate, stacks), None if council is None else [council])
-    if quota:
+    if files:
         usage: dict[str, tuple[str, list[Usage]]] = {}
-        for region, path in _quota_files(quota, result.regions):
-            usage[region] = (display(path), read_usage(path))
+        for region, shown, rows in files:
+            if region is None:
+                if len(result.regions) > 1:
+                    raise fail(f"--quota: {shown}: the plan needs vCPUs in {', '.join(result.regions)}: "
+                               "give REGION=FILE for each")
+                region = result.regions[0] if result.regions else ""
+            usage[region] = (shown, rows)
         result = check_quota(result, usage)
     text = result.to_json() if as_json else None
     if output is not None:
@@ -74,18 +80,12 @@ def preflight_command(
         raise fail("exit 1: quota short: " + "; ".join(q.describe() for q in short), 1)
 
 
-def _quota_files(specs: list[str], regions: tuple[str, ...]) -> list[tuple[str, Path]]:
-    """REGION=FILE, or a bare FILE when the plan needs one region (or none)."""
-    out = []
-    for spec in specs:
-        m = _REGION_SPEC.match(spec)
-        if m and not Path(spec).exists():
-            out.append((m.group(1), Path(m.group(2))))
-        elif len(regions) <= 1:
-            out.append((regions[0] if regions else "", Path(spec)))
-        else:
-            raise fail(f"--quota: {spec}: the plan needs vCPUs in {', '.join(regions)}: give REGION=FILE for each")
-    return out
+def _quota_spec(spec: str) -> tuple[str | None, Path]:
+    """REGION=FILE, or a bare FILE (for the one region the plan needs)."""
+    m = _REGION_SPEC.match(spec)
+    if m and not Path(spec).exists():
+        return m.group(1), Path(m.group(2))
+    return None, Path(spec)
 
 
 # --------------------------------------------------------------------------- the tables
