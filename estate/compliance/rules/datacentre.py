@@ -402,3 +402,30 @@ class TrustedLaunchBackupPolicy(Rule):
             else:
                 yield failed(vm.urn, f"Trusted Launch VM {vm.name} is protected by {policy.name}, a "
                                      f"{kind or 'Standard'} policy ({schedule}): Azure Backup refuses it")
+
+
+RECOVERY_VAULT = "azure-native:recoveryservices:Vault"
+POSTGRES_SERVER = "azure-native:dbforpostgresql:Server"
+
+
+@rule
+class NoPublicNetworkAccess(Rule):
+    id = "DCN-015"
+    title = "Key Vaults, Recovery Services vaults and PostgreSQL servers refuse public network access"
+    severity = "high"
+    control = "data_centre.public_network_access"
+    area = "datacentre"
+    fix = ("Set publicNetworkAccess to Disabled (properties.publicNetworkAccess on vaults, "
+           "network.publicNetworkAccess on PostgreSQL flexible servers) and reach the service over its private "
+           "endpoint. Azure enables it when unset.")
+    types = (VAULT, RECOVERY_VAULT, POSTGRES_SERVER)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        if ctx.fw.data_centre.public_network_access.allowed:
+            return []
+        path = "network.publicNetworkAccess" if res.type == POSTGRES_SERVER else "properties.publicNetworkAccess"
+        value = get(res.inputs, path)
+        if str(value).lower() == "disabled":
+            return [passed(res.urn, f"{res.name} refuses public network access")]
+        shown = "unset (Azure enables it)" if value is None else repr(value)
+        return [failed(res.urn, f"{res.name}: {path} is {shown}, not Disabled")]

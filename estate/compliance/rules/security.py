@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from estate.compliance.base import (
     CloudResource,
@@ -11,11 +11,13 @@ from estate.compliance.base import (
     Outcome,
     Rule,
     failed,
+    get,
     passed,
     rule,
     tags,
 )
 from estate.compliance.facts import HostFacts
+from estate.compliance.rules.desktop import VM, VMSS, vm_profile
 from estate.ipam import HUB
 
 
@@ -241,3 +243,26 @@ class Tagging(Rule):
             parts = ([f"missing tags {', '.join(missing)}"] if missing else []) + wrong
             return [failed(res.urn, f"{res.name}: " + "; ".join(parts))]
         return [passed(res.urn, f"{res.name} carries {', '.join(required)}")]
+
+
+@rule
+class NoLinuxPasswordLogin(Rule):
+    id = "SEC-011"
+    title = "Linux VMs and scale sets take SSH keys only (password login disabled)"
+    severity = "high"
+    control = "security.ssh"
+    area = "datacentre"
+    fix = ("Set osProfile.linuxConfiguration.disablePasswordAuthentication to true and give the admin an SSH "
+           "public key (PasswordAuthentication {c.password_authentication:yesno}).")
+    types = (VM, VMSS)
+
+    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+        if ctx.fw.security.ssh.password_authentication:
+            return []
+        linux = get(vm_profile(res), "osProfile.linuxConfiguration")
+        if not isinstance(linux, Mapping):
+            return []  # Windows, or no OS profile of its own
+        if linux.get("disablePasswordAuthentication") is True:
+            return [passed(res.urn, f"{res.name} takes SSH keys only")]
+        return [failed(res.urn, f"{res.name} allows password login (disablePasswordAuthentication is "
+                                f"{linux.get('disablePasswordAuthentication')!r})")]
