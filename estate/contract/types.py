@@ -59,6 +59,9 @@ ARM_TYPES: dict[str, ArmType] = {
     "azure-native:dbforpostgresql:Database": _t(
         "Microsoft.DBforPostgreSQL/flexibleServers/databases", "2025-08-01", "Microsoft.DBforPostgreSQL.json",
         _RD + "flexibleServers_databases", "databaseName", RG, "serverName"),
+    "azure-native:dbforpostgresql:Administrator": _t(
+        "Microsoft.DBforPostgreSQL/flexibleServers/administrators", "2025-01-01-preview",
+        "Microsoft.DBforPostgreSQL.json", _RD + "flexibleServers_administrators", "objectId", RG, "serverName"),
     "azure-native:dbforpostgresql:Server": _t(
         "Microsoft.DBforPostgreSQL/flexibleServers", "2025-08-01", "Microsoft.DBforPostgreSQL.json",
         _RD + "flexibleServers", "serverName"),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 from estate.contract.types import ARM_TYPES, SCHEMA_COMMIT, SCHEMA_REPO, SCHEMAS, schema_files
 

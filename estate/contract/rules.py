@@ -1,0 +1,584 @@
+"""Azure's service rules that an ARM deployment schema cannot express, each a small declared check citing
+the public page it comes from. Rules read the planned inputs (azure-native's flattened shape) and report
+properties as JSON paths in the ARM request body (`$.properties...`), as the schema findings do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from estate.contract.findings import ContractFinding
+from estate.contract.types import ARM_TYPES
+from estate.plan import PlannedResource
+
+NAME_RULES_URL = "https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules"
+NSG_URL = "https://learn.microsoft.com/azure/virtual-network/network-security-groups-overview"
+FIREWALL_FAQ_URL = "https://learn.microsoft.com/azure/firewall/firewall-faq"
+BASTION_URL = "https://learn.microsoft.com/azure/bastion/configuration-settings"
+GATEWAY_URL = "https://learn.microsoft.com/azure/vpn-gateway/vpn-gateway-about-vpn-gateway-settings"
+BACKUP_URL = "https://learn.microsoft.com/azure/backup/backup-azure-vms-enhanced-policy"
+FLEX_URL = "https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-orchestration-modes"
+PE_DNS_URL = "https://learn.microsoft.com/azure/private-link/private-endpoint-dns"
+AVD_HOSTS_URL = "https://learn.microsoft.com/azure/virtual-desktop/add-session-hosts-host-pool"
+AVD_TEMPLATES_URL = "https://github.com/Azure/RDS-Templates"
+FW_RULES_URL = "https://learn.microsoft.com/azure/firewall/rule-processing"
+FW_FQDN_TAGS_URL = "https://learn.microsoft.com/azure/firewall/fqdn-tags"
+FW_FQDN_NETWORK_URL = "https://learn.microsoft.com/azure/firewall/fqdn-filtering-network-rules"
+
+P = "$.properties"
+
+
+def _t(name: str) -> str:
+    return f"azure-native:{name}"
+
+
+class PlanIndex:
+    """The plan's resources by type, and look-ups of one resource by the names in a (mock) resource id."""
+
+    def __init__(self, resources: Sequence[PlannedResource], now: dt.datetime) -> None:
+        self.now = now
+        self.by_type: dict[str, list[PlannedResource]] = {}
+        for res in resources:
+            self.by_type.setdefault(res.type, []).append(res)
+
+    def of(self, type_name: str) -> list[PlannedResource]:
+        return self.by_type.get(_t(type_name), [])
+
+    def find(self, type_name: str, **inputs: str) -> PlannedResource | None:
+        """The resource of `type_name` whose inputs match (case-insensitive, as Azure compares names)."""
+        for res in self.of(type_name):
+            if all(str(res.inputs.get(k, "")).lower() == v.lower() for k, v in inputs.items()):
+                return res
+        return None
+
+
+def id_segment(resource_id: Any, after: str) -> str | None:
+    """The path segment after `after` (case-insensitive) in a resource id; mock ids spell plurals their own
+    way (`protectionPolicys`), so callers name the parent segments, and the last segment is the name."""
+    if not isinstance(resource_id, str):
+        return None
+    parts = resource_id.strip("/").split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.lower() == after.lower():
+            return parts[i + 1]
+    return None
+
+
+def last_segment(resource_id: Any) -> str | None:
+    return resource_id.rstrip("/").rsplit("/", 1)[-1] if isinstance(resource_id, str) and resource_id else None
+
+
+def reference_time(resources: Sequence[PlannedResource]) -> dt.datetime:
+    """The plan's own clock: the first day of the framework version's month (estate.plan plans with the
+    framework version's month, so that nothing depends on today), read from the resources'
+    `framework-version` tag; today (UTC) when no resource carries one."""
+    for res in resources:
+        tags = res.inputs.get("tags")
+        version = tags.get("framework-version") if isinstance(tags, dict) else None
+        if isinstance(version, str) and re.match(r"^\d{4}\.\d{1,2}", version):
+            year, month = version.split(".")[:2]
+            return dt.datetime(int(year), int(month), 1, tzinfo=dt.UTC)
+    return dt.datetime.now(dt.UTC)
+
+
+Finder = Callable[[PlanIndex], Iterator[tuple[PlannedResource, str, str]]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    source: str
+    finder: Finder  # yields (resource, JSON path, message)
+
+    def check(self, index: PlanIndex) -> list[ContractFinding]:
+        return [ContractFinding(self.id, res.urn, res.name, path, message, self.source)
+                for res, path, message in self.finder(index)]
+
+
+# ---- names ------------------------------------------------------------------------------------------------
+
+_ALNUM_UNDERSCORE_PERIOD_HYPHEN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$"
+
+
+@dataclass(frozen=True)
+class NameRule:
+    min: int
+    max: int
+    pattern: str
+    characters: str  # the page's words
+
+
+NAME_RULES: dict[str, NameRule] = {
+    "Microsoft.Resources/resourceGroups": NameRule(
+        1, 90, r"^[-\w._()]*[-\w_()]$", "underscores, hyphens, periods, parentheses and letters or digits; "
+        "can't end with a period"),
+    "Microsoft.Network/virtualNetworks": NameRule(
+        2, 64, _ALNUM_UNDERSCORE_PERIOD_HYPHEN, "alphanumerics, underscores, periods and hyphens; start with an "
+        "alphanumeric, end with an alphanumeric or underscore"),
+    **{t: NameRule(1, 80, _ALNUM_UNDERSCORE_PERIOD_HYPHEN, "alphanumerics, underscores, periods and hyphens; "
+                   "start with an alphanumeric, end with an alphanumeric or underscore")
+       for t in ("Microsoft.Network/virtualNetworks/subnets", "Microsoft.Network/networkSecurityGroups",
+                 "Microsoft.Network/routeTables", "Microsoft.Network/networkInterfaces",
+                 "Microsoft.Network/publicIPAddresses", "Microsoft.Network/azureFirewalls",
+                 "Microsoft.Network/bastionHosts", "Microsoft.Network/firewallPolicies",
+                 "Microsoft.Network/virtualNetworks/virtualNetworkPeerings")},
+    "Microsoft.Network/privateEndpoints": NameRule(
+        2, 64, _ALNUM_UNDERSCORE_PERIOD_HYPHEN, "alphanumerics, underscores, periods and hyphens; start with an "
+        "alphanumeric, end with an alphanumeric or underscore"),
+    "Microsoft.KeyVault/vaults": NameRule(
+        3, 24, r"^[A-Za-z](?!.*--)[A-Za-z0-9-]*[A-Za-z0-9]$", "alphanumerics and hyphens; start with a letter, end "
+        "with a letter or digit, no consecutive hyphens"),
+    "Microsoft.DBforPostgreSQL/flexibleServers": NameRule(
+        3, 63, r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$", "lowercase letters, digits and hyphens; can't start or end "
+        "with a hyphen"),
+    "Microsoft.RecoveryServices/vaults": NameRule(
+        2, 50, r"^[A-Za-z][A-Za-z0-9-]*$", "alphanumerics and hyphens; start with a letter"),
+    "Microsoft.OperationalInsights/workspaces": NameRule(
+        4, 63, r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$", "alphanumerics and hyphens; start and end with an "
+        "alphanumeric"),
+}
+
+# Windows computer names: 15 characters at most, no spaces or special characters, not all digits, no leading
+# underscore, no trailing period or hyphen; Linux: 64.
+_COMPUTER_NAME = re.compile(r"^(?!_)(?![0-9]+$)[^\s~!@#$%^&*()=+_\[\]{}\\|;:.'\",<>/?]*(?<![.-])$")
+COMPUTER_NAME_MAX = {"windows": 15, "linux": 64}
+# A scale set appends 6 characters to its computer name prefix: Windows prefixes are at most 15 - 6 = 9.
+PREFIX_SUFFIX = 6
+
+
+def _os(os_profile: dict[str, Any]) -> str:
+    return "windows" if "windowsConfiguration" in os_profile else "linux"
+
+
+def _names(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    for type_token, arm in ARM_TYPES.items():
+        rule = NAME_RULES.get(arm.resource_type)
+        if rule is None:
+            continue
+        for res in index.by_type.get(type_token, []):
+            name = res.inputs.get(arm.name_param)
+            if not isinstance(name, str):
+                continue
+            if not rule.min <= len(name) <= rule.max:
+                yield res, "$.name", (f"{arm.resource_type} name {name!r} is {len(name)} characters; "
+                                      f"allowed {rule.min}-{rule.max}")
+            elif not re.match(rule.pattern, name):
+                yield res, "$.name", f"{arm.resource_type} name {name!r}: {rule.characters}"
+    for res in index.of("compute:VirtualMachine"):
+        profile = res.inputs.get("osProfile")
+        if isinstance(profile, dict) and isinstance(profile.get("computerName"), str):
+            yield from _computer_name(res, f"{P}.osProfile.computerName", profile["computerName"],
+                                      COMPUTER_NAME_MAX[_os(profile)], _os(profile))
+    for res in index.of("compute:VirtualMachineScaleSet"):
+        vm_profile = res.inputs.get("virtualMachineProfile")
+        profile = vm_profile.get("osProfile") if isinstance(vm_profile, dict) else None
+        if isinstance(profile, dict) and isinstance(profile.get("computerNamePrefix"), str):
+            yield from _computer_name(res, f"{P}.virtualMachineProfile.osProfile.computerNamePrefix",
+                                      profile["computerNamePrefix"],
+                                      COMPUTER_NAME_MAX[_os(profile)] - PREFIX_SUFFIX, _os(profile))
+
+
+def _computer_name(res: PlannedResource, path: str, name: str, most: int,
+                   os_name: str) -> Iterator[tuple[PlannedResource, str, str]]:
+    if not 1 <= len(name) <= most:
+        yield res, path, f"{os_name} computer name {name!r} is {len(name)} characters; at most {most}"
+    elif not _COMPUTER_NAME.match(name):
+        yield res, path, (f"computer name {name!r}: no spaces or special characters, not only digits, no "
+                          "leading underscore, no trailing period or hyphen")
+
+
+# ---- subnets ----------------------------------------------------------------------------------------------
+
+# reserved subnet name -> (largest prefix length allowed, source)
+RESERVED_SUBNETS: dict[str, tuple[int, str]] = {
+    "AzureFirewallSubnet": (26, FIREWALL_FAQ_URL),
+    "AzureFirewallManagementSubnet": (26, FIREWALL_FAQ_URL),
+    "AzureBastionSubnet": (26, BASTION_URL),
+    "GatewaySubnet": (27, GATEWAY_URL),
+}
+NO_NSG_SUBNETS: dict[str, str] = {"AzureFirewallSubnet": FIREWALL_FAQ_URL,
+                                  "AzureFirewallManagementSubnet": FIREWALL_FAQ_URL, "GatewaySubnet": GATEWAY_URL}
+NO_ROUTE_TABLE_SUBNETS: dict[str, str] = {"AzureBastionSubnet": BASTION_URL}
+
+
+def _subnets(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str, dict[str, Any]]]:
+    """(resource, JSON path of the subnet's properties, name, flattened subnet inputs): Subnet resources and
+    subnets declared inside a virtual network."""
+    for res in index.of("network:Subnet"):
+        yield res, P, str(res.inputs.get("subnetName", "")), res.inputs
+    for res in index.of("network:VirtualNetwork"):
+        for i, sub in enumerate(res.inputs.get("subnets") or []):
+            if isinstance(sub, dict):
+                yield res, f"{P}.subnets[{i}].properties", str(sub.get("name", "")), sub
+
+
+def _prefixes(subnet: dict[str, Any]) -> list[tuple[str, str]]:
+    out = [("addressPrefix", subnet["addressPrefix"])] if isinstance(subnet.get("addressPrefix"), str) else []
+    for i, prefix in enumerate(subnet.get("addressPrefixes") or []):
+        if isinstance(prefix, str):
+            out.append((f"addressPrefixes[{i}]", prefix))
+    return out
+
+
+def _reserved_sizes(source: str) -> Finder:
+    def finder(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+        for res, path, name, subnet in _subnets(index):
+            reserved = RESERVED_SUBNETS.get(name)
+            if reserved is None or reserved[1] != source:
+                continue
+            for key, prefix in _prefixes(subnet):
+                try:
+                    length = ipaddress.ip_network(prefix, strict=False).prefixlen
+                except ValueError:
+                    continue  # not an address: the schema or other rules judge it
+                if length > reserved[0]:
+                    yield res, f"{path}.{key}", f"{name} is {prefix}; it must be /{reserved[0]} or larger"
+    return finder
+
+
+def _subnet_attachment(key: str, table: dict[str, str], source: str, what: str) -> Finder:
+    def finder(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+        for res, path, name, subnet in _subnets(index):
+            if table.get(name) == source and subnet.get(key):
+                yield res, f"{path}.{key}", f"{name} can't have {what}"
+    return finder
+
+
+# ---- NSG rules --------------------------------------------------------------------------------------------
+
+NSG_PAIRS = (("sourceAddressPrefix", "sourceAddressPrefixes", "sourceApplicationSecurityGroups"),
+             ("destinationAddressPrefix", "destinationAddressPrefixes", "destinationApplicationSecurityGroups"),
+             ("sourcePortRange", "sourcePortRanges", None),
+             ("destinationPortRange", "destinationPortRanges", None))
+_PORT = re.compile(r"^(\*|\d{1,5}(-\d{1,5})?)$")
+
+
+def _security_rules(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, dict[str, Any]]]:
+    for res in index.of("network:NetworkSecurityGroup"):
+        for i, rule in enumerate(res.inputs.get("securityRules") or []):
+            if isinstance(rule, dict):
+                yield res, f"{P}.securityRules[{i}].properties", rule
+
+
+def _nsg_priority(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    seen: dict[tuple[str, str, float], str] = {}
+    for res, path, rule in _security_rules(index):
+        priority = rule.get("priority")
+        if not isinstance(priority, (int, float)) or isinstance(priority, bool):
+            continue  # the schema reports a missing or mistyped priority
+        if not 100 <= priority <= 4096:
+            yield res, f"{path}.priority", f"rule {rule.get('name')!r} has priority {priority:g}; allowed 100-4096"
+        key = (res.urn, str(rule.get("direction")), float(priority))
+        if key in seen:
+            yield res, f"{path}.priority", (f"rule {rule.get('name')!r} has priority {priority:g}, as "
+                                            f"{seen[key]!r} has, in direction {rule.get('direction')}")
+        else:
+            seen[key] = str(rule.get("name"))
+
+
+def _nsg_fields(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    for res, path, rule in _security_rules(index):
+        for singular, plural, groups in NSG_PAIRS:
+            given = [k for k in (singular, plural, groups) if k and rule.get(k) not in (None, "", [])]
+            if len(given) > 1:
+                yield res, f"{path}.{given[1]}", (f"rule {rule.get('name')!r} sets both {given[0]} and {given[1]}; "
+                                                 "give one form")
+            elif not given:
+                yield res, f"{path}.{singular}", f"rule {rule.get('name')!r} sets neither {singular} nor {plural}"
+
+
+def _nsg_ports(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    for res, path, rule in _security_rules(index):
+        for single, many in (("sourcePortRange", "sourcePortRanges"),
+                             ("destinationPortRange", "destinationPortRanges")):
+            values = [(single, rule.get(single))] + [(f"{many}[{i}]", v) for i, v in enumerate(rule.get(many) or [])]
+            for key, value in values:
+                if value is None or not isinstance(value, str):
+                    continue
+                if not _port_ok(value) or (key.startswith(many) and value == "*"):
+                    yield res, f"{path}.{key}", (f"rule {rule.get('name')!r}: port {value!r} is not '*', a port or "
+                                                 "a range low-high within 0-65535" +
+                                                 (" ('*' only in the singular field)" if value == "*" else ""))
+
+
+def _port_ok(value: str) -> bool:
+    if not _PORT.match(value):
+        return False
+    if value == "*":
+        return True
+    low, _, high = value.partition("-")
+    return 0 <= int(low) <= int(high or low) <= 65535
+
+
+# ---- backup of Trusted Launch VMs ---------------------------------------------------------------------------
+
+STANDARD_POLICY_TL_API = "2025-01-01"  # the first REST API version that backs up Trusted Launch with Standard
+
+
+def _backup_trusted_launch(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    api = ARM_TYPES[_t("recoveryservices:ProtectedItem")].api_version
+    if api >= STANDARD_POLICY_TL_API:
+        return
+    for item in index.of("recoveryservices:ProtectedItem"):
+        props = item.inputs.get("properties") or {}
+        vm_id, policy_id = props.get("sourceResourceId"), props.get("policyId")
+        vm = index.find("compute:VirtualMachine", vmName=last_segment(vm_id) or "",
+                        resourceGroupName=id_segment(vm_id, "resourceGroups") or "")
+        policy = index.find("recoveryservices:ProtectionPolicy", policyName=last_segment(policy_id) or "",
+                            vaultName=id_segment(policy_id, "vaults") or "")
+        if vm is None or policy is None:
+            continue
+        security = vm.inputs.get("securityProfile") or {}
+        if security.get("securityType") != "TrustedLaunch":
+            continue
+        policy_type = (policy.inputs.get("properties") or {}).get("policyType")
+        if policy_type != "V2":
+            yield item, f"{P}.policyId", (
+                f"VM {vm.name} is Trusted Launch and its backup policy {policy.name} has policyType "
+                f"{policy_type or 'unset (Standard, V1)'}; REST API {api} protects Trusted Launch VMs only with "
+                f"the Enhanced policy (policyType V2); Standard needs {STANDARD_POLICY_TL_API} or later")
+
+
+# ---- Flexible scale sets ----------------------------------------------------------------------------------
+
+def _flexible(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    for res in index.of("compute:VirtualMachineScaleSet"):
+        inputs = res.inputs
+        if inputs.get("orchestrationMode") != "Flexible":
+            continue
+        if inputs.get("platformFaultDomainCount") is None:
+            yield res, f"{P}.platformFaultDomainCount", "Flexible orchestration needs platformFaultDomainCount"
+        if inputs.get("singlePlacementGroup") is True:
+            yield res, f"{P}.singlePlacementGroup", "Flexible orchestration needs singlePlacementGroup false"
+        profile = inputs.get("virtualMachineProfile") or {}
+        network = profile.get("networkProfile") or {}
+        if network.get("networkInterfaceConfigurations") and not network.get("networkApiVersion"):
+            yield res, f"{P}.virtualMachineProfile.networkProfile.networkApiVersion", (
+                "Flexible orchestration with network interface configurations needs networkApiVersion "
+                "(2020-11-01 or later)")
+        if (inputs.get("upgradePolicy") or {}).get("mode") not in (None, "Manual"):
+            yield res, f"{P}.upgradePolicy.mode", "Flexible orchestration supports only upgradePolicy mode Manual"
+
+
+# ---- private endpoints ------------------------------------------------------------------------------------
+
+PRIVATE_DNS_ZONES: dict[str, str] = {
+    "vault": "privatelink.vaultcore.azure.net",
+    "postgresqlServer": "privatelink.postgres.database.azure.com",
+    "sqlServer": "privatelink.database.windows.net",
+    "blob": "privatelink.blob.core.windows.net",
+    "file": "privatelink.file.core.windows.net",
+}
+
+
+def _pe_zones(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    for group in index.of("network:PrivateDnsZoneGroup"):
+        endpoint = index.find("network:PrivateEndpoint",
+                              privateEndpointName=str(group.inputs.get("privateEndpointName", "")),
+                              resourceGroupName=str(group.inputs.get("resourceGroupName", "")))
+        if endpoint is None:
+            continue
+        group_ids = {g for conn in endpoint.inputs.get("privateLinkServiceConnections") or []
+                     for g in (conn.get("groupIds") or [])}
+        expected = {PRIVATE_DNS_ZONES[g] for g in group_ids if g in PRIVATE_DNS_ZONES}
+        if not expected:
+            continue
+        for i, config in enumerate(group.inputs.get("privateDnsZoneConfigs") or []):
+            zone = last_segment(config.get("privateDnsZoneId"))
+            if zone is not None and zone.lower() not in expected:
+                yield group, f"{P}.privateDnsZoneConfigs[{i}].properties.privateDnsZoneId", (
+                    f"endpoint {endpoint.name} connects group {sorted(group_ids)}, whose zone is "
+                    f"{sorted(expected)}, not {zone}")
+    for endpoint in index.of("network:PrivateEndpoint"):
+        for i, conn in enumerate(endpoint.inputs.get("privateLinkServiceConnections") or []):
+            for j, group_id in enumerate(conn.get("groupIds") or []):
+                if group_id not in PRIVATE_DNS_ZONES and group_id.lower() in {g.lower() for g in PRIVATE_DNS_ZONES}:
+                    yield endpoint, f"{P}.privateLinkServiceConnections[{i}].properties.groupIds[{j}]", (
+                        f"group id {group_id!r} is spelt differently from the service's sub-resource name")
+
+
+# ---- Azure Virtual Desktop --------------------------------------------------------------------------------
+
+TOKEN_MIN = dt.timedelta(hours=1)
+TOKEN_MAX = dt.timedelta(days=30)
+
+
+def _host_pool(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    for pool in index.of("desktopvirtualization:HostPool"):
+        inputs = pool.inputs
+        if inputs.get("hostPoolType") == "Pooled":
+            limit = inputs.get("maxSessionLimit")
+            if not isinstance(limit, (int, float)) or limit < 1:
+                yield pool, f"{P}.maxSessionLimit", "a Pooled host pool needs maxSessionLimit of 1 or more"
+            if inputs.get("loadBalancerType") not in ("BreadthFirst", "DepthFirst"):
+                yield pool, f"{P}.loadBalancerType", "a Pooled host pool balances BreadthFirst or DepthFirst"
+        if inputs.get("hostPoolType") == "Personal" and inputs.get("loadBalancerType") not in (None, "Persistent"):
+            yield pool, f"{P}.loadBalancerType", "a Personal host pool's loadBalancerType is Persistent"
+
+
+def _token_window(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    for pool in index.of("desktopvirtualization:HostPool"):
+        info = pool.inputs.get("registrationInfo") or {}
+        expiry = info.get("expirationTime")
+        if not isinstance(expiry, str) or expiry.startswith("["):
+            continue
+        try:
+            when = dt.datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+        except ValueError:
+            yield pool, f"{P}.registrationInfo.expirationTime", f"{expiry!r} is not an ISO 8601 time"
+            continue
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        left = when - index.now
+        if not TOKEN_MIN <= left <= TOKEN_MAX:
+            yield pool, f"{P}.registrationInfo.expirationTime", (
+                f"the registration token expires {expiry}, {left} after the plan's time {index.now.isoformat()}; "
+                "it must be between 1 hour and 30 days ahead")
+
+
+TOKEN_REF = "PrivateSettingsRef:RegistrationInfoToken"
+
+
+def _dsc_extensions(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, dict[str, Any]]]:
+    for res in index.of("compute:VirtualMachineScaleSet"):
+        profile = (res.inputs.get("virtualMachineProfile") or {}).get("extensionProfile") or {}
+        for i, ext in enumerate(profile.get("extensions") or []):
+            if isinstance(ext, dict) and ext.get("type") == "DSC" and ext.get("publisher") == "Microsoft.Powershell":
+                yield res, f"{P}.virtualMachineProfile.extensionProfile.extensions[{i}].properties", ext
+    for res in index.of("compute:VirtualMachineExtension"):
+        if res.inputs.get("type") == "DSC" and res.inputs.get("publisher") == "Microsoft.Powershell":
+            yield res, P, res.inputs
+
+
+def _dsc_token(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    """The AddSessionHost configuration reads the token from `protectedSettings.Items.RegistrationInfoToken`
+    through `settings.properties.registrationInfoTokenCredential` (Password `PrivateSettingsRef:...`), as
+    Microsoft's templates wire it. A redacted `protectedSettings` ("[secret]") cannot be read: then only the
+    settings half is judged."""
+    for res, path, ext in _dsc_extensions(index):
+        settings = ext.get("settings") or {}
+        if "AddSessionHost" not in str(settings.get("configurationFunction", "")):
+            continue
+        props = settings.get("properties") or {}
+        credential = props.get("registrationInfoTokenCredential")
+        if not isinstance(credential, dict) or credential.get("Password") != TOKEN_REF:
+            yield res, f"{path}.settings.properties.registrationInfoTokenCredential", (
+                f"the AddSessionHost DSC configuration finds no token: settings.properties."
+                f"registrationInfoTokenCredential must be {{UserName: ..., Password: {TOKEN_REF!r}}}")
+        protected = ext.get("protectedSettings")
+        if isinstance(protected, dict):
+            items = protected.get("Items")
+            if not isinstance(items, dict) or "RegistrationInfoToken" not in items:
+                yield res, f"{path}.protectedSettings.Items.RegistrationInfoToken", (
+                    "the registration token must be protectedSettings.Items.RegistrationInfoToken; found keys "
+                    f"{sorted(protected)}")
+        pool_name = props.get("hostPoolName")
+        if isinstance(pool_name, str) and not index.find("desktopvirtualization:HostPool", hostPoolName=pool_name):
+            yield res, f"{path}.settings.properties.hostPoolName", f"no host pool {pool_name!r} in the plan"
+
+
+# ---- Azure Firewall policy --------------------------------------------------------------------------------
+
+APPLICATION_PROTOCOLS = ("Http", "Https", "Mssql")
+
+
+def _rule_groups(index: PlanIndex) -> Iterator[tuple[PlannedResource, int, dict[str, Any]]]:
+    for group in index.of("network:FirewallPolicyRuleCollectionGroup"):
+        for i, coll in enumerate(group.inputs.get("ruleCollections") or []):
+            if isinstance(coll, dict):
+                yield group, i, coll
+
+
+def _fw_priority(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    for group in index.of("network:FirewallPolicyRuleCollectionGroup"):
+        priority = group.inputs.get("priority")
+        if isinstance(priority, (int, float)) and not 100 <= priority <= 65000:
+            yield group, f"{P}.priority", f"rule collection group priority {priority:g}; allowed 100-65000"
+    for group, i, coll in _rule_groups(index):
+        priority = coll.get("priority")
+        if isinstance(priority, (int, float)) and not 100 <= priority <= 65000:
+            yield group, f"{P}.ruleCollections[{i}].priority", (
+                f"rule collection {coll.get('name')!r} priority {priority:g}; allowed 100-65000")
+
+
+def _rules_of(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, dict[str, Any]]]:
+    for group, i, coll in _rule_groups(index):
+        for j, rule in enumerate(coll.get("rules") or []):
+            if isinstance(rule, dict):
+                yield group, f"{P}.ruleCollections[{i}].rules[{j}]", rule
+
+
+def _fw_fqdn_tags(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    for group, path, rule in _rules_of(index):
+        if rule.get("fqdnTags") and rule.get("ruleType") != "ApplicationRule":
+            yield group, f"{path}.fqdnTags", (f"rule {rule.get('name')!r} is a {rule.get('ruleType')}; FQDN tags "
+                                              "exist only in application rules")
+
+
+def _fw_app_protocols(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    for group, path, rule in _rules_of(index):
+        if rule.get("ruleType") != "ApplicationRule":
+            continue
+        for k, proto in enumerate(rule.get("protocols") or []):
+            kind = proto.get("protocolType") if isinstance(proto, dict) else None
+            if kind not in APPLICATION_PROTOCOLS:
+                yield group, f"{path}.protocols[{k}].protocolType", (
+                    f"application rule {rule.get('name')!r} uses {kind!r}; application rules take "
+                    f"{', '.join(APPLICATION_PROTOCOLS)} (other ports need a network rule)")
+
+
+def _fw_dns_proxy(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    for group, path, rule in _rules_of(index):
+        if rule.get("ruleType") != "NetworkRule" or not rule.get("destinationFqdns"):
+            continue
+        policy = index.find("network:FirewallPolicy",
+                            firewallPolicyName=str(group.inputs.get("firewallPolicyName", "")),
+                            resourceGroupName=str(group.inputs.get("resourceGroupName", "")))
+        dns = (policy.inputs.get("dnsSettings") or {}) if policy else {}
+        if policy is not None and dns.get("enableProxy") is not True:
+            yield group, f"{path}.destinationFqdns", (
+                f"network rule {rule.get('name')!r} filters by FQDN; firewall policy {policy.name} must enable the "
+                "DNS proxy (dnsSettings.enableProxy)")
+
+
+# ---- the catalogue ----------------------------------------------------------------------------------------
+
+RULES: tuple[Rule, ...] = (
+    Rule("ARM-NAME", "resource and computer names within Azure's lengths and characters", NAME_RULES_URL, _names),
+    Rule("ARM-SUBNET-FIREWALL-SIZE", "AzureFirewallSubnet is /26 or larger", FIREWALL_FAQ_URL,
+         _reserved_sizes(FIREWALL_FAQ_URL)),
+    Rule("ARM-SUBNET-BASTION-SIZE", "AzureBastionSubnet is /26 or larger", BASTION_URL, _reserved_sizes(BASTION_URL)),
+    Rule("ARM-SUBNET-GATEWAY-SIZE", "GatewaySubnet is /27 or larger", GATEWAY_URL, _reserved_sizes(GATEWAY_URL)),
+    Rule("ARM-SUBNET-FIREWALL-NSG", "no NSG on AzureFirewallSubnet", FIREWALL_FAQ_URL,
+         _subnet_attachment("networkSecurityGroup", NO_NSG_SUBNETS, FIREWALL_FAQ_URL, "a network security group")),
+    Rule("ARM-SUBNET-GATEWAY-NSG", "no NSG on GatewaySubnet", GATEWAY_URL,
+         _subnet_attachment("networkSecurityGroup", NO_NSG_SUBNETS, GATEWAY_URL, "a network security group")),
+    Rule("ARM-SUBNET-BASTION-ROUTES", "no route table on AzureBastionSubnet", BASTION_URL,
+         _subnet_attachment("routeTable", NO_ROUTE_TABLE_SUBNETS, BASTION_URL, "a route table")),
+    Rule("ARM-NSG-PRIORITY", "NSG rule priorities 100-4096, unique per direction", NSG_URL, _nsg_priority),
+    Rule("ARM-NSG-FIELDS", "an NSG rule gives the singular or the plural form of a field, not both", NSG_URL,
+         _nsg_fields),
+    Rule("ARM-NSG-PORTS", "NSG port ranges are '*', a port or low-high within 0-65535", NSG_URL, _nsg_ports),
+    Rule("ARM-BACKUP-TRUSTED-LAUNCH", "Trusted Launch VMs backed up with the Enhanced policy below REST 2025-01-01",
+         BACKUP_URL, _backup_trusted_launch),
+    Rule("ARM-VMSS-FLEXIBLE", "Flexible scale sets: fault domain count, no single placement group, "
+         "networkApiVersion", FLEX_URL, _flexible),
+    Rule("ARM-PE-DNS-ZONE", "a private endpoint's DNS zone is the one of its group id", PE_DNS_URL, _pe_zones),
+    Rule("ARM-AVD-HOSTPOOL", "Pooled host pools: maxSessionLimit and a breadth/depth-first balancer", AVD_HOSTS_URL,
+         _host_pool),
+    Rule("ARM-AVD-TOKEN-WINDOW", "registration token expires between 1 hour and 30 days ahead", AVD_HOSTS_URL,
+         _token_window),
+    Rule("ARM-AVD-DSC-TOKEN", "the DSC AddSessionHost extension reads the token as Microsoft's templates wire it",
+         AVD_TEMPLATES_URL, _dsc_token),
+    Rule("ARM-FW-PRIORITY", "rule collection group and collection priorities 100-65000", FW_RULES_URL, _fw_priority),
+    Rule("ARM-FW-FQDN-TAGS", "FQDN tags only in application rules", FW_FQDN_TAGS_URL, _fw_fqdn_tags),
+    Rule("ARM-FW-APP-PROTOCOL", "application rules use Http, Https or Mssql", FW_FQDN_NETWORK_URL, _fw_app_protocols),
+    Rule("ARM-FW-DNS-PROXY", "network rules with destination FQDNs need the policy's DNS proxy", FW_FQDN_NETWORK_URL,
+         _fw_dns_proxy),
+)
