@@ -1,0 +1,264 @@
+"""Azure's contract on the offline plan: ARM deployment schemas per api-version and Azure's service rules.
+
+Each rule is shown to catch a deliberately broken copy of a real planned resource, naming the resource, the
+property and the source; the example councils' plan must have no findings beyond KNOWN.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from estate.contract import RULES, ContractFinding, check_plan
+from estate.contract.schema import ARTEFACTS, schema_errors
+from estate.contract.types import ARM_TYPES, SCHEMAS, azure_native_api_version
+from estate.loader import load_estate
+from estate.plan import Plan, PlannedResource, plan
+
+# Findings the plan is allowed today, as (rule, JSON path). The two defects this set was made for (a Standard
+# V1 backup policy on Trusted Launch VMs; the AVD token under protectedSettings.properties) were fixed in
+# stacks/ (issue 13 items 1-2: 7b2c9f3, 3d0a1e8) before this test landed; the rules still catch them (see the
+# focused tests). Left: azure-native 3.29's dbforpostgresql PrincipalType enum sends "group" and
+# "servicePrincipal", and the ARM schema of the api-version it sends (2025-01-01-preview) allows only "Group",
+# "ServicePrincipal", ... - being decided (stacks/ or an artefact); remove when fixed.
+KNOWN: frozenset[tuple[str, str]] = frozenset({("ARM-SCHEMA", "$.properties.principalType")})
+
+
+@pytest.fixture(scope="module")
+def example_plan() -> Plan:
+    return plan(load_estate(None))
+
+
+def _one(p: Plan, name: str) -> PlannedResource:
+    return next(r for r in p.resources if r.name == name)
+
+
+def _first(p: Plan, type_name: str) -> PlannedResource:
+    return next(r for r in p.resources if r.type == f"azure-native:{type_name}")
+
+
+def broken(p: Plan, res: PlannedResource, mutate: Callable[[dict[str, Any]], None]) -> list[PlannedResource]:
+    """The plan with `res` replaced by a copy whose inputs `mutate` changed."""
+    inputs = copy.deepcopy(res.inputs)
+    mutate(inputs)
+    bad = dataclasses.replace(res, inputs=inputs)
+    return [bad if r.urn == res.urn else r for r in p.resources]
+
+
+def expect(findings: list[ContractFinding], rule: str, res: PlannedResource, prop: str) -> ContractFinding:
+    hits = [f for f in findings if f.rule == rule and f.name == res.name and f.property == prop]
+    assert hits, f"no {rule} on {res.name} {prop}; got: " + "\n".join(map(str, findings))
+    assert hits[0].resource == res.urn
+    assert hits[0].source
+    return hits[0]
+
+
+# ---- the real plan ----------------------------------------------------------------------------------------
+
+def test_example_plan_has_no_contract_findings(example_plan: Plan) -> None:
+    findings = check_plan(example_plan.resources)
+    for f in findings:
+        print(f)
+    assert [str(f) for f in findings if (f.rule, f.property) not in KNOWN] == []
+
+
+def test_every_planned_type_has_a_vendored_schema_at_azure_natives_api_version(example_plan: Plan) -> None:
+    planned = {r.type for r in example_plan.resources if r.custom}
+    assert planned <= set(ARM_TYPES), f"no schema for {sorted(planned - set(ARM_TYPES))}"
+    for token, arm in ARM_TYPES.items():
+        assert azure_native_api_version(token) == arm.api_version, token
+        doc = json.loads((SCHEMAS / arm.file).read_text())
+        node = doc
+        for part in arm.definition.split("/"):
+            node = node[part]
+        assert node["properties"]["apiVersion"]["enum"] == [arm.api_version], arm.source
+        assert node["properties"]["type"]["enum"] == [arm.resource_type], arm.source
+    source = (SCHEMAS / "SOURCE.md").read_text()
+    assert (SCHEMAS / "LICENSE").is_file()
+    for arm in ARM_TYPES.values():
+        assert f"`{arm.file}`" in source
+
+
+# ---- the schema -------------------------------------------------------------------------------------------
+
+def test_schema_errors_name_the_json_path(example_plan: Plan) -> None:
+    nsg = _first(example_plan, "network:NetworkSecurityGroup")
+    subnet = _first(example_plan, "network:Subnet")
+
+    def permit(inputs: dict[str, Any]) -> None:
+        inputs["securityRules"][0]["access"] = "Permit"
+        inputs["colour"] = "blue"  # no such property of an NSG or of its properties
+
+    def numeric_prefix(inputs: dict[str, Any]) -> None:
+        inputs["addressPrefix"] = 24
+
+    findings = check_plan(broken(example_plan, nsg, permit))
+    hit = expect(findings, "ARM-SCHEMA", nsg, "$.properties.securityRules[0].properties.access")
+    assert "'Permit' is not one of ['Allow', 'Deny']" in hit.message
+    assert hit.source == "2024-05-01/Microsoft.Network.NRP.json#/definitions/SecurityRulePropertiesFormat"
+    expect(findings, "ARM-SCHEMA", nsg, "$.colour")
+    hit = expect(check_plan(broken(example_plan, subnet, numeric_prefix)), "ARM-SCHEMA", subnet,
+                 "$.properties.addressPrefix")
+    assert "not of type 'string'" in hit.message
+
+
+def test_placeholders_and_known_artefacts_are_not_findings(example_plan: Plan) -> None:
+    rg = _first(example_plan, "resources:ResourceGroup")
+    assert "properties" not in rg.inputs  # the schema's `required: [properties]` is an artefact
+    vm = _first(example_plan, "compute:VirtualMachine")
+    inputs = copy.deepcopy(vm.inputs)
+    inputs["hardwareProfile"]["vmSize"] = "Standard_D2als_v6"  # not in the old VirtualMachineSizeTypes enum
+    inputs["osProfile"]["adminPassword"] = "[secret]"
+    assert schema_errors(ARM_TYPES[vm.type], inputs) == []
+    assert {a.file for a in ARTEFACTS} <= {p.relative_to(SCHEMAS).as_posix() for p in SCHEMAS.rglob("*.json")}
+
+
+# ---- the service rules, one broken copy each ----------------------------------------------------------------
+
+def test_every_rule_cites_a_public_source() -> None:
+    assert len({r.id for r in RULES}) == len(RULES)
+    for rule in RULES:
+        assert rule.source.startswith("https://"), rule.id
+
+
+@pytest.mark.parametrize(("type_name", "mutate", "prop"), [
+    ("keyvault:Vault", lambda i: i.update(vaultName="kv-" + "x" * 22), "$.name"),
+    ("dbforpostgresql:Server", lambda i: i.update(serverName="PSQL-Helpdesk"), "$.name"),
+    ("recoveryservices:Vault", lambda i: i.update(vaultName="1rsv"), "$.name"),
+    ("compute:VirtualMachine", lambda i: i["osProfile"].update(computerName="x" * 65),
+     "$.properties.osProfile.computerName"),
+    ("compute:VirtualMachineScaleSet", lambda i: i["virtualMachineProfile"]["osProfile"].update(
+        computerNamePrefix="avd-toolong"), "$.properties.virtualMachineProfile.osProfile.computerNamePrefix"),
+])
+def test_names(example_plan: Plan, type_name: str, mutate: Callable[[dict[str, Any]], None], prop: str) -> None:
+    res = _first(example_plan, type_name)
+    hit = expect(check_plan(broken(example_plan, res, mutate)), "ARM-NAME", res, prop)
+    assert "resource-name-rules" in hit.source
+
+
+def test_reserved_subnets(example_plan: Plan) -> None:
+    bastion = next(r for r in example_plan.resources if r.inputs.get("subnetName") == "AzureBastionSubnet")
+    firewall = next(r for r in example_plan.resources if r.inputs.get("subnetName") == "AzureFirewallSubnet")
+    findings = check_plan(broken(example_plan, bastion, lambda i: i.update(
+        addressPrefix=i["addressPrefix"].rsplit("/", 1)[0] + "/27", routeTable={"id": "/subscriptions/x/rt"})))
+    expect(findings, "ARM-SUBNET-BASTION-SIZE", bastion, "$.properties.addressPrefix")
+    expect(findings, "ARM-SUBNET-BASTION-ROUTES", bastion, "$.properties.routeTable")
+    findings = check_plan(broken(example_plan, firewall, lambda i: i.update(
+        addressPrefix=i["addressPrefix"].rsplit("/", 1)[0] + "/27", networkSecurityGroup={"id": "/x/nsg"})))
+    expect(findings, "ARM-SUBNET-FIREWALL-SIZE", firewall, "$.properties.addressPrefix")
+    expect(findings, "ARM-SUBNET-FIREWALL-NSG", firewall, "$.properties.networkSecurityGroup")
+    findings = check_plan(broken(example_plan, firewall, lambda i: i.update(
+        subnetName="GatewaySubnet", addressPrefix="10.64.3.0/28", networkSecurityGroup={"id": "/x/nsg"})))
+    expect(findings, "ARM-SUBNET-GATEWAY-SIZE", firewall, "$.properties.addressPrefix")
+    expect(findings, "ARM-SUBNET-GATEWAY-NSG", firewall, "$.properties.networkSecurityGroup")
+
+
+def test_nsg_rules(example_plan: Plan) -> None:
+    nsg = _first(example_plan, "network:NetworkSecurityGroup")
+    rules = nsg.inputs["securityRules"]
+    first, second = rules[0], next(r for r in rules[1:] if r["direction"] == rules[0]["direction"])
+    at = rules.index(second)
+
+    def mutate(inputs: dict[str, Any]) -> None:
+        inputs["securityRules"][at]["priority"] = first["priority"]
+        inputs["securityRules"][0]["priority"] = 5000.0
+        inputs["securityRules"][0]["sourceAddressPrefixes"] = ["10.0.0.0/8"]
+        inputs["securityRules"][0]["destinationPortRanges"] = ["22-21"]
+
+    findings = check_plan(broken(example_plan, nsg, mutate))
+    path = "$.properties.securityRules[{}].properties.{}"
+    expect(findings, "ARM-NSG-PRIORITY", nsg, path.format(0, "priority"))
+    expect(findings, "ARM-NSG-FIELDS", nsg, path.format(0, "sourceAddressPrefixes"))
+    expect(findings, "ARM-NSG-PORTS", nsg, path.format(0, "destinationPortRanges[0]"))
+    dup = check_plan(broken(example_plan, nsg, lambda i: i["securityRules"][at].update(priority=first["priority"])))
+    hit = expect(dup, "ARM-NSG-PRIORITY", nsg, path.format(at, "priority"))
+    assert "network-security-groups-overview" in hit.source
+
+
+def test_standard_backup_policy_on_trusted_launch_vm(example_plan: Plan) -> None:
+    policy = _first(example_plan, "recoveryservices:ProtectionPolicy")
+    item = next(r for r in example_plan.resources if r.type.endswith("recoveryservices:ProtectedItem")
+                and r.inputs["properties"]["policyId"].endswith("/" + policy.inputs["policyName"])
+                and r.inputs["vaultName"] == policy.inputs["vaultName"])
+    findings = check_plan(broken(example_plan, policy, lambda i: i["properties"].pop("policyType", None)))
+    hit = expect(findings, "ARM-BACKUP-TRUSTED-LAUNCH", item, "$.properties.policyId")
+    assert "2024-10-01" in hit.message and hit.source.endswith("backup-azure-vms-enhanced-policy")
+
+
+def test_flexible_scale_set(example_plan: Plan) -> None:
+    vmss = _first(example_plan, "compute:VirtualMachineScaleSet")
+
+    def mutate(inputs: dict[str, Any]) -> None:
+        del inputs["platformFaultDomainCount"]
+        inputs["singlePlacementGroup"] = True
+        del inputs["virtualMachineProfile"]["networkProfile"]["networkApiVersion"]
+
+    findings = check_plan(broken(example_plan, vmss, mutate))
+    for prop in ("platformFaultDomainCount", "singlePlacementGroup",
+                 "virtualMachineProfile.networkProfile.networkApiVersion"):
+        expect(findings, "ARM-VMSS-FLEXIBLE", vmss, f"$.properties.{prop}")
+
+
+def test_private_endpoint_zone(example_plan: Plan) -> None:
+    group = _first(example_plan, "network:PrivateDnsZoneGroup")
+
+    def wrong_zone(inputs: dict[str, Any]) -> None:
+        config = inputs["privateDnsZoneConfigs"][0]
+        config["privateDnsZoneId"] = config["privateDnsZoneId"].rsplit("/", 1)[0] + "/privatelink.blob.core.windows.net"
+
+    hit = expect(check_plan(broken(example_plan, group, wrong_zone)), "ARM-PE-DNS-ZONE", group,
+                 "$.properties.privateDnsZoneConfigs[0].properties.privateDnsZoneId")
+    assert hit.source.endswith("private-endpoint-dns")
+
+
+def test_avd_host_pool_and_token_window(example_plan: Plan) -> None:
+    pool = _first(example_plan, "desktopvirtualization:HostPool")
+
+    def mutate(inputs: dict[str, Any]) -> None:
+        del inputs["maxSessionLimit"]
+        inputs["registrationInfo"]["expirationTime"] = "2027-06-01T00:00:00Z"
+
+    findings = check_plan(broken(example_plan, pool, mutate))
+    expect(findings, "ARM-AVD-HOSTPOOL", pool, "$.properties.maxSessionLimit")
+    expect(findings, "ARM-AVD-TOKEN-WINDOW", pool, "$.properties.registrationInfo.expirationTime")
+
+
+def test_dsc_extension_token_wiring(example_plan: Plan) -> None:
+    vmss = _first(example_plan, "compute:VirtualMachineScaleSet")
+    at = next(i for i, e in enumerate(vmss.inputs["virtualMachineProfile"]["extensionProfile"]["extensions"])
+              if e.get("type") == "DSC")
+    base = f"$.properties.virtualMachineProfile.extensionProfile.extensions[{at}].properties"
+
+    def as_before_the_fix(inputs: dict[str, Any]) -> None:
+        ext = inputs["virtualMachineProfile"]["extensionProfile"]["extensions"][at]
+        del ext["settings"]["properties"]["registrationInfoTokenCredential"]
+        ext["protectedSettings"] = {"properties": {"registrationInfoToken": "token"}}
+
+    findings = check_plan(broken(example_plan, vmss, as_before_the_fix))
+    expect(findings, "ARM-AVD-DSC-TOKEN", vmss, f"{base}.settings.properties.registrationInfoTokenCredential")
+    expect(findings, "ARM-AVD-DSC-TOKEN", vmss, f"{base}.protectedSettings.Items.RegistrationInfoToken")
+
+
+def test_firewall_policy_rules(example_plan: Plan) -> None:
+    group = _first(example_plan, "network:FirewallPolicyRuleCollectionGroup")
+    colls = group.inputs["ruleCollections"]
+    net = next(i for i, c in enumerate(colls) if c["rules"][0]["ruleType"] == "NetworkRule")
+    app = next(i for i, c in enumerate(colls) if c["rules"][0]["ruleType"] == "ApplicationRule")
+
+    def mutate(inputs: dict[str, Any]) -> None:
+        inputs["priority"] = 70000.0
+        inputs["ruleCollections"][net]["rules"][0]["fqdnTags"] = ["WindowsUpdate"]
+        inputs["ruleCollections"][net]["rules"][0]["destinationFqdns"] = ["kms.core.windows.net"]
+        inputs["ruleCollections"][app]["rules"][0]["protocols"][0]["protocolType"] = "Tcp"
+
+    findings = check_plan(broken(example_plan, group, mutate))
+    rule = "$.properties.ruleCollections[{}].rules[0].{}"
+    expect(findings, "ARM-FW-PRIORITY", group, "$.properties.priority")
+    expect(findings, "ARM-FW-FQDN-TAGS", group, rule.format(net, "fqdnTags"))
+    expect(findings, "ARM-FW-DNS-PROXY", group, rule.format(net, "destinationFqdns"))
+    expect(findings, "ARM-FW-APP-PROTOCOL", group, rule.format(app, "protocols[0].protocolType"))
