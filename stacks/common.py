@@ -33,6 +33,14 @@ ZONE_POSTGRES = "privatelink.postgres.database.azure.com"
 PRIVATE_ZONES = (ZONE_KEY_VAULT, ZONE_POSTGRES)
 
 ADMIN_USER = "estate-admin"
+
+# The Guest Attestation extension of Trusted Launch (boot integrity monitoring), per OS: Azure's publisher and type
+# names (learn.microsoft.com/azure/virtual-machines/trusted-launch-existing-vm, "Enable guest attestation";
+# learn.microsoft.com/azure/virtual-machines/boot-integrity-monitoring-overview).
+GUEST_ATTESTATION = "GuestAttestation"
+GUEST_ATTESTATION_LINUX = "Microsoft.Azure.Security.LinuxAttestation"
+GUEST_ATTESTATION_WINDOWS = "Microsoft.Azure.Security.WindowsAttestation"
+GUEST_ATTESTATION_VERSION = "1.0"
 DIAGNOSTIC_SETTING = "to-log-analytics"
 
 
@@ -172,6 +180,7 @@ class Vm:
     nic: network.NetworkInterface
     vm: compute.VirtualMachine
     protected: recoveryservices.ProtectedItem
+    attestation: compute.VirtualMachineExtension
 
 
 def linux_vm(common: Common, server: Server, *, service: str, rg_name: str, rg: resources.ResourceGroup,
@@ -238,6 +247,23 @@ def linux_vm(common: Common, server: Server, *, service: str, rg_name: str, rg: 
         ),
         opts=child(parent),
     )
+    # Trusted Launch's boot integrity monitoring: Secure Boot and vTPM measure the boot, this extension attests it
+    attestation = compute.VirtualMachineExtension(
+        f"vmext-{server.name}-attestation",
+        compute.VirtualMachineExtensionArgs(
+            vm_extension_name=GUEST_ATTESTATION,
+            vm_name=vm.name,
+            resource_group_name=rg.name,
+            location=common.location,
+            publisher=GUEST_ATTESTATION_LINUX,
+            type=GUEST_ATTESTATION,
+            type_handler_version=GUEST_ATTESTATION_VERSION,
+            auto_upgrade_minor_version=True,
+            enable_automatic_upgrade=True,
+            tags=tags,
+        ),
+        opts=child(parent),
+    )
     container = f"iaasvmcontainerv2;{rg_name};{server.name}"
     protected = recoveryservices.ProtectedItem(
         f"backup-{server.name}",
@@ -256,5 +282,5 @@ def linux_vm(common: Common, server: Server, *, service: str, rg_name: str, rg: 
         ),
         opts=child(parent),
     )
-    return Vm(nic, vm, protected)
+    return Vm(nic, vm, protected, attestation)
 

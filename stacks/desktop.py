@@ -12,6 +12,9 @@ import pulumi_azure_native.desktopvirtualization as desktopvirtualization
 
 from .common import (
     ADMIN_USER,
+    GUEST_ATTESTATION,
+    GUEST_ATTESTATION_VERSION,
+    GUEST_ATTESTATION_WINDOWS,
     ROLE_DESKTOP_VIRTUALIZATION_POWER_ON_CONTRIBUTOR,
     ROLE_DESKTOP_VIRTUALIZATION_USER,
     ROLE_VM_USER_LOGIN,
@@ -183,6 +186,14 @@ class Desktop(pulumi.ComponentResource):
                             provision_after_extensions=["AADLoginForWindows"],
                             settings=dsc_settings(f"vdpool-{c.key}"),
                             protected_settings=token.apply(lambda t: dsc_protected_settings(str(t))),
+                        ),
+                        compute.VirtualMachineScaleSetExtensionArgs(
+                            name=GUEST_ATTESTATION,  # Trusted Launch's boot integrity monitoring
+                            publisher=GUEST_ATTESTATION_WINDOWS,
+                            type=GUEST_ATTESTATION,
+                            type_handler_version=GUEST_ATTESTATION_VERSION,
+                            auto_upgrade_minor_version=True,
+                            enable_automatic_upgrade=True,
                         ),
                     ]),
                 ),

@@ -168,3 +168,19 @@ def test_the_key_vault_name_carries_its_generation(estate: Estate, planned: Plan
     with pytest.raises(EstateError) as caught:
         build(estate, "newham", StackConfig(**base, key_vault_generation="0"))
     assert [p.field for p in caught.value.problems] == ["shared-estate:keyVaultGeneration"]
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_every_trusted_launch_machine_has_the_guest_attestation_extension(planned: Plan, site: str) -> None:
+    vms = planned.of_type("azure-native:compute:VirtualMachine", site)
+    extensions = {(e.inputs["vmName"], e.inputs["publisher"], e.inputs["type"])
+                  for e in planned.of_type("azure-native:compute:VirtualMachineExtension", site)}
+    for vm in vms:
+        assert vm.inputs["securityProfile"]["uefiSettings"] == {"secureBootEnabled": True, "vTpmEnabled": True}
+        assert (vm.inputs["vmName"], "Microsoft.Azure.Security.LinuxAttestation", "GuestAttestation") in extensions
+    for vmss in planned.of_type("azure-native:compute:VirtualMachineScaleSet", site):
+        profile = vmss.inputs["virtualMachineProfile"]
+        assert profile["securityProfile"]["securityType"] == "TrustedLaunch"
+        assert {(e["publisher"], e["type"]) for e in profile["extensionProfile"]["extensions"]} >= {
+            ("Microsoft.Azure.Security.WindowsAttestation", "GuestAttestation")}
+    assert vms or site != "shared"

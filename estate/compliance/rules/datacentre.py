@@ -429,3 +429,55 @@ class NoPublicNetworkAccess(Rule):
             return [passed(res.urn, f"{res.name} refuses public network access")]
         shown = "unset (Azure enables it)" if value is None else repr(value)
         return [failed(res.urn, f"{res.name}: {path} is {shown}, not Disabled")]
+
+
+VM_EXTENSION = "azure-native:compute:VirtualMachineExtension"
+GUEST_ATTESTATION = "GuestAttestation"
+# Azure's Guest Attestation publishers per OS (learn.microsoft.com/azure/virtual-machines/trusted-launch-existing-vm).
+ATTESTATION_PUBLISHERS = {"linux": "Microsoft.Azure.Security.LinuxAttestation",
+                          "windows": "Microsoft.Azure.Security.WindowsAttestation"}
+
+
+def _os_of(res: CloudResource) -> str:
+    profile = get(vm_profile(res), "osProfile") or {}
+    return "windows" if "windowsConfiguration" in profile else "linux"
+
+
+@rule
+class TrustedLaunchAttested(Rule):
+    id = "DCN-016"
+    title = "virtual machines and scale sets use Trusted Launch with Secure Boot, vTPM and guest attestation"
+    severity = "high"
+    control = "data_centre.trusted_launch"
+    area = "datacentre"
+    fix = ("Set securityProfile.securityType TrustedLaunch with uefiSettings.secureBootEnabled {c.secure_boot} and "
+           "vTpmEnabled {c.vtpm}, and install the GuestAttestation extension (Microsoft.Azure.Security."
+           "LinuxAttestation or WindowsAttestation): a VirtualMachineExtension on a VM, an entry of a scale set's "
+           "extensionProfile.")
+
+    def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
+        c = ctx.fw.data_centre.trusted_launch
+        extensions = [r for r in resources if r.type == VM_EXTENSION]
+        for machine in (r for r in resources if r.type in COMPUTE):
+            security = get(vm_profile(machine), "securityProfile") or {}
+            wrong = []
+            if not trusted_launch(machine):
+                wrong.append(f"security type {security.get('securityType')!r}, not TrustedLaunch")
+            if c.secure_boot and get(security, "uefiSettings.secureBootEnabled") is not True:
+                wrong.append("Secure Boot is off")
+            if c.vtpm and get(security, "uefiSettings.vTpmEnabled") is not True:
+                wrong.append("vTPM is off")
+            if c.guest_attestation:
+                publisher = ATTESTATION_PUBLISHERS[_os_of(machine)]
+                if machine.type == VM:
+                    names = {machine.name, str(machine.inputs.get("vmName", ""))}
+                    mine = [e.inputs for e in extensions if e.inputs.get("vmName") in names]
+                else:
+                    mine = [e for e in get(vm_profile(machine), "extensionProfile.extensions") or []
+                            if isinstance(e, Mapping)]
+                if not any(e.get("type") == GUEST_ATTESTATION and e.get("publisher") == publisher for e in mine):
+                    wrong.append(f"no {publisher} {GUEST_ATTESTATION} extension")
+            if wrong:
+                yield failed(machine.urn, f"{machine.name}: " + "; ".join(wrong))
+            else:
+                yield passed(machine.urn, f"{machine.name} is Trusted Launch with Secure Boot, vTPM and attestation")
