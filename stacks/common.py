@@ -34,6 +34,15 @@ PRIVATE_ZONES = (ZONE_KEY_VAULT, ZONE_POSTGRES)
 
 ADMIN_USER = "estate-admin"
 
+# Network Watcher: Azure enables it per region in a subscription's first VNet there, as NetworkWatcher_<region> in
+# the resource group NetworkWatcherRG (learn.microsoft.com/azure/network-watcher/network-watcher-create): flow logs
+# are its children.
+NETWORK_WATCHER_RG = "NetworkWatcherRG"
+
+
+def network_watcher(location: str) -> str:
+    return f"NetworkWatcher_{location}"
+
 # The Guest Attestation extension of Trusted Launch (boot integrity monitoring), per OS: Azure's publisher and type
 # names (learn.microsoft.com/azure/virtual-machines/trusted-launch-existing-vm, "Enable guest attestation";
 # learn.microsoft.com/azure/virtual-machines/boot-integrity-monitoring-overview).
@@ -101,6 +110,39 @@ def diagnostics(name: str, *, resource_uri: pulumi.Input[str], workspace_id: pul
             log_analytics_destination_type="Dedicated" if dedicated else None,
             logs=[monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)],
             metrics=[monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)] if metrics else None,
+        ),
+        opts=child(parent),
+    )
+
+
+def flow_log(common: Common, *, vnet_name: str, vnet_id: pulumi.Input[str], storage_id: pulumi.Input[str],
+             workspace_id: pulumi.Input[str], workspace_guid: pulumi.Input[str | None], service: str,
+             parent: pulumi.Resource) -> network.FlowLog:
+    """A virtual network flow log (learn.microsoft.com/azure/network-watcher/vnet-flow-logs-overview): kept in the
+    hub's storage account for the framework's days and analysed by traffic analytics in the hub's workspace."""
+    f = common.flow_logs
+    name = f"fl-{vnet_name}"
+    return network.FlowLog(
+        name,
+        network.FlowLogArgs(
+            flow_log_name=name,
+            network_watcher_name=network_watcher(common.location),
+            resource_group_name=NETWORK_WATCHER_RG,
+            location=common.location,
+            target_resource_id=vnet_id,
+            storage_id=storage_id,
+            enabled=True,
+            format=network.FlowLogFormatParametersArgs(type="JSON", version=2),
+            retention_policy=network.RetentionPolicyParametersArgs(days=f.retention_days, enabled=True),
+            flow_analytics_configuration=network.TrafficAnalyticsPropertiesArgs(
+                network_watcher_flow_analytics_configuration=network.TrafficAnalyticsConfigurationPropertiesArgs(
+                    enabled=True,
+                    traffic_analytics_interval=f.traffic_analytics_minutes,
+                    workspace_id=workspace_guid,
+                    workspace_region=common.location,
+                    workspace_resource_id=workspace_id,
+                )),
+            tags=common.tags(service),
         ),
         opts=child(parent),
     )

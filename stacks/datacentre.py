@@ -9,8 +9,20 @@ import pulumi_azure_native.keyvault as keyvault
 import pulumi_azure_native.network as network
 import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.privatedns as privatedns
+import pulumi_azure_native.storage as storage
 
-from .common import PRIVATE_ZONES, ZONE_KEY_VAULT, Env, Vm, backup_vault, child, diagnostics, linux_vm, resource_group
+from .common import (
+    PRIVATE_ZONES,
+    ZONE_KEY_VAULT,
+    Env,
+    Vm,
+    backup_vault,
+    child,
+    diagnostics,
+    flow_log,
+    linux_vm,
+    resource_group,
+)
 from .network import HubRef, SpokeNetwork
 from .props import Common, CouncilProps, HubProps
 
@@ -102,12 +114,43 @@ class HubDataCentre(pulumi.ComponentResource):
             )
             for zone in PRIVATE_ZONES
         }
+        # Every VNet's flow logs (framework control network.flow_logs): https and TLS 1.2 only, no anonymous blob
+        # access, reached by Network Watcher as a trusted Azure service. Shared keys stay on: flow logs write with
+        # the account's key unless each flow log is given a user-assigned identity with a data role
+        # (learn.microsoft.com/azure/network-watcher/vnet-flow-logs-managed-identity).
+        self.flow_log_storage = storage.StorageAccount(
+            props.flow_log_storage,
+            storage.StorageAccountArgs(
+                account_name=props.flow_log_storage,
+                resource_group_name=self.rg.name,
+                location=c.location,
+                kind=storage.Kind.STORAGE_V2,
+                sku=storage.SkuArgs(name=c.flow_logs.storage_sku),
+                enable_https_traffic_only=True,
+                minimum_tls_version=storage.MinimumTlsVersion.TLS1_2,
+                allow_blob_public_access=False,
+                allow_cross_tenant_replication=False,
+                network_rule_set=storage.NetworkRuleSetArgs(default_action=storage.DefaultAction.DENY,
+                                                            bypass=storage.Bypass.AZURE_SERVICES),
+                tags=c.tags(SERVICE),
+            ),
+            opts=child(self),
+        )
         self.register_outputs({"workspaceId": self.workspace.id})
 
     def link(self, vnet_id: pulumi.Input[str]) -> None:
-        """Link every private zone to the hub VNet."""
+        """Link every private zone to the hub VNet, and keep the hub VNet's flow logs."""
         for zone, resource in self.zones.items():
             zone_link(self.common, zone, zone_rg=self.rg.name, vnet_id=vnet_id, parent=self, depends_on=[resource])
+        flow_log(self.common, vnet_name=f"vnet-{self.common.key}", vnet_id=vnet_id,
+                 storage_id=self.flow_log_storage.id, workspace_id=self.workspace.id,
+                 workspace_guid=self.workspace.customer_id, service=SERVICE, parent=self)
+
+    def flow_log_targets(self) -> pulumi.Output[dict[str, str]]:
+        """Where council stacks send their VNets' flow logs: the storage account and the workspace (its id and
+        the GUID traffic analytics names it by)."""
+        return pulumi.Output.all(self.flow_log_storage.id, self.workspace.id, self.workspace.customer_id).apply(
+            lambda v: {"storageId": v[0], "workspaceId": v[1], "workspaceGuid": v[2]})
 
     def zone_ids(self) -> pulumi.Output[dict[str, str]]:
         zones = sorted(self.zones)
@@ -126,6 +169,11 @@ class CouncilDataCentre(pulumi.ComponentResource):
         self.rg = resource_group(c, SERVICE, self)
         for zone in PRIVATE_ZONES:
             zone_link(c, zone, zone_rg=hub.dns_rg_name, vnet_id=spoke.vnet.id, parent=self)
+        flow_log(c, vnet_name=f"vnet-{c.key}", vnet_id=spoke.vnet.id,
+                 storage_id=hub.flow_log_targets.apply(lambda t: t["storageId"]),
+                 workspace_id=hub.flow_log_targets.apply(lambda t: t["workspaceId"]),
+                 workspace_guid=hub.flow_log_targets.apply(lambda t: t.get("workspaceGuid")),
+                 service=SERVICE, parent=self)
         vault, policy = backup_vault(c, self.rg, SERVICE, self)
         diagnostics(f"diag-rsv-{c.key}", resource_uri=vault.id, workspace_id=hub.workspace_id, parent=self)
         self.key_vault = keyvault.Vault(

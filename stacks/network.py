@@ -265,6 +265,7 @@ class HubRef:
     workspace_id: pulumi.Output[str]
     dns_rg_name: pulumi.Output[str]
     zone_ids: pulumi.Output[dict[str, str]]
+    flow_log_targets: pulumi.Output[dict[str, str]]  # storageId, workspaceId, workspaceGuid
 
     @classmethod
     def of(cls, ref: pulumi.StackReference) -> HubRef:
@@ -276,6 +277,7 @@ class HubRef:
             workspace_id=ref.require_output("logAnalyticsWorkspaceId"),
             dns_rg_name=ref.require_output("dnsResourceGroupName"),
             zone_ids=ref.require_output("privateDnsZoneIds"),
+            flow_log_targets=ref.require_output("flowLogTargets"),
         )
 
     def zone_id(self, zone: str) -> pulumi.Output[str]:

@@ -90,6 +90,7 @@ def _hub(props: HubProps, env: Env) -> dict[str, Any]:
         "logAnalyticsWorkspaceId": dc.workspace.id,
         "dnsResourceGroupName": dc.rg.name,
         "privateDnsZoneIds": dc.zone_ids(),
+        "flowLogTargets": dc.flow_log_targets(),  # council stacks: their VNets' flow logs (storage, workspace)
     }
 
 

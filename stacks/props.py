@@ -119,6 +119,13 @@ class Backup:
 
 
 @dataclass(frozen=True)
+class FlowLogs:
+    retention_days: int
+    traffic_analytics_minutes: int
+    storage_sku: str
+
+
+@dataclass(frozen=True)
 class Common:
     """What every component of a stack shares: the site, region, tags and naming."""
 
@@ -136,6 +143,7 @@ class Common:
     backup: Backup
     key_vault_sku: str
     key_vault_soft_delete_days: int
+    flow_logs: FlowLogs
 
     def tags(self, service: str) -> dict[str, str]:
         return {**self.tag_values, "service": service}
@@ -156,6 +164,7 @@ class HubProps:
     log_sku: str
     helpdesk: HelpdeskProps
     admin_group_name: str  # the operations group's Entra display name: the helpdesk database's administrator
+    flow_log_storage: str  # the storage account (a global name) that keeps every VNet's flow logs
 
 
 @dataclass(frozen=True)
@@ -231,6 +240,12 @@ def key_vault_name(key: str, consortium: str, generation: int = 1) -> str:
     what = f"{consortium}/{key}" if generation == 1 else f"{consortium}/{key}/{generation}"
     digest = uuid.uuid5(uuid.NAMESPACE_URL, what).hex[:6]
     return f"kv-{key[:13].rstrip('-')}-{digest}"
+
+
+def storage_account_name(consortium: str, what: str) -> str:
+    """Storage account names are global, 3-24 lower-case letters and digits: st<what><12 hex of consortium>."""
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"{consortium}/{what}").hex[:12]
+    return f"st{what}{digest}"[:24]
 
 
 def global_name(prefix: str, consortium: str, what: str) -> str:
@@ -351,6 +366,8 @@ def build(estate: Estate, stack: str, config: StackConfig) -> Props:
         backup=backup,
         key_vault_sku=dc.key_vault.sku,
         key_vault_soft_delete_days=dc.key_vault.soft_delete_days,
+        flow_logs=FlowLogs(fw.network.flow_logs.retention_days, fw.network.flow_logs.traffic_analytics_minutes,
+                           fw.network.flow_logs.storage_sku),
     )
     props: Props = _hub(estate, common, config, problems) if key == HUB else _council(estate, common, config, problems)
     problems.raise_if_any()
@@ -417,6 +434,7 @@ def _hub(estate: Estate, common: Common, config: StackConfig, problems: _Problem
             platform=f"{platform.name} {platform.version}",
         ),
         admin_group_name=config.admin_group_name or "",
+        flow_log_storage=storage_account_name(fw.name, "flowlogs"),
     )
 
 

@@ -184,3 +184,24 @@ def test_every_trusted_launch_machine_has_the_guest_attestation_extension(planne
         assert {(e["publisher"], e["type"]) for e in profile["extensionProfile"]["extensions"]} >= {
             ("Microsoft.Azure.Security.WindowsAttestation", "GuestAttestation")}
     assert vms or site != "shared"
+
+
+def test_every_vnet_keeps_flow_logs_in_the_hub(estate: Estate, planned: Plan) -> None:
+    control = estate.framework.network.flow_logs
+    [account] = planned.of_type("azure-native:storage:StorageAccount", "shared")
+    assert account.inputs["sku"]["name"] == control.storage_sku
+    assert account.inputs["enableHttpsTrafficOnly"] is True and account.inputs["minimumTlsVersion"] == "TLS1_2"
+    assert account.inputs["allowBlobPublicAccess"] is False
+    [workspace] = planned.of_type("azure-native:operationalinsights:Workspace", "shared")
+    logs = {r.inputs["targetResourceId"].rsplit("/", 1)[-1]: r.inputs for r in planned.of_type(
+        "azure-native:network:FlowLog")}
+    assert set(logs) == {f"vnet-{s}" for s in SITES}
+    for log in logs.values():
+        assert (log["resourceGroupName"], log["networkWatcherName"]) == ("NetworkWatcherRG", "NetworkWatcher_uksouth")
+        assert log["enabled"] is True
+        assert log["retentionPolicy"] == {"enabled": True, "days": control.retention_days}
+        assert log["storageId"].endswith("/" + account.inputs["accountName"])
+        analytics = log["flowAnalyticsConfiguration"]["networkWatcherFlowAnalyticsConfiguration"]
+        assert analytics["enabled"] is True
+        assert analytics["trafficAnalyticsInterval"] == control.traffic_analytics_minutes
+        assert analytics["workspaceResourceId"].endswith("/workspaces/" + workspace.inputs["workspaceName"])

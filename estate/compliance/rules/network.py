@@ -357,3 +357,50 @@ class NetworkEquipmentSupported(Rule):
                 yield passed(n.name, f"{what} is supported until {n.end_of_support}")
             else:
                 yield failed(n.name, f"{what}: vendor support ended on {n.end_of_support}")
+
+
+FLOW_LOG = "azure-native:network:FlowLog"
+
+
+@rule
+class VnetFlowLogs(Rule):
+    id = "NET-011"
+    title = "every virtual network keeps flow logs for the agreed days, analysed in Log Analytics"
+    severity = "medium"
+    control = "network.flow_logs"
+    area = "network"
+    fix = ("Give the VNet a Network Watcher flow log (targetResourceId the VNet, enabled) keeping records "
+           "{c.retention_days} days (retentionPolicy) in storage of SKU {c.storage_sku}, with traffic analytics every "
+           "{c.traffic_analytics_minutes} minutes to the hub's Log Analytics workspace.")
+
+    def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
+        c = ctx.fw.network.flow_logs
+        logs = [r for r in resources if r.type == FLOW_LOG]
+        for vnet in (r for r in resources if r.type == VNET):
+            name = str(vnet.inputs.get("virtualNetworkName") or vnet.name)
+            mine = [f for f in logs
+                    if str(f.inputs.get("targetResourceId", "")).lower().endswith(f"/virtualnetworks/{name.lower()}")]
+            if not mine:
+                yield failed(vnet.urn, f"{vnet.name} keeps no flow logs")
+                continue
+            wrong: list[str] = []
+            for f in mine:
+                days = get(f.inputs, "retentionPolicy.days")
+                analytics = get(f.inputs, "flowAnalyticsConfiguration.networkWatcherFlowAnalyticsConfiguration") or {}
+                problems = []
+                if f.inputs.get("enabled") is not True:
+                    problems.append("is not enabled")
+                if get(f.inputs, "retentionPolicy.enabled") is not True or not isinstance(days, int | float) \
+                        or days < c.retention_days:
+                    problems.append(f"keeps records {days!r} days, not {c.retention_days}")
+                if analytics.get("enabled") is not True or not analytics.get("workspaceResourceId"):
+                    problems.append("has no traffic analytics")
+                elif analytics.get("trafficAnalyticsInterval") != c.traffic_analytics_minutes:
+                    problems.append(f"analyses every {analytics.get('trafficAnalyticsInterval')!r} minutes, "
+                                    f"not {c.traffic_analytics_minutes}")
+                if not problems:
+                    yield passed(vnet.urn, f"{vnet.name} keeps flow logs {days:g} days ({f.name})")
+                    break
+                wrong.append(f"{f.name} " + ", ".join(problems))
+            else:
+                yield failed(vnet.urn, f"{vnet.name}: " + "; ".join(wrong))
