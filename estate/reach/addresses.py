@@ -1,0 +1,171 @@
+"""Addresses as the verifier compares them: IPv4 addresses as integers, prefixes as closed intervals, sets of
+prefixes and Azure service tags, and a classifier that splits the address space into pieces no rule tells apart.
+
+An address is an int. `INTERNET` (-1) stands for an unnamed address on the internet (an FQDN's address, or "the
+internet" as a probe's end): a set holds it only if it holds every internet address (`*`, `Internet`, 0.0.0.0/0).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+INTERNET = -1
+ALL = (0, (1 << 32) - 1)  # 0.0.0.0/0 as an interval
+ANY = "*"
+# Azure's service tags the verifier resolves (learn.microsoft.com/azure/virtual-network/service-tags-overview).
+TAG_INTERNET = "internet"
+TAG_VNET = "virtualnetwork"
+TAG_LOAD_BALANCER = "azureloadbalancer"
+
+Interval = tuple[int, int]
+
+
+@lru_cache(maxsize=65536)
+def is_global(addr: int) -> bool:
+    """An address on the public internet (not private, shared, reserved or documentation space)."""
+    return addr == INTERNET or ipaddress.IPv4Address(addr).is_global
+
+
+@lru_cache(maxsize=65536)
+def parse_network(text: str) -> tuple[int, int, int] | None:
+    """'10.1.0.0/16' or '10.1.2.3' -> (first, last, prefix length); None if it is no IPv4 prefix."""
+    try:
+        net = ipaddress.IPv4Network(text.strip(), strict=False)
+    except ValueError:
+        return None
+    return int(net.network_address), int(net.broadcast_address), net.prefixlen
+
+
+def parse_address(text: str) -> int | None:
+    try:
+        return int(ipaddress.IPv4Address(text.strip()))
+    except ValueError:
+        return None
+
+
+def show(addr: int) -> str:
+    return "the internet" if addr == INTERNET else str(ipaddress.IPv4Address(addr))
+
+
+def show_interval(first: int, last: int) -> str:
+    size = last - first + 1
+    length = 32 - (size.bit_length() - 1)
+    return f"{ipaddress.IPv4Address(first)}/{length}"
+
+
+@dataclass(frozen=True)
+class AddressSet:
+    """Prefixes plus the flags of the service tags in a rule's address field."""
+
+    intervals: tuple[Interval, ...] = ()
+    any: bool = False        # `*`
+    internet: bool = False   # the Internet tag: every public address
+    tags: frozenset[str] = field(default_factory=frozenset)  # other service tags: opaque (only the same tag matches)
+
+    def contains(self, addr: int) -> bool:
+        if self.any:
+            return True
+        if addr == INTERNET:
+            return self.internet or ALL in self.intervals
+        if self.internet and is_global(addr):
+            return True
+        return any(lo <= addr <= hi for lo, hi in self.intervals)
+
+    def union(self, other: AddressSet) -> AddressSet:
+        return AddressSet(tuple(dict.fromkeys((*self.intervals, *other.intervals))), self.any or other.any,
+                          self.internet or other.internet, self.tags | other.tags)
+
+
+EMPTY = AddressSet()
+EVERYTHING = AddressSet(any=True)
+
+
+def address_set(texts: Iterable[str], vnet: AddressSet | None = None) -> AddressSet:
+    """A rule's address field (prefixes, `*`, service tags) as a set; `VirtualNetwork` is `vnet` (the tag's meaning
+    depends on where the rule is evaluated). A tag the verifier does not resolve matches only itself."""
+    out = EMPTY
+    intervals: list[Interval] = []
+    tags: set[str] = set()
+    for raw in texts:
+        text = str(raw).strip()
+        low = text.lower()
+        if low in (ANY, "any"):
+            out = out.union(EVERYTHING)
+            continue
+        if low == TAG_INTERNET:
+            out = out.union(AddressSet(internet=True))
+            continue
+        if low == TAG_VNET:
+            out = out.union(vnet or EMPTY)
+            continue
+        parsed = parse_network(text)
+        if parsed is not None:
+            intervals.append((parsed[0], parsed[1]))
+        elif text:
+            tags.add(low)
+    return out.union(AddressSet(tuple(intervals), tags=frozenset(tags)))
+
+
+class Classifier:
+    """Splits the address space into classes no given set tells apart: two addresses with the same key are held by
+    exactly the same sets, so anything decided from those sets is decided once per key (Batfish's equivalence
+    classes of packets, on one dimension). Pieces with the same membership share a key (the servers segments of
+    forty councils named by one rule are one class)."""
+
+    def __init__(self, sets: Sequence[AddressSet]) -> None:
+        bounds: set[int] = set()
+        for s in sets:
+            for lo, hi in s.intervals:
+                bounds.add(lo)
+                bounds.add(hi + 1)
+        self.bounds = sorted(bounds)
+        members: list[list[int]] = [[] for _ in range(len(self.bounds) + 1)]
+        for i, s in enumerate(sets):
+            for lo, hi in s.intervals:
+                for piece in range(bisect_right(self.bounds, lo), bisect_right(self.bounds, hi) + 1):
+                    if piece and self.bounds[piece - 1] <= hi:
+                        members[piece].append(i)
+        ids: dict[tuple[int, ...], int] = {}
+        self.piece_class = [ids.setdefault(tuple(sorted(set(m))), len(ids)) for m in members]
+        self.by_global = any(s.internet for s in sets)
+
+    def key(self, addr: int) -> int:
+        if addr == INTERNET:
+            return -1
+        k = self.piece_class[bisect_right(self.bounds, addr)] * 2
+        if self.by_global and is_global(addr):
+            k += 1
+        return k
+
+
+@dataclass(frozen=True)
+class Ports:
+    """A rule's destination ports: None is any port."""
+
+    ranges: tuple[Interval, ...] | None
+
+    def __contains__(self, port: int) -> bool:
+        return self.ranges is None or any(lo <= port <= hi for lo, hi in self.ranges)
+
+
+ANY_PORT = Ports(None)
+
+
+def ports(texts: Iterable[object]) -> Ports:
+    ranges: list[Interval] = []
+    for raw in texts:
+        text = str(raw).strip()
+        if text in (ANY, "", "0-65535", "1-65535"):
+            return Ports(None)
+        if text.endswith(".0"):  # wire format: numbers as floats
+            text = text[:-2]
+        low, _, high = text.partition("-")
+        try:
+            ranges.append((int(low), int(high or low)))
+        except ValueError:
+            continue
+    return Ports(tuple(ranges))

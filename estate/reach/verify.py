@@ -1,0 +1,333 @@
+"""What must hold on every plan, checked by tracing packets through the planned network.
+
+- segmentation (control 1.2): every flow the matrix allows is reachable end to end and every pair it does not list
+  is denied: every ordered pair of segments (intra, hub, inter, hub-internal), every port the matrix names. The
+  probes and their expected verdicts are the lab probe's own (estate.lab.probe: `matrix_ports`, `allowing_flow`,
+  on the lab's segments), so the cloud plane and the lab are judged against one table.
+- egress (1.4): each egress purpose is reachable from its sources, and from no other segment; an unlisted name and
+  a bare internet address are reachable only where a purpose allows any name. Platform subnets (firewall, Bastion,
+  gateway) hold Azure's services, whose own traffic is Azure's: they are no egress source.
+- administration (1.5): every Bastion host reaches every VM and scale set on its admin port (by its OS), and
+  nothing reaches any of them from the internet (on the admin ports and every port of the matrix).
+- hub_routing (1.3): every council segment reaches the other councils and the internet only through the hub
+  firewall: no route delivers the packet without passing it (a packet dropped is no bypass).
+
+Inter-council pairs are many (40 councils: 81,000 ordered pairs of segments, 890,000 probes). They are all judged,
+not sampled: each part of a walk is decided once per class of addresses it cannot tell apart (the forty councils'
+servers segments named by one NSG rule are one class; see addresses.Classifier), so a pair costs a few lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from estate.lab.probe import allowing_flow, matrix_ports
+from estate.lab.topology import LabSegment, lab_segments, scope_of
+from estate.reach.addresses import INTERNET, show
+from estate.reach.model import fqdn_matches
+from estate.reach.network import Endpoint, Hop, Network, Service, Services, Trace
+
+if TYPE_CHECKING:
+    from estate.loader import Estate
+    from estate.models import EgressPurpose
+
+HUB = "shared"
+HUB_PREFIX = "hub/"
+CHECKS = ("segmentation", "egress", "administration", "hub_routing")
+CONTROLS = {"segmentation": "network.segmentation", "egress": "network.egress",
+            "administration": "network.administration", "hub_routing": "network.hub_routing"}
+# A name no purpose lists, to see that nothing but an "any name" purpose reaches it. The .example top-level
+# domain is reserved for examples (RFC 2606): it names no real endpoint.
+UNLISTED_NAME = "unlisted-destination.example"
+KEEP = 200  # failures kept per check and stack (all are counted)
+
+
+@dataclass(frozen=True)
+class Failure:
+    check: str
+    stack: str               # attributed to: the source's council (or the hub); a VM's stack for administration
+    source: str
+    destination: str
+    service: Service
+    expected: bool
+    why: str                 # what allows it (a flow, a purpose, the admin port) or why it must be denied
+    trace: Trace
+
+    @property
+    def message(self) -> str:
+        protocol, port = self.service
+        what = f" {protocol}/{port}" if port else ""
+        hop = self.trace.deciding
+        if self.check == "hub_routing":
+            return (f"{self.source} -> {self.destination} bypasses the hub firewall: route {hop.rule} in {hop.where} "
+                    f"({hop.detail})")
+        want = f"should be allowed ({self.why})" if self.expected else f"should be denied ({self.why})"
+        got = "reaches it" if self.trace.allowed else "is denied"
+        return (f"{self.source} -> {self.destination}{what} {want} but {got}: deciding {hop.step} at "
+                f"{hop.where}, {hop.rule} ({hop.detail})")
+
+
+@dataclass
+class Tally:
+    allowed: int = 0        # probes that must be allowed (hub routing: paths that must pass the firewall)
+    allowed_ok: int = 0
+    denied: int = 0         # probes that must be denied
+    denied_ok: int = 0
+    outside: int = 0        # not judged: the packet leaves the planned stacks
+    failed: int = 0
+
+    def add(self, other: Tally) -> None:
+        for name in ("allowed", "allowed_ok", "denied", "denied_ok", "outside", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class Verification:
+    tallies: dict[tuple[str, str], Tally] = field(default_factory=dict)   # (check, stack)
+    failures: list[Failure] = field(default_factory=list)
+    unplanned: list[str] = field(default_factory=list)                   # segments with no subnet in the plan
+    notes: list[str] = field(default_factory=list)
+
+    def tally(self, check: str, stack: str) -> Tally:
+        return self.tallies.setdefault((check, stack), Tally())
+
+    def total(self, check: str) -> Tally:
+        out = Tally()
+        for (name, _), t in self.tallies.items():
+            if name == check:
+                out.add(t)
+        return out
+
+    def stacks(self, check: str) -> list[str]:
+        return sorted({stack for name, stack in self.tallies if name == check})
+
+    def failing(self, check: str, stack: str | None = None) -> list[Failure]:
+        return [f for f in self.failures if f.check == check and (stack is None or f.stack == stack)]
+
+    @property
+    def ok(self) -> bool:
+        return not any(t.failed for t in self.tallies.values())
+
+    def _fail(self, failure: Failure) -> None:
+        t = self.tally(failure.check, failure.stack)
+        t.failed += 1
+        if t.failed <= KEEP:
+            self.failures.append(failure)
+
+    def summary(self, limit: int = 20) -> str:
+        lines = []
+        for check in CHECKS:
+            t = self.total(check)
+            if check == "hub_routing":
+                head = f"{t.allowed_ok}/{t.allowed} paths pass the hub firewall"
+            else:
+                head = (f"{t.allowed + t.denied} probes: allowed {t.allowed_ok}/{t.allowed} reach, denied "
+                        f"{t.denied_ok}/{t.denied} denied")
+            tail = f"; {t.outside} leave the planned stacks (not judged)" if t.outside else ""
+            lines.append(f"{check:<15} {head}{tail}: {'ok' if not t.failed else f'{t.failed} FAIL'}")
+        if self.unplanned:
+            lines.append(f"not judged: {len(self.unplanned)} segments have no subnet in the plan "
+                         f"({', '.join(self.unplanned[:6])}{' ...' if len(self.unplanned) > 6 else ''})")
+        lines.extend(f"note: {n}" for n in self.notes)
+        for f in self.failures[:limit]:
+            lines.append(f"FAIL {f.check}: {f.message}")
+        if len(self.failures) > limit:
+            lines.append(f"... and {sum(t.failed for t in self.tallies.values()) - limit} more failures")
+        return "\n".join(lines)
+
+
+def verify(network: Network, estate: Estate, checks: Iterable[str] = CHECKS) -> Verification:
+    """Every plan-wide property of the module docstring, on the network planned for this estate."""
+    out = Verification()
+    segments = _segments(network, estate, out)
+    wanted = set(checks)
+    if "segmentation" in wanted:
+        _segmentation(network, estate, segments, out)
+    if "egress" in wanted:
+        _egress(network, estate, segments, out)
+    if "administration" in wanted:
+        _administration(network, estate, out)
+    if "hub_routing" in wanted:
+        _hub_routing(network, segments, out)
+    return out
+
+
+def end_name(seg: LabSegment) -> str:
+    """A segment as the framework names a flow's or a purpose's end: a council VLAN, or hub/<segment>."""
+    return HUB_PREFIX + seg.name if seg.is_hub else seg.name
+
+
+def _segments(network: Network, estate: Estate, out: Verification) -> list[tuple[LabSegment, Endpoint]]:
+    found = []
+    for seg in lab_segments(estate):
+        subnet = network.names.get(seg.label)
+        if subnet is None:
+            out.unplanned.append(seg.label)
+        else:
+            found.append((seg, network.segment(subnet)))
+    return found
+
+
+def _judge(out: Verification, check: str, stack: str, got: bool | None, want: bool) -> bool:
+    """Count one probe; True when it failed (the caller records why)."""
+    t = out.tally(check, stack)
+    if got is None:
+        t.outside += 1
+        return False
+    if want:
+        t.allowed += 1
+        t.allowed_ok += got
+    else:
+        t.denied += 1
+        t.denied_ok += not got
+    return got != want
+
+
+def _segmentation(network: Network, estate: Estate, segments: Sequence[tuple[LabSegment, Endpoint]],
+                  out: Verification) -> None:
+    fw = estate.framework
+    services: Services = tuple(matrix_ports(fw))
+    expected: dict[tuple[str, str, bool, str, bool], tuple[str | None, ...]] = {}
+    for s, a in segments:
+        for d, b in segments:
+            if s is d:
+                continue
+            # allowing_flow reads the pair's scope and the two ends' names: one answer per such key
+            key = (scope_of(s, d), s.name, s.is_hub, d.name, d.is_hub)
+            flows = expected.get(key)
+            if flows is None:
+                flows = expected[key] = tuple(allowing_flow(fw, s, d, p, n) for p, n in services)
+            got = network.verdicts(a, b, services)
+            for i, service in enumerate(services):
+                flow = flows[i]
+                if _judge(out, "segmentation", s.site, got[i], flow is not None):
+                    trace = network.traces(a, b, (service,))[0]
+                    out._fail(Failure("segmentation", s.site, a.label, b.label, service, flow is not None,
+                                      f"{flow} allows it" if flow else f"no flow of scope {key[0]} lists it", trace))
+
+
+def _covers(purpose: EgressPurpose, dst: Endpoint, service: Service) -> bool:
+    protocol, port = service
+    if purpose.application is not None:
+        app = purpose.application
+        if protocol != "tcp" or port not in {int(p) for p in app.ports}:
+            return False
+        if dst.fqdn:
+            return any(fqdn_matches(f, dst.fqdn) for f in app.fqdns)
+        if dst.fqdn_tag:
+            return dst.fqdn_tag in app.fqdn_tags or "*" in app.fqdns
+        return "*" in app.fqdns
+    net = purpose.network
+    assert net is not None
+    ranges = [tuple(int(x) for x in (p.split("-") * 2)[:2]) for p in net.ports]
+    if protocol != net.protocol or not any(lo <= port <= hi for lo, hi in ranges):
+        return False
+    return bool(dst.fqdn) and any(fqdn_matches(f, dst.fqdn or "") for f in net.fqdns)
+
+
+def _egress(network: Network, estate: Estate, segments: Sequence[tuple[LabSegment, Endpoint]],
+            out: Verification) -> None:
+    purposes = estate.framework.network.egress.purposes
+    destinations: dict[str, Endpoint] = {}
+    services: set[Service] = set()
+    for p in purposes:
+        if p.application is not None:
+            for pattern in p.application.fqdns:
+                if pattern != "*":
+                    name = f"any{pattern[1:]}" if pattern.startswith("*.") else pattern  # a name under a wildcard
+                    destinations.setdefault(name, Endpoint(name, INTERNET, fqdn=name.lower()))
+            for tag in p.application.fqdn_tags:
+                destinations.setdefault(f"tag:{tag}", Endpoint(f"tag:{tag}", INTERNET, fqdn_tag=tag))
+        else:
+            assert p.network is not None
+            for name in p.network.fqdns:
+                destinations.setdefault(name, Endpoint(name, INTERNET, fqdn=name.lower()))
+        for text in p.ports:
+            low, _, high = text.partition("-")
+            services.update({(p.protocol, int(low)), (p.protocol, int(high or low))})
+    destinations[UNLISTED_NAME] = Endpoint(UNLISTED_NAME, INTERNET, fqdn=UNLISTED_NAME)
+    destinations["Internet"] = Endpoint("Internet", INTERNET)
+    ordered: Services = tuple(sorted(services))
+    for s, a in segments:
+        if a.subnet is None or a.subnet.platform:
+            continue
+        mine = [p for p in purposes if end_name(s) in p.sources]
+        for dst in destinations.values():
+            got = network.verdicts(a, dst, ordered)
+            for i, service in enumerate(ordered):
+                allowing = next((p.name for p in mine if _covers(p, dst, service)), None)
+                if _judge(out, "egress", s.site, got[i], allowing is not None):
+                    why = (f"egress purpose {allowing}" if allowing else
+                           f"no egress purpose of {end_name(s)} names it")
+                    out._fail(Failure("egress", s.site, a.label, dst.label, service, allowing is not None, why,
+                                      network.traces(a, dst, (service,))[0]))
+
+
+def _administration(network: Network, estate: Estate, out: Verification) -> None:
+    admin = estate.framework.network.administration
+    linux, windows = int(admin.linux_port), int(admin.windows_port)
+    bastions = [(b, network.model.subnets.get(b.subnet_key)) for b in network.model.bastions]
+    hub_planned = any(v.stack == HUB for v in network.model.vnets.values())
+    if not bastions and hub_planned and network.model.machines:
+        out.notes.append("no Bastion host in the plan: administrators reach no VM")
+    internet = Endpoint("Internet", INTERNET)
+    matrix: Services = tuple(sorted({s for s in matrix_ports(estate.framework) if s[0] == "tcp"} |
+                                    {("tcp", linux), ("tcp", windows)}))
+    for machine in network.model.machines:
+        ports = {"linux": (linux,), "windows": (windows,)}.get(machine.os or "", (linux, windows))
+        for dst in network.machine_endpoints(machine):
+            for bastion, subnet in bastions:
+                if subnet is None:
+                    continue
+                src = network.segment(subnet)
+                services: Services = tuple(("tcp", p) for p in ports)
+                got = network.verdicts(src, dst, services)
+                for i, service in enumerate(services):
+                    if _judge(out, "administration", machine.stack, got[i], True):
+                        out._fail(Failure("administration", machine.stack, f"Bastion {bastion.name}", dst.label,
+                                          service, True, f"the admin port of a {machine.os or 'VM'} host",
+                                          network.traces(src, dst, (service,))[0]))
+            if not bastions and hub_planned:
+                t = out.tally("administration", machine.stack)
+                t.allowed += 1
+                t.failed += 1
+                hop = Hop("edge", "the plan", "(no Bastion)", "no Bastion host is planned", False)
+                if t.failed <= KEEP:
+                    out.failures.append(Failure("administration", machine.stack, "Bastion", dst.label,
+                                                ("tcp", ports[0]), True, "the admin port",
+                                                Trace((hop,), False)))
+            got = network.verdicts(internet, dst, matrix)
+            for i, service in enumerate(matrix):
+                if _judge(out, "administration", machine.stack, got[i], False):
+                    out._fail(Failure("administration", machine.stack, "Internet", dst.label, service, False,
+                                      "nothing reaches a VM from the internet",
+                                      network.traces(internet, dst, (service,))[0]))
+
+
+def _hub_routing(network: Network, segments: Sequence[tuple[LabSegment, Endpoint]], out: Verification) -> None:
+    spokes = [v for v in network.model.vnets.values() if v.stack != HUB]
+    for s, a in segments:
+        if s.is_hub or a.subnet is None or a.subnet.platform:
+            continue
+        targets = [Endpoint(f"{v.name} ({show(v.prefixes[0][0] + 4)})", v.prefixes[0][0] + 4)
+                   for v in spokes if v is not a.subnet.vnet and v.prefixes]
+        targets.append(Endpoint("Internet", INTERNET))
+        for dst in targets:
+            path = network.path(a, dst)
+            t = out.tally("hub_routing", s.site)
+            if path.outside:
+                t.outside += 1
+                continue
+            t.allowed += 1
+            if path.firewall is not None or path.dropped:
+                t.allowed_ok += 1
+                continue
+            hops = (*path.before, *path.after)
+            route = next((h for h in hops if h.step == "route"), hops[0])
+            bypass = Hop(route.step, route.where, route.rule, f"{route.detail}: delivered without passing the hub "
+                         "firewall", False)
+            out._fail(Failure("hub_routing", s.site, a.label, dst.label, ("any", 0), True,
+                              "council traffic to other councils and the internet passes the hub firewall",
+                              Trace((*hops, bypass), False)))
