@@ -319,9 +319,11 @@ NAMESPACES = {
     "desktopvirtualization": "Microsoft.DesktopVirtualization",
     "authorization": "Microsoft.Authorization",
     "dbforpostgresql": "Microsoft.DBforPostgreSQL",
+    "storage": "Microsoft.Storage",
 }
 _OWN_NAME_KEYS = {"VirtualMachine": "vmName", "VirtualMachineScaleSet": "vmScaleSetName",
-                  "ProtectionPolicy": "policyName", "Server": "serverName", "PublicIPAddress": "publicIpAddressName"}
+                  "ProtectionPolicy": "policyName", "Server": "serverName", "PublicIPAddress": "publicIpAddressName",
+                  "StorageAccount": "accountName", "VirtualMachineExtension": "vmExtensionName"}
 
 
 def _plural(type_name: str) -> str:

@@ -54,7 +54,9 @@ class Helpdesk(pulumi.ComponentResource):
                 resource_group_name=self.rg.name,
                 object_id=c.admin_group,
                 principal_name=props.admin_group_name,
-                principal_type=dbforpostgresql.PrincipalType.GROUP,
+                # ARM's enum is "Group"/"ServicePrincipal" (its schema for the API version azure-native sends);
+                # azure-native's PrincipalType enum spells them in lower case, which that schema refuses
+                principal_type="Group",
                 tenant_id=env.tenant_id,
             ),
             opts=child(self),
@@ -67,7 +69,7 @@ class Helpdesk(pulumi.ComponentResource):
                 resource_group_name=self.rg.name,
                 object_id=vm_identity,
                 principal_name=h.vm_name,  # a VM's system-assigned identity is named after the VM
-                principal_type=dbforpostgresql.PrincipalType.SERVICE_PRINCIPAL,
+                principal_type="ServicePrincipal",
                 tenant_id=env.tenant_id,
             ),
             opts=child(self, [group_admin]),

@@ -68,8 +68,8 @@ def test_the_entra_only_helpdesk_database_has_the_operations_group_and_the_vm_as
     assert server.inputs["authConfig"]["passwordAuth"] == "Disabled"
     admins = {a.inputs["principalType"]: a.inputs
               for a in planned.of_type("azure-native:dbforpostgresql:Administrator")}
-    assert set(admins) == {"group", "servicePrincipal"}
-    group, vm = admins["group"], admins["servicePrincipal"]
+    assert set(admins) == {"Group", "ServicePrincipal"}  # ARM's spelling (the SDK's enum is lower case)
+    group, vm = admins["Group"], admins["ServicePrincipal"]
     assert group["objectId"] == config["shared-estate:adminGroupObjectId"]
     assert group["principalName"] == config["shared-estate:adminGroupName"]
     helpdesk = only(planned.of_type("azure-native:compute:VirtualMachine", "shared"), "vm-hub-hd01")
