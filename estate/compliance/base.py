@@ -8,7 +8,10 @@ A rule implements one or more of:
 - `assets(key, council, ctx)`: judge a council's asset register (council.yml);
 - `resource(res, ctx)`: judge one cloud resource (planned, or from exported state) of `types`;
 - `stack(resources, ctx)`: judge the resources of one Pulumi stack together;
-- `host(facts, ctx)`: judge the live facts of one host.
+- `host(facts, ctx)`: judge the live facts of one host;
+- `estate(resources, ctx)`: judge every stack's cloud resources at once (a property that crosses stacks, such as
+  reachability through the hub); it yields (stack, Outcome) pairs. The CrossGuard pack sees one stack at a time and
+  so cannot run it: a rule that implements only this is no policy of the pack.
 Each yields `Outcome`s: a resource name, pass or fail, and a message. Yielding nothing means the
 rule does not apply.
 """
@@ -126,6 +129,9 @@ class Rule:
     def host(self, facts: HostFacts, ctx: Context) -> Iterable[Outcome]:
         return ()
 
+    def estate(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[tuple[str, Outcome]]:
+        return ()
+
     # --- what the rule implements, by which methods a subclass overrides
 
     @classmethod
@@ -141,6 +147,8 @@ class Rule:
             out.append("asset")
         if cls.implements("host"):
             out.append("host")
+        if cls.implements("estate"):
+            out.append("estate")
         return tuple(out)
 
     @classmethod

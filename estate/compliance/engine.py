@@ -72,6 +72,13 @@ def judge_stack(rule: Rule, resources: Sequence[CloudResource], ctx: Context) ->
     return [finding(rule, "cloud", stack, o, ctx) for o in rule.stack(resources, ctx)]
 
 
+def judge_estate(rule: Rule, resources: Sequence[CloudResource], ctx: Context) -> list[Finding]:
+    """One rule on every stack's resources at once; each outcome counts for the stack it names."""
+    if not resources or not rule.implements("estate"):
+        return []
+    return [finding(rule, "estate", stack, o, ctx) for stack, o in rule.estate(resources, ctx)]
+
+
 def judge_assets(rule: Rule, key: str, ctx: Context) -> list[Finding]:
     council = ctx.estate.councils[key].council
     return [finding(rule, "asset", key, o, ctx) for o in rule.assets(key, council, ctx)]
@@ -139,7 +146,8 @@ def evaluate(
 
     if resources is not None:
         sources.append("cloud")
-        groups = by_stack(resources)
+        pool = list(resources)
+        groups = by_stack(pool)
         for stack, group in groups.items():
             if stack not in wanted:
                 continue
@@ -148,6 +156,8 @@ def evaluate(
                     for res in group:
                         findings.extend(judge_resource(rule, res, ctx))
                 findings.extend(judge_stack(rule, group, ctx))
+        for rule in selected:
+            findings.extend(f for f in judge_estate(rule, pool, ctx) if f.council in wanted)
 
     if hosts is not None:
         sources.append("hosts")
