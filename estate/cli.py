@@ -142,7 +142,7 @@ def _register_extensions() -> None:
     import importlib
 
     for name in ("estate.cli_plan", "estate.cli_check", "estate.cli_lab", "estate.cli_configure",
-                 "estate.cli_onboard", "estate.cli_preflight"):
+                 "estate.cli_onboard", "estate.cli_preflight", "estate.cli_reach"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
