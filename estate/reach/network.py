@@ -101,7 +101,14 @@ class Trace:
 
     @property
     def deciding(self) -> Hop:
-        """The hop that denied, or for an allowed packet the last one (the destination's NSG, the firewall...)."""
+        """The hop that denied; for an allowed packet the rule that let it through: a platform service that
+        answers, else the firewall rule it passed, else the destination's inbound NSG rule, else the last hop."""
+        if not self.allowed:
+            return self.hops[-1]
+        for step in ("service", "firewall", "nsg-in"):
+            found = [h for h in self.hops if h.step == step]
+            if found:
+                return found[-1]
         return self.hops[-1]
 
     @property
