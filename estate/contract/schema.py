@@ -1,9 +1,10 @@
 """ARM deployment schema validation of planned resources.
 
 A planned resource's inputs (azure-native's flattened wire shape) become the ARM request body the provider
-sends (`arm_body`): path parameters dropped, the resource's own name as `name`, `type` and `apiVersion`
-added, and every key that is not a property of an object's own schema but is one of its `properties` object
-moved under `properties`, recursively (NSG security rules, subnet items, ip configurations, rule
+sends (`arm_body`): path parameters dropped, renamed inputs (`ArmType.renames`) put under `properties` by their
+ARM names, the resource's own name as `name`, `type` and `apiVersion` added, and every key that is not a
+property of an object's own schema but is one of its `properties` object moved under `properties`, recursively
+(NSG security rules, subnet items, ip configurations, rule
 collections...). The body is then validated against the vendored schema definition of its type and
 api-version, resolving `$ref`s offline through one registry of the vendored files. Validators are compiled
 once per definition and cached.
@@ -12,6 +13,8 @@ Values that exist only after deployment (mock ids: plain strings, valid wherever
 placeholders (`[secret]`, `[unknown]`) are left as they are. The placeholders happen to match the schemas'
 ARM-expression pattern `^\\[([^\\[].*)?\\]$`, which most properties accept as an alternative; where a schema
 has no such alternative, an error whose value is a placeholder is dropped: what is not known cannot be judged.
+So is an error whose value is null: a mock output the runtime does not compute (a workspace's customerId, read
+into a flow log's workspaceId) arrives as null, and the provider leaves null values out of the request body.
 """
 
 from __future__ import annotations
@@ -225,6 +228,10 @@ def _shape(value: Any, schema: Any, base: str) -> Any:
 def arm_body(arm: ArmType, inputs: dict[str, Any]) -> dict[str, Any]:
     """The ARM request body (as a deployment template resource) for azure-native `inputs`."""
     body = {k: v for k, v in inputs.items() if k not in arm.path_params and k != arm.name_param}
+    renamed = {arm_key: body.pop(key) for key, arm_key in arm.renames if key in body}
+    if renamed:
+        existing = body.get("properties")
+        body["properties"] = {**renamed, **existing} if isinstance(existing, dict) else renamed
     if arm.name_param in inputs:
         body["name"] = inputs[arm.name_param]
     body["type"] = arm.resource_type
@@ -301,7 +308,7 @@ def schema_errors(arm: ArmType, inputs: dict[str, Any]) -> list[tuple[str, str, 
                         "`properties` object", arm.source))
     for top in validator(arm).iter_errors(body):
         for err in leaf_errors(top):
-            if isinstance(err.instance, str) and err.instance in PLACEHOLDERS:
+            if err.instance is None or (isinstance(err.instance, str) and err.instance in PLACEHOLDERS):
                 continue
             key = (json_path(err), message(err))
             if key in seen:

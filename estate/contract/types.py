@@ -27,6 +27,11 @@ class ArmType:
     definition: str  # JSON pointer into that file, e.g. "resourceDefinitions/virtualNetworks_subnets"
     name_param: str  # the azure-native input that names the resource itself (becomes `name`)
     path_params: tuple[str, ...] = (RG,)  # inputs that only exist in the request URL
+    # azure-native inputs that go under `properties` in the request body, by their ARM name there: where
+    # azure-native renames a property (its REST spec's x-ms-client-name: a storage account's networkAcls is its
+    # `networkRuleSet` input) or where the flattened name collides with a top-level ARM key (a VM extension's
+    # `type` input is properties.type)
+    renames: tuple[tuple[str, str], ...] = ()
 
     @property
     def file(self) -> str:
@@ -38,8 +43,8 @@ class ArmType:
 
 
 def _t(resource_type: str, api_version: str, namespace_file: str, definition: str, name_param: str,
-       *path_params: str) -> ArmType:
-    return ArmType(resource_type, api_version, namespace_file, definition, name_param, path_params or (RG,))
+       *path_params: str, renames: tuple[tuple[str, str], ...] = ()) -> ArmType:
+    return ArmType(resource_type, api_version, namespace_file, definition, name_param, path_params or (RG,), renames)
 
 
 _NET, _NV = "Microsoft.Network.NRP.json", "2024-05-01"
@@ -54,6 +59,11 @@ ARM_TYPES: dict[str, ArmType] = {
         _RD + "roleAssignments", "roleAssignmentName", "scope"),
     "azure-native:compute:VirtualMachine": _t(
         "Microsoft.Compute/virtualMachines", _CV, _CMP, _RD + "virtualMachines", "vmName"),
+    "azure-native:compute:VirtualMachineExtension": _t(
+        "Microsoft.Compute/virtualMachines/extensions", _CV, "Microsoft.Compute.Extensions.json",
+        _RD + "virtualMachines_extensions", "vmExtensionName", RG, "vmName",
+        renames=(("type", "type"), ("autoUpgradeMinorVersion", "autoUpgradeMinorVersion"),
+                 ("enableAutomaticUpgrade", "enableAutomaticUpgrade"))),
     "azure-native:compute:VirtualMachineScaleSet": _t(
         "Microsoft.Compute/virtualMachineScaleSets", _CV, _CMP, _RD + "virtualMachineScaleSets", "vmScaleSetName"),
     "azure-native:dbforpostgresql:Database": _t(
@@ -86,6 +96,9 @@ ARM_TYPES: dict[str, ArmType] = {
     "azure-native:network:FirewallPolicyRuleCollectionGroup": _t(
         "Microsoft.Network/firewallPolicies/ruleCollectionGroups", _NV, _NET,
         _RD + "firewallPolicies_ruleCollectionGroups", "ruleCollectionGroupName", RG, "firewallPolicyName"),
+    "azure-native:network:FlowLog": _t(
+        "Microsoft.Network/networkWatchers/flowLogs", _NV, _NET, _RD + "networkWatchers_flowLogs", "flowLogName",
+        RG, "networkWatcherName"),
     "azure-native:network:NetworkInterface": _t(
         "Microsoft.Network/networkInterfaces", _NV, _NET, _RD + "networkInterfaces", "networkInterfaceName"),
     "azure-native:network:NetworkSecurityGroup": _t(
@@ -129,6 +142,10 @@ ARM_TYPES: dict[str, ArmType] = {
     "azure-native:resources:ResourceGroup": ArmType(
         "Microsoft.Resources/resourceGroups", "2024-03-01", "Microsoft.Resources.json",
         "subscription_resourceDefinitions/resourceGroups", "resourceGroupName", ()),
+    "azure-native:storage:StorageAccount": _t(
+        "Microsoft.Storage/storageAccounts", "2024-01-01", "Microsoft.Storage.json", _RD + "storageAccounts",
+        "accountName",
+        renames=(("enableHttpsTrafficOnly", "supportsHttpsTrafficOnly"), ("networkRuleSet", "networkAcls"))),
 }
 
 

@@ -48,8 +48,9 @@ def vendor(git_dir: str, commit: str = SCHEMA_COMMIT) -> list[str]:
     ]
     for rel in files:
         users = sorted(t.split(":", 1)[1] for t, arm in ARM_TYPES.items() if arm.file == rel)
-        used = ", ".join(users) if users else ("shared definitions" if rel.startswith("common/") else
-                                              "extension settings referenced by Microsoft.Compute")
+        if rel in REFERENCED:
+            users.append("extension settings referenced by Microsoft.Compute")
+        used = ", ".join(users) if users else "shared definitions"
         lines.append(f"| `{rel}` | {(SCHEMAS / rel).stat().st_size} | {used} |")
     (SCHEMAS / "SOURCE.md").write_text("\n".join(lines) + "\n")
     return files
