@@ -1,7 +1,7 @@
 """Azure's contract on the offline plan: ARM deployment schemas per api-version and Azure's service rules.
 
 Each rule is shown to catch a deliberately broken copy of a real planned resource, naming the resource, the
-property and the source; the example councils' plan must have no findings beyond KNOWN.
+property and the source; the example councils' plan must have no findings at all.
 """
 
 from __future__ import annotations
@@ -20,13 +20,10 @@ from estate.contract.types import ARM_TYPES, SCHEMAS, azure_native_api_version
 from estate.loader import load_estate
 from estate.plan import Plan, PlannedResource, plan
 
-# Findings the plan is allowed today, as (rule, JSON path). The two defects this set was made for (a Standard
-# V1 backup policy on Trusted Launch VMs; the AVD token under protectedSettings.properties) were fixed in
-# stacks/ (issue 13 items 1-2: 7b2c9f3, 3d0a1e8) before this test landed; the rules still catch them (see the
-# focused tests). Left: azure-native 3.29's dbforpostgresql PrincipalType enum sends "group" and
-# "servicePrincipal", and the ARM schema of the api-version it sends (2025-01-01-preview) allows only "Group",
-# "ServicePrincipal", ... - being decided (stacks/ or an artefact); remove when fixed.
-KNOWN: frozenset[tuple[str, str]] = frozenset({("ARM-SCHEMA", "$.properties.principalType")})
+# The plan has no findings. The two defects this test was made for (a Standard V1 backup policy on Trusted Launch
+# VMs; the AVD token under protectedSettings.properties) were fixed in stacks/ (issue 13 items 1-2: 7b2c9f3,
+# 3d0a1e8) before it landed, and the PostgreSQL administrators' principalType (azure-native's enum is lower case,
+# ARM's schema says "Group"/"ServicePrincipal") in bdb74f2; the rules still catch them (see the focused tests).
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +61,7 @@ def test_example_plan_has_no_contract_findings(example_plan: Plan) -> None:
     findings = check_plan(example_plan.resources)
     for f in findings:
         print(f)
-    assert [str(f) for f in findings if (f.rule, f.property) not in KNOWN] == []
+    assert [str(f) for f in findings] == []
 
 
 def test_every_planned_type_has_a_vendored_schema_at_azure_natives_api_version(example_plan: Plan) -> None:
@@ -128,6 +125,8 @@ def test_every_rule_cites_a_public_source() -> None:
 
 @pytest.mark.parametrize(("type_name", "mutate", "prop"), [
     ("keyvault:Vault", lambda i: i.update(vaultName="kv-" + "x" * 22), "$.name"),
+    ("storage:StorageAccount", lambda i: i.update(accountName="st-flow-logs"), "$.name"),
+    ("storage:StorageAccount", lambda i: i.update(accountName="st" + "0" * 23), "$.name"),
     ("dbforpostgresql:Server", lambda i: i.update(serverName="PSQL-Helpdesk"), "$.name"),
     ("recoveryservices:Vault", lambda i: i.update(vaultName="1rsv"), "$.name"),
     ("compute:VirtualMachine", lambda i: i["osProfile"].update(computerName="x" * 65),
@@ -256,9 +255,67 @@ def test_firewall_policy_rules(example_plan: Plan) -> None:
         inputs["ruleCollections"][net]["rules"][0]["destinationFqdns"] = ["kms.core.windows.net"]
         inputs["ruleCollections"][app]["rules"][0]["protocols"][0]["protocolType"] = "Tcp"
 
-    findings = check_plan(broken(example_plan, group, mutate))
+    policy = next(r for r in example_plan.resources if r.type == "azure-native:network:FirewallPolicy"
+                  and r.inputs["firewallPolicyName"] == group.inputs["firewallPolicyName"])
+    no_proxy = dataclasses.replace(policy, inputs={**policy.inputs, "dnsSettings": {"enableProxy": False}})
+    findings = check_plan([no_proxy if r.urn == policy.urn else r for r in broken(example_plan, group, mutate)])
     rule = "$.properties.ruleCollections[{}].rules[0].{}"
     expect(findings, "ARM-FW-PRIORITY", group, "$.properties.priority")
     expect(findings, "ARM-FW-FQDN-TAGS", group, rule.format(net, "fqdnTags"))
     expect(findings, "ARM-FW-DNS-PROXY", group, rule.format(net, "destinationFqdns"))
     expect(findings, "ARM-FW-APP-PROTOCOL", group, rule.format(app, "protocols[0].protocolType"))
+
+
+def test_renamed_inputs_are_judged_by_their_arm_names(example_plan: Plan) -> None:
+    account = _first(example_plan, "storage:StorageAccount")
+    ext = _first(example_plan, "compute:VirtualMachineExtension")
+    findings = check_plan(broken(example_plan, account, lambda i: i["networkRuleSet"].update(defaultAction="Block")))
+    hit = expect(findings, "ARM-SCHEMA", account, "$.properties.networkAcls.defaultAction")
+    assert "'Block' is not one of" in hit.message
+    findings = check_plan(broken(example_plan, ext, lambda i: i.pop("type")))
+    expect(findings, "ARM-SCHEMA", ext, "$.properties")  # an extension without its type
+
+
+def test_storage_account_names_are_global(example_plan: Plan) -> None:
+    account = _first(example_plan, "storage:StorageAccount")
+    twin = dataclasses.replace(account, urn=account.urn + "-twin", name=account.name + "-twin")
+    hits = [f for f in check_plan([*example_plan.resources, twin]) if f.rule == "ARM-NAME"]
+    assert [(f.resource, f.property) for f in hits] == [(twin.urn, "$.name")]
+    assert "unique across Azure" in hits[0].message
+
+
+def test_flow_log_storage(example_plan: Plan) -> None:
+    account = _first(example_plan, "storage:StorageAccount")
+    logs = [r for r in example_plan.resources if r.type == "azure-native:network:FlowLog"
+            and r.inputs["storageId"].endswith("/" + account.inputs["accountName"])]
+    assert len(logs) > 1  # the hub's and every council's VNet
+
+    def elsewhere(inputs: dict[str, Any]) -> None:
+        inputs["location"] = "ukwest"
+        inputs["sku"] = {"name": "Premium_LRS"}
+
+    findings = check_plan(broken(example_plan, account, elsewhere))
+    for log in logs:
+        hits = [f for f in findings if f.rule == "ARM-FLOWLOG-STORAGE" and f.resource == log.urn]
+        assert {f.property for f in hits} == {"$.properties.storageId"} and len(hits) == 2, hits
+        assert hits[0].source.endswith("vnet-flow-logs-overview")
+    hit = expect(check_plan(broken(example_plan, logs[0], lambda i: i.update(location="ukwest"))),
+                 "ARM-FLOWLOG-STORAGE", logs[0], "$.location")
+    assert "Network Watcher" in hit.message
+
+
+def test_flow_log_traffic_analytics(example_plan: Plan) -> None:
+    log = _first(example_plan, "network:FlowLog")
+    path = "$.properties.flowAnalyticsConfiguration.networkWatcherFlowAnalyticsConfiguration"
+
+    def mutate(inputs: dict[str, Any]) -> None:
+        config = inputs["flowAnalyticsConfiguration"]["networkWatcherFlowAnalyticsConfiguration"]
+        config["trafficAnalyticsInterval"] = 30.0
+        config["workspaceRegion"] = "ukwest"
+
+    findings = check_plan(broken(example_plan, log, mutate))
+    expect(findings, "ARM-FLOWLOG-TRAFFIC-ANALYTICS", log, f"{path}.trafficAnalyticsInterval")
+    expect(findings, "ARM-FLOWLOG-TRAFFIC-ANALYTICS", log, f"{path}.workspaceRegion")
+    findings = check_plan(broken(example_plan, log, lambda i: i["flowAnalyticsConfiguration"][
+        "networkWatcherFlowAnalyticsConfiguration"].pop("workspaceResourceId")))
+    expect(findings, "ARM-FLOWLOG-TRAFFIC-ANALYTICS", log, f"{path}.workspaceResourceId")

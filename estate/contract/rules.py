@@ -29,6 +29,8 @@ AVD_TEMPLATES_URL = "https://github.com/Azure/RDS-Templates"
 FW_RULES_URL = "https://learn.microsoft.com/azure/firewall/rule-processing"
 FW_FQDN_TAGS_URL = "https://learn.microsoft.com/azure/firewall/fqdn-tags"
 FW_FQDN_NETWORK_URL = "https://learn.microsoft.com/azure/firewall/fqdn-filtering-network-rules"
+VNET_FLOW_LOGS_URL = "https://learn.microsoft.com/azure/network-watcher/vnet-flow-logs-overview"
+TRAFFIC_ANALYTICS_URL = "https://learn.microsoft.com/azure/network-watcher/traffic-analytics"
 
 P = "$.properties"
 
@@ -142,7 +144,11 @@ NAME_RULES: dict[str, NameRule] = {
     "Microsoft.OperationalInsights/workspaces": NameRule(
         4, 63, r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$", "alphanumerics and hyphens; start and end with an "
         "alphanumeric"),
+    "Microsoft.Storage/storageAccounts": NameRule(3, 24, r"^[a-z0-9]+$", "lowercase letters and numbers"),
 }
+# Names unique across Azure (the page's scope "global"): two in one plan is a certain clash; a clash with
+# someone else's is for `az storage account check-name` (estate preflight lists the names).
+GLOBAL_NAMES = ("Microsoft.Storage/storageAccounts", "Microsoft.KeyVault/vaults")
 
 # Windows computer names: 15 characters at most, no spaces or special characters, not all digits, no leading
 # underscore, no trailing period or hyphen; Linux: 64.
@@ -161,10 +167,15 @@ def _names(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
         rule = NAME_RULES.get(arm.resource_type)
         if rule is None:
             continue
+        seen: dict[str, PlannedResource] = {}
         for res in index.by_type.get(type_token, []):
             name = res.inputs.get(arm.name_param)
             if not isinstance(name, str):
                 continue
+            first = seen.setdefault(name.lower(), res)
+            if arm.resource_type in GLOBAL_NAMES and first is not res:
+                yield res, "$.name", (f"{arm.resource_type} name {name!r} is unique across Azure; the plan has it "
+                                      f"twice ({first.urn})")
             if not rule.min <= len(name) <= rule.max:
                 yield res, "$.name", (f"{arm.resource_type} name {name!r} is {len(name)} characters; "
                                       f"allowed {rule.min}-{rule.max}")
@@ -547,6 +558,72 @@ def _fw_dns_proxy(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]
                 "DNS proxy (dnsSettings.enableProxy)")
 
 
+# ---- Network Watcher flow logs ----------------------------------------------------------------------------
+
+TRAFFIC_ANALYTICS_INTERVALS = (10, 60)  # minutes
+
+
+def _flow_log_targets(index: PlanIndex) -> Iterator[tuple[PlannedResource, PlannedResource | None,
+                                                          PlannedResource | None]]:
+    """(flow log, its target virtual network, its storage account), each looked up in the plan by the names in
+    the flow log's resource ids; None where the plan does not hold it (another stack planned alone)."""
+    for log in index.of("network:FlowLog"):
+        target, storage = log.inputs.get("targetResourceId"), log.inputs.get("storageId")
+        vnet = index.find("network:VirtualNetwork", virtualNetworkName=last_segment(target) or "",
+                          resourceGroupName=id_segment(target, "resourceGroups") or "")
+        account = index.find("storage:StorageAccount", accountName=last_segment(storage) or "",
+                             resourceGroupName=id_segment(storage, "resourceGroups") or "")
+        yield log, vnet, account
+
+
+def _region(res: PlannedResource | None) -> str | None:
+    where = res.inputs.get("location") if res is not None else None
+    return where.replace(" ", "").lower() if isinstance(where, str) and not where.startswith("[") else None
+
+
+def _flow_log_storage(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    """The storage account of a VNet flow log: in the VNet's region, standard tier (premium is not supported);
+    the flow log itself lives in the Network Watcher of the VNet's region."""
+    for log, vnet, account in _flow_log_targets(index):
+        vnet_region, account_region, log_region = _region(vnet), _region(account), _region(log)
+        if vnet_region and account_region and vnet_region != account_region:
+            yield log, f"{P}.storageId", (f"storage account {account.name if account else ''} is in {account_region}; "
+                                          f"the flow log's virtual network {vnet.name if vnet else ''} is in "
+                                          f"{vnet_region}: the storage account must be in the VNet's region")
+        if vnet_region and log_region and vnet_region != log_region:
+            yield log, "$.location", (f"the flow log is in {log_region} and its virtual network in {vnet_region}; "
+                                      "a flow log belongs to the Network Watcher of its target's region")
+        sku = (account.inputs.get("sku") or {}).get("name") if account is not None else None
+        if isinstance(sku, str) and not sku.startswith("Standard_"):
+            yield log, f"{P}.storageId", (f"storage account {account.name if account else ''} is {sku}; flow logs "
+                                          "need a standard storage account (premium is not supported)")
+
+
+def _traffic_analytics(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    """Traffic analytics processes every 10 or 60 minutes, into a workspace the flow log names by resource id
+    and region (the region the workspace is in)."""
+    for log in index.of("network:FlowLog"):
+        config = (log.inputs.get("flowAnalyticsConfiguration") or {}).get("networkWatcherFlowAnalyticsConfiguration")
+        if not isinstance(config, dict) or config.get("enabled") is not True:
+            continue
+        path = f"{P}.flowAnalyticsConfiguration.networkWatcherFlowAnalyticsConfiguration"
+        interval = config.get("trafficAnalyticsInterval")
+        if isinstance(interval, (int, float)) and interval not in TRAFFIC_ANALYTICS_INTERVALS:
+            yield log, f"{path}.trafficAnalyticsInterval", (
+                f"traffic analytics interval {interval:g} minutes; allowed "
+                f"{' or '.join(map(str, TRAFFIC_ANALYTICS_INTERVALS))}")
+        workspace_id = config.get("workspaceResourceId")
+        if not workspace_id:
+            yield log, f"{path}.workspaceResourceId", "traffic analytics is enabled without a workspace"
+            continue
+        workspace = index.find("operationalinsights:Workspace", workspaceName=last_segment(workspace_id) or "",
+                               resourceGroupName=id_segment(workspace_id, "resourceGroups") or "")
+        region = config.get("workspaceRegion")
+        if workspace is not None and isinstance(region, str) and _region(workspace) not in (None, region.lower()):
+            yield log, f"{path}.workspaceRegion", (f"workspaceRegion is {region}; workspace {workspace.name} is in "
+                                                   f"{_region(workspace)}")
+
+
 # ---- the catalogue ----------------------------------------------------------------------------------------
 
 RULES: tuple[Rule, ...] = (
@@ -581,4 +658,8 @@ RULES: tuple[Rule, ...] = (
     Rule("ARM-FW-APP-PROTOCOL", "application rules use Http, Https or Mssql", FW_FQDN_NETWORK_URL, _fw_app_protocols),
     Rule("ARM-FW-DNS-PROXY", "network rules with destination FQDNs need the policy's DNS proxy", FW_FQDN_NETWORK_URL,
          _fw_dns_proxy),
+    Rule("ARM-FLOWLOG-STORAGE", "a VNet flow log's storage account is standard and in the VNet's region, and the "
+         "flow log in the VNet's region", VNET_FLOW_LOGS_URL, _flow_log_storage),
+    Rule("ARM-FLOWLOG-TRAFFIC-ANALYTICS", "traffic analytics every 10 or 60 minutes into a named workspace in its "
+         "own region", TRAFFIC_ANALYTICS_URL, _traffic_analytics),
 )

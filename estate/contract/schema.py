@@ -4,10 +4,9 @@ A planned resource's inputs (azure-native's flattened wire shape) become the ARM
 sends (`arm_body`): path parameters dropped, renamed inputs (`ArmType.renames`) put under `properties` by their
 ARM names, the resource's own name as `name`, `type` and `apiVersion` added, and every key that is not a
 property of an object's own schema but is one of its `properties` object moved under `properties`, recursively
-(NSG security rules, subnet items, ip configurations, rule
-collections...). The body is then validated against the vendored schema definition of its type and
-api-version, resolving `$ref`s offline through one registry of the vendored files. Validators are compiled
-once per definition and cached.
+(NSG security rules, subnet items, ip configurations, rule collections...). The body is then validated against
+the vendored schema definition of its type and api-version, resolving `$ref`s offline through one registry of
+the vendored files. Validators are compiled once per definition and cached.
 
 Values that exist only after deployment (mock ids: plain strings, valid wherever a string is) and
 placeholders (`[secret]`, `[unknown]`) are left as they are. The placeholders happen to match the schemas'
