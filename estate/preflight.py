@@ -11,7 +11,9 @@ Four sections, each derived from the planned resources and nothing else about a 
 - the rights the deploying identity needs, per stack and scope: Contributor to create its resource groups
   and deploy into them, role-assignment write wherever it assigns a role, and, for what it does in another
   stack's resource groups (a council's peering into the hub's VNet, its links on the hub's DNS zones, its
-  diagnostic settings into the hub's workspace), the narrow built-in role and the action that needs it;
+  diagnostic settings into the hub's workspace, its VNet's flow log under Network Watcher in NetworkWatcherRG,
+  writing to the hub's storage account, traffic analytics into the hub's workspace), the narrow built-in role
+  and the action that needs it;
 - the names that must be unique across Azure, with the command that checks one is free.
 
 Azure's facts (VM sizes and their quota families, features, role ids, which reference needs which action,
@@ -530,7 +532,8 @@ def roles(plan: Plan, stacks: Sequence[str], cat: Catalogue) -> list[RoleNeed]:
             child = rights["foreign_children"].get(r.type)
             if child is not None:
                 parent = "/providers/" + child["parent"].format(**r.inputs)
-                need(stack, _rg_id(rg) + parent, child["role"], child["action"], f"creates {r.name}", whose(rg))
+                need(stack, _rg_id(rg) + parent, child["role"], child["action"], f"creates {r.name}", whose(rg),
+                     child.get("note", ""))
             elif r.inputs.get("resourceGroupName") == rg:
                 need(stack, _rg_id(rg), rights["deploy_into"]["role"], f"{_namespace(r.type)}/*",
                      f"creates {r.name}", whose(rg))

@@ -135,9 +135,9 @@ def test_councils_need_shared_keys_on_the_hub_workspace_for_every_diagnostic_set
     for council in _councils():
         diags = {r.name for r in repo_plan().resources if r.stack == council and r.type == DIAG}
         assert diags
-        (row,) = [r for r in result().roles if r.stack == council and r.scope == workspace]
-        assert (row.role, row.action) == ("Log Analytics Contributor",
-                                          "Microsoft.OperationalInsights/workspaces/sharedKeys/action")
+        (row,) = [r for r in result().roles if r.stack == council and r.scope == workspace
+                  and r.action == "Microsoft.OperationalInsights/workspaces/sharedKeys/action"]
+        assert row.role == "Log Analytics Contributor"
         assert {w.split(" ")[0] for w in row.why} == diags
         assert "LinkedAuthorizationFailed" in row.note
     # the hub writes into its own workspace: Contributor on its resource group covers it
@@ -146,6 +146,8 @@ def test_councils_need_shared_keys_on_the_hub_workspace_for_every_diagnostic_set
 
 def test_councils_need_the_hub_vnet_and_dns_zones_but_not_its_resource_groups() -> None:
     vnet = _hub_id("azure-native:network:VirtualNetwork")
+    storage = _hub_id("azure-native:storage:StorageAccount")
+    workspace = _hub_id("azure-native:operationalinsights:Workspace")
     zones = {r.inputs["privateZoneName"] for r in repo_plan().resources
              if r.stack == HUB and r.type == "azure-native:privatedns:PrivateZone"}
     hub_rgs = {r.inputs["resourceGroupName"] for r in repo_plan().resources
@@ -159,8 +161,25 @@ def test_councils_need_the_hub_vnet_and_dns_zones_but_not_its_resource_groups() 
                   if r.action == "Microsoft.Network/privateDnsZones/virtualNetworkLinks/write"}
         assert linked == zones
         assert all("/privateDnsZones/" in r.scope for r in rows if r.role == "Private DNS Zone Contributor")
-        # nothing asks for Contributor on the hub's resource groups
+        # nothing asks for Contributor on the hub's resource groups, nor on NetworkWatcherRG
         assert not [r for r in rows if r.role == "Contributor" and r.scope.split("/")[4:5] in ([g] for g in hub_rgs)]
+        assert not [r for r in rows if r.scope.endswith("/resourceGroups/NetworkWatcherRG")]
+        # the VNet flow log: Network Watcher's flowLogs/write on the region's watcher, the SAS and key actions on
+        # the hub's storage account, the workspace actions of traffic analytics (required-rbac-permissions)
+        (log,) = [r for r in repo_plan().resources if r.stack == council and r.type == "azure-native:network:FlowLog"]
+        watcher = (f"{SUBSCRIPTION_SCOPE}/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/"
+                   f"networkWatchers/{log.inputs['networkWatcherName']}")
+        assert {(r.role, r.action) for r in rows if r.scope == watcher} == {
+            ("Network Contributor", "Microsoft.Network/networkWatchers/flowLogs/write")}
+        on_storage = [r for r in rows if r.scope == storage]
+        assert [r.role for r in on_storage] == ["Storage Account Contributor"]
+        assert {a.strip() for a in on_storage[0].action.split(",")} == {
+            f"Microsoft.Storage/storageAccounts/{a}/Action" for a in ("listServiceSas", "listAccountSas", "listKeys")}
+        assert "custom role" in on_storage[0].note
+        on_workspace = {r.action for r in rows if r.scope == workspace and r.role == "Log Analytics Contributor"}
+        assert "Microsoft.OperationalInsights/workspaces/* (read, sharedKeys/action)" in on_workspace
+        # every reference into the hub has a named, narrow rule
+        assert not [r for r in rows if r.action.startswith("read and link")]
 
 
 def test_every_role_assignment_scope_needs_role_assignment_write() -> None:
