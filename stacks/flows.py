@@ -1,14 +1,24 @@
-"""The framework's flow matrix as NSG rules and Azure Firewall rules. Pure functions of the estate.
+"""The framework's flow matrix and egress purposes as NSG rules and Azure Firewall rules. Pure functions of the
+estate.
 
 Where each rule is enforced:
 - every subnet with an NSG (each council VLAN, the hub's own segments) allows, inbound, exactly the flows whose
   destination it is and, outbound, exactly the flows whose source it is; then denies the rest of the consortium
   (the supernet) and, inbound, the rest of the virtual network; traffic inside one VLAN stays allowed, as on a
   switch;
-- `intra` flows stay inside a council's VNet; `hub` flows cross the hub<->spoke peering directly; both are
-  enforced by the NSGs at both ends;
+- Azure's platform subnets (AzureBastionSubnet, AzureFirewallSubnet, GatewaySubnet) carry no NSG of ours: a flow
+  *from* one of them (the administration flows from hub/bastion) is allowed at its destination's NSG only, and a
+  flow *to* one makes no rule there;
+- `intra` flows stay inside a council's VNet; `hub` flows cross the hub<->spoke peering directly (the peering's
+  system route, a /20, is more specific than the spokes' supernet and default routes to the firewall);
+  `hub-internal` flows stay inside the hub VNet (its VnetLocal route is more specific than the hub's default route
+  to the firewall); all three are enforced by the NSGs at both ends;
 - `inter` flows (one council to another) are routed through the hub's Azure Firewall by the spokes' route
-  tables, so they are the firewall policy's network rules (and the NSGs at both ends allow them too).
+  tables, so they are the firewall policy's network rules (and the NSGs at both ends allow them too);
+- egress (framework.yaml `network.egress`): every segment with an NSG allows, outbound to the `Internet` service
+  tag, the protocol and ports of each purpose it is a source of, then denies the rest of the internet; the spokes'
+  and hub segments' default route takes that traffic to the hub firewall, whose policy allows each purpose's
+  destinations (FQDNs, FQDN tags, service tags) from the purpose's sources and nothing else.
 """
 
 from __future__ import annotations
@@ -24,7 +34,9 @@ STEP = 10
 BASELINE_PRIORITY = 3900  # allow within the segment; deny rules follow
 DENY_CONSORTIUM_PRIORITY = 4000
 DENY_VNET_PRIORITY = 4010
+DENY_INTERNET_PRIORITY = 4020  # outbound, after the purposes' allows
 ANY = "*"
+INTERNET = "Internet"  # the NSG service tag of every address outside the virtual networks
 
 
 @dataclass(frozen=True)
@@ -40,16 +52,46 @@ class RuleSpec:
     description: str
     flow: str | None = None  # the flow id this rule comes from
     baseline: bool = False  # not from the matrix: the within-segment allow and the deny rules
+    purpose: str | None = None  # the egress purpose this rule comes from
 
 
 @dataclass(frozen=True)
 class FirewallRule:
-    name: str  # the flow id
+    """A network rule: TCP/UDP ports to addresses (prefixes or service tags) or to FQDNs."""
+
+    name: str  # the flow id, or the egress purpose
     description: str
     protocol: str  # TCP | UDP
     sources: tuple[str, ...]
     destinations: tuple[str, ...]
     ports: tuple[str, ...]
+    fqdns: tuple[str, ...] = ()  # destinationFqdns: resolved by the firewall's DNS proxy
+
+
+@dataclass(frozen=True)
+class ApplicationRule:
+    """An application rule: HTTP/S to FQDNs or to FQDN tags (Azure takes one or the other in one rule)."""
+
+    name: str
+    description: str
+    sources: tuple[str, ...]
+    protocols: tuple[tuple[str, int], ...]  # ("Https", 443)
+    fqdns: tuple[str, ...] = ()
+    fqdn_tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Egress:
+    """The hub firewall's egress rules, one or two per purpose."""
+
+    application: tuple[ApplicationRule, ...]
+    network: tuple[FirewallRule, ...]
+
+    @property
+    def dns_proxy(self) -> bool:
+        """Network rules with FQDNs need the firewall policy's DNS proxy
+        (learn.microsoft.com/azure/firewall/fqdn-filtering-network-rules)."""
+        return any(r.fqdns for r in self.network)
 
 
 def _protocol(flow: Flow) -> str:
@@ -102,6 +144,17 @@ def segment_rules(estate: Estate, site: str, segment: str) -> list[RuleSpec]:
                 description=f"{flow.id}: {flow.description}", flow=flow.id,
             ))
             priority[direction] += STEP
+    name = f"hub/{segment}" if site == ipam.HUB else segment
+    for purpose in estate.framework.network.egress.purposes:
+        if name not in purpose.sources:
+            continue
+        rules.append(RuleSpec(
+            name=f"egress-{purpose.name}-out", priority=priority["Outbound"], direction="Outbound", access="Allow",
+            protocol=purpose.protocol.capitalize(), sources=own, destinations=(INTERNET,),
+            ports=tuple(purpose.ports), description=f"egress {purpose.name}: {purpose.description}",
+            purpose=purpose.name,
+        ))
+        priority["Outbound"] += STEP
     rules += [
         RuleSpec("allow-within-segment-in", BASELINE_PRIORITY, "Inbound", "Allow", ANY, own, own, (ANY,),
                  "hosts on one segment reach each other, as on one VLAN", baseline=True),
@@ -113,6 +166,8 @@ def segment_rules(estate: Estate, site: str, segment: str) -> list[RuleSpec]:
                  "nothing else on the network reaches this segment", baseline=True),
         RuleSpec("deny-consortium-out", DENY_CONSORTIUM_PRIORITY, "Outbound", "Deny", ANY, (ANY,), (supernet,),
                  (ANY,), "the flow matrix denies everything it does not list", baseline=True),
+        RuleSpec("deny-internet-out", DENY_INTERNET_PRIORITY, "Outbound", "Deny", ANY, (ANY,), (INTERNET,), (ANY,),
+                 "the internet only for the egress purposes of the framework", baseline=True),
     ]
     return rules
 
@@ -135,3 +190,54 @@ def firewall_rules(estate: Estate) -> list[FirewallRule]:
             ports=tuple(flow.ports),
         ))
     return out
+
+
+def purpose_sources(estate: Estate, sources: list[str]) -> tuple[str, ...]:
+    """The prefixes of egress sources: hub/<segment> in the hub, a VLAN in every council."""
+    out: list[str] = []
+    for end in sources:
+        if end.startswith("hub/"):
+            out += _prefixes(estate, [ipam.HUB], end[4:])
+        else:
+            out += _prefixes(estate, sorted(estate.councils), end)
+    return tuple(out)
+
+
+def egress_rules(estate: Estate) -> Egress:
+    """The hub firewall's rules for framework.yaml `network.egress`: per `application` purpose one application
+    rule for its FQDNs and one for its FQDN tags (Azure's ApplicationRule takes `targetFqdns` or `fqdnTags`), per
+    `network` purpose a network rule for its FQDNs (`destinationFqdns`) and one for its service tags
+    (`destinationAddresses`)."""
+    application: list[ApplicationRule] = []
+    network: list[FirewallRule] = []
+    for purpose in estate.framework.network.egress.purposes:
+        sources = purpose_sources(estate, purpose.sources)
+        if not sources:
+            continue  # a VLAN of no council yet
+        if purpose.application is not None:
+            app = purpose.application
+            protocols = tuple((kind, int(port)) for kind, port in (p.split(":") for p in app.protocols))
+            both = bool(app.fqdns) and bool(app.fqdn_tags)
+            if app.fqdns:
+                application.append(ApplicationRule(
+                    name=f"{purpose.name}-fqdns" if both else purpose.name, description=purpose.description,
+                    sources=sources, protocols=protocols, fqdns=tuple(app.fqdns)))
+            if app.fqdn_tags:
+                application.append(ApplicationRule(
+                    name=f"{purpose.name}-fqdn-tags" if both else purpose.name, description=purpose.description,
+                    sources=sources, protocols=protocols, fqdn_tags=tuple(app.fqdn_tags)))
+        elif purpose.network is not None:
+            # one destination type per rule, as the portal offers them: FQDNs, or service tags
+            net = purpose.network
+            both = bool(net.fqdns) and bool(net.service_tags)
+            if net.fqdns:
+                network.append(FirewallRule(
+                    name=f"{purpose.name}-fqdns" if both else purpose.name, description=purpose.description,
+                    protocol=net.protocol.upper(), sources=sources, destinations=(), ports=tuple(net.ports),
+                    fqdns=tuple(net.fqdns)))
+            if net.service_tags:
+                network.append(FirewallRule(
+                    name=f"{purpose.name}-service-tags" if both else purpose.name, description=purpose.description,
+                    protocol=net.protocol.upper(), sources=sources, destinations=tuple(net.service_tags),
+                    ports=tuple(net.ports)))
+    return Egress(tuple(application), tuple(network))

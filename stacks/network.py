@@ -10,13 +10,16 @@ import pulumi_azure_native.network as network
 import pulumi_azure_native.resources as resources
 
 from .common import child, diagnostics, resource_group
-from .flows import ANY, RuleSpec
+from .flows import ANY, ApplicationRule, FirewallRule, RuleSpec
 from .props import BASTION_SUBNET, FIREWALL_SUBNET, Common, CouncilProps, HubProps
 
 SERVICE = "network"
-# What council session hosts reach on the internet through the firewall: the AVD service and Windows
-# servicing (Azure Firewall FQDN tags). Everything else leaving the estate is denied.
-AVD_FQDN_TAGS = ["WindowsVirtualDesktop", "WindowsUpdate", "WindowsDiagnostics", "MicrosoftActiveProtectionService"]
+# The hub firewall policy's rule collection groups and collections (Azure: priorities 100-65000, lower first).
+FLOW_MATRIX_GROUP, FLOW_MATRIX_GROUP_PRIORITY = "flow-matrix", 200
+EGRESS_GROUP, EGRESS_GROUP_PRIORITY = "egress", 300
+INTER_COUNCIL_PRIORITY = 100
+EGRESS_NETWORK_PRIORITY = 100  # network rules (TCP/UDP: KMS...) of framework.yaml network.egress
+EGRESS_APPLICATION_PRIORITY = 200  # application rules (HTTP/S to FQDNs and FQDN tags)
 
 
 def security_rule(rule: RuleSpec) -> network.SecurityRuleArgs:
@@ -159,23 +162,30 @@ class HubNetwork(pulumi.ComponentResource):
                 location=c.location,
                 sku=network.FirewallPolicySkuArgs(tier=props.firewall_sku),
                 threat_intel_mode="Deny",
+                # Network rules with FQDNs (destinationFqdns) need the policy's DNS proxy: the firewall resolves
+                # the names itself (learn.microsoft.com/azure/firewall/fqdn-filtering-network-rules).
+                dns_settings=network.DnsSettingsArgs(enable_proxy=True) if props.egress.dns_proxy else None,
                 tags=c.tags(SERVICE),
             ),
             opts=child(self),
         )
-        collections = self._rule_collections(props)
+        # One group after another: Azure refuses concurrent writes to the rule collection groups of one policy.
         waits: list[pulumi.Resource] = []
-        if collections:
+        for group, priority, collections in (
+                (FLOW_MATRIX_GROUP, FLOW_MATRIX_GROUP_PRIORITY, self._flow_collections(props)),
+                (EGRESS_GROUP, EGRESS_GROUP_PRIORITY, self._egress_collections(props))):
+            if not collections:
+                continue
             waits.append(network.FirewallPolicyRuleCollectionGroup(
-                f"afwp-{c.key}-flow-matrix",
+                f"afwp-{c.key}-{group}",
                 network.FirewallPolicyRuleCollectionGroupArgs(
-                    rule_collection_group_name="flow-matrix",
+                    rule_collection_group_name=group,
                     firewall_policy_name=policy.name,
                     resource_group_name=self.rg.name,
-                    priority=200,
+                    priority=priority,
                     rule_collections=collections,
                 ),
-                opts=child(self),
+                opts=child(self, waits[-1:] or None),
             ))
         firewall_pip = _public_ip(c, f"pip-afw-{c.key}", self.rg, self)
         self.firewall = network.AzureFirewall(
@@ -218,40 +228,61 @@ class HubNetwork(pulumi.ComponentResource):
         self.register_outputs({"vnetId": self.vnet.id})
 
     @staticmethod
-    def _rule_collections(props: HubProps) -> list[network.FirewallPolicyFilterRuleCollectionArgs]:
+    def _flow_collections(props: HubProps) -> list[network.FirewallPolicyFilterRuleCollectionArgs]:
+        """The flow matrix's `inter` flows: council to council through the firewall."""
+        if not props.firewall_rules:
+            return []
+        return [_collection("inter-council-flows", INTER_COUNCIL_PRIORITY,
+                            [_network_rule(r) for r in props.firewall_rules])]
+
+    @staticmethod
+    def _egress_collections(props: HubProps) -> list[network.FirewallPolicyFilterRuleCollectionArgs]:
+        """framework.yaml network.egress: what may leave the estate, from where (a collection holds one rule type)."""
         out: list[network.FirewallPolicyFilterRuleCollectionArgs] = []
-        if props.firewall_rules:
-            out.append(network.FirewallPolicyFilterRuleCollectionArgs(
-                rule_collection_type="FirewallPolicyFilterRuleCollection",
-                name="inter-council-flows",
-                priority=100,
-                action=network.FirewallPolicyFilterRuleCollectionActionArgs(type="Allow"),
-                rules=[network.NetworkRuleArgs(
-                    rule_type="NetworkRule",
-                    name=r.name,
-                    description=r.description,
-                    ip_protocols=[r.protocol],
-                    source_addresses=list(r.sources),
-                    destination_addresses=list(r.destinations),
-                    destination_ports=list(r.ports),
-                ) for r in props.firewall_rules],
-            ))
-        if props.egress_sources:
-            out.append(network.FirewallPolicyFilterRuleCollectionArgs(
-                rule_collection_type="FirewallPolicyFilterRuleCollection",
-                name="session-host-egress",
-                priority=200,
-                action=network.FirewallPolicyFilterRuleCollectionActionArgs(type="Allow"),
-                rules=[network.ApplicationRuleArgs(
-                    rule_type="ApplicationRule",
-                    name="azure-virtual-desktop",
-                    description="session hosts reach the AVD service and Windows servicing",
-                    fqdn_tags=AVD_FQDN_TAGS,
-                    protocols=[network.FirewallPolicyRuleApplicationProtocolArgs(protocol_type="Https", port=443)],
-                    source_addresses=list(props.egress_sources),
-                )],
-            ))
+        if props.egress.network:
+            out.append(_collection("egress-network", EGRESS_NETWORK_PRIORITY,
+                                   [_network_rule(r) for r in props.egress.network]))
+        if props.egress.application:
+            out.append(_collection("egress-application", EGRESS_APPLICATION_PRIORITY,
+                                   [_application_rule(r) for r in props.egress.application]))
         return out
+
+
+def _collection(name: str, priority: int, rules: list[network.NetworkRuleArgs] | list[network.ApplicationRuleArgs],
+                ) -> network.FirewallPolicyFilterRuleCollectionArgs:
+    return network.FirewallPolicyFilterRuleCollectionArgs(
+        rule_collection_type="FirewallPolicyFilterRuleCollection",
+        name=name,
+        priority=priority,
+        action=network.FirewallPolicyFilterRuleCollectionActionArgs(type="Allow"),
+        rules=list(rules),
+    )
+
+
+def _network_rule(r: FirewallRule) -> network.NetworkRuleArgs:
+    return network.NetworkRuleArgs(
+        rule_type="NetworkRule",
+        name=r.name,
+        description=r.description,
+        ip_protocols=[r.protocol],
+        source_addresses=list(r.sources),
+        destination_addresses=list(r.destinations) or None,
+        destination_fqdns=list(r.fqdns) or None,
+        destination_ports=list(r.ports),
+    )
+
+
+def _application_rule(r: ApplicationRule) -> network.ApplicationRuleArgs:
+    return network.ApplicationRuleArgs(
+        rule_type="ApplicationRule",
+        name=r.name,
+        description=r.description,
+        source_addresses=list(r.sources),
+        protocols=[network.FirewallPolicyRuleApplicationProtocolArgs(protocol_type=kind, port=port)
+                   for kind, port in r.protocols],
+        target_fqdns=list(r.fqdns) or None,
+        fqdn_tags=list(r.fqdn_tags) or None,
+    )
 
 
 @dataclass(frozen=True)

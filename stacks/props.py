@@ -21,7 +21,7 @@ from estate.errors import EstateError, Problem
 from estate.loader import Estate, host_addresses
 from estate.models import ImageControl
 
-from .flows import BASELINE_PRIORITY, FirewallRule, RuleSpec, firewall_rules, segment_rules
+from .flows import BASELINE_PRIORITY, Egress, FirewallRule, RuleSpec, egress_rules, firewall_rules, segment_rules
 
 PROJECT = "shared-estate"
 HUB = ipam.HUB
@@ -159,7 +159,7 @@ class HubProps:
     firewall_ip: str
     bastion_sku: str
     firewall_rules: tuple[FirewallRule, ...]
-    egress_sources: tuple[str, ...]  # council session-host subnets that may reach the AVD service
+    egress: Egress  # framework.yaml network.egress: the firewall policy's application and network rules
     log_retention_days: int
     log_sku: str
     helpdesk: HelpdeskProps
@@ -406,17 +406,13 @@ def _hub(estate: Estate, common: Common, config: StackConfig, problems: _Problem
         problems.framework(("helpdesk", "platform", "vm_size"),
                            f"{platform.vm_size!r} is not an approved server SKU "
                            f"(control {fw.data_centre.vm_skus.id}: {', '.join(fw.data_centre.vm_skus.allowed)})")
-    session_segment = _role_vlan(estate, ROLE_SESSION_HOSTS, problems)
-    councils = sorted(estate.councils)
-    plan = estate.addresses
-    egress = tuple(str(plan.site(c).segment(session_segment).network) for c in councils) if session_segment else ()
     return HubProps(
         common=common,
         firewall_sku=firewall_sku or "",
         firewall_ip=firewall_address(firewall_subnet.prefix) if firewall_subnet else "",
         bastion_sku=bastion_sku or "",
         firewall_rules=tuple(firewall_rules(estate)),
-        egress_sources=egress,
+        egress=egress_rules(estate),
         log_retention_days=fw.data_centre.log_analytics.retention_days,
         log_sku=fw.data_centre.log_analytics.sku,
         helpdesk=HelpdeskProps(

@@ -17,6 +17,7 @@ from estate.compliance.base import control_at, registry
 from estate.compliance.catalogue import RULE_IDS
 from estate.compliance.findings import Finding
 from estate.compliance.fixtures import load_case, read
+from estate.compliance.flows import fqdn_covers, judge_egress
 from estate.loader import Estate
 
 DATA = Path(__file__).parent / "data" / "compliance"
@@ -90,3 +91,38 @@ def test_auditd_is_judged_on_machines_not_in_containers(estate: Estate) -> None:
     unreachable = judge(estate, "SEC-008", {"hosts": [{"role": "dc_services", "container": True,
                                                        "reachable": False}]})
     assert [f.status for f in unreachable] == ["fail"]
+
+
+def test_network_rules_with_fqdns_need_the_dns_proxy(estate: Estate) -> None:
+    case = read(DATA / "NET-012.yml")["pass"]
+    case["resources"][0]["inputs"] = {}  # the firewall policy without dnsSettings.enableProxy
+    failures = [f for f in judge(estate, "NET-012", case) if f.status == "fail"]
+    assert [f.message for f in failures] == [
+        "network rules windows-activation name FQDNs but the policy's DNS proxy is off (dnsSettings.enableProxy): "
+        "they match nothing"]
+
+
+@pytest.mark.parametrize(("pattern", "name", "covered"), [
+    ("*", "*", True), ("*.debian.org", "*", False), ("deb.debian.org", "*", False),
+    ("*.monitor.core.windows.net", "a.prod.warm.ingest.monitor.core.windows.net", True),
+    ("*.monitor.core.windows.net", "*.ingest.monitor.core.windows.net", True),
+    ("*.ingest.monitor.core.windows.net", "*.monitor.core.windows.net", False),
+    ("deb.debian.org", "DEB.debian.org.", True), ("deb.debian.org", "security.debian.org", False),
+])
+def test_a_purposes_fqdn_covers_a_rules_fqdn(pattern: str, name: str, covered: bool) -> None:
+    assert fqdn_covers(pattern, name) is covered
+
+
+def test_an_application_rule_allowing_everything_fails_unless_a_purpose_names_it_for_those_sources(
+        estate: Estate) -> None:
+    """`*` is guest-internet's, for the guest VLAN: from the guest VLAN it passes, from guest and desktops it fails."""
+    plan = estate.addresses
+    guest = [str(c.segment("guest").network) for c in plan.councils.values()]
+    desktops = [str(c.segment("desktops").network) for c in plan.councils.values()]
+    purposes = estate.framework.network.egress.purposes
+    web = [("http", (80, 80)), ("https", (443, 443))]
+    assert judge_egress(plan, purposes, guest, [("fqdn", "*")], web) == []
+    wrong = judge_egress(plan, purposes, guest + desktops[:1], [("fqdn", "*")], web)
+    assert len(wrong) == 2 and all("desktops -> * http" in w for w in wrong)
+    assert judge_egress(plan, purposes, ["*"], [("fqdn", "deb.debian.org")], web)
+    assert judge_egress(plan, purposes, guest, [("fqdn", "*")], [("https", (8443, 8443))])

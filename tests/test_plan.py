@@ -197,7 +197,7 @@ def test_changing_a_vlan_changes_subnets_and_nsg_rules_with_no_code_change(repo_
         net = data["network"]
         next(v for v in net["vlans"] if v["name"] == "printers")["prefix"] = 26
         net["vlans"].append({"id": 80, "name": "cctv", "prefix": 26, "purpose": "CCTV cameras"})
-        net["flows"].append({"id": "FL-15", "description": "cameras stream to the recorder", "scope": "intra",
+        net["flows"].append({"id": "FL-99", "description": "cameras stream to the recorder", "scope": "intra",
                              "source": "cctv", "destination": "servers", "protocol": "tcp", "ports": ["554"]})
 
     _edit_framework(repo_copy, edit)
@@ -215,7 +215,7 @@ def test_changing_a_vlan_changes_subnets_and_nsg_rules_with_no_code_change(repo_
     servers = str(site.segment("servers").network)
     rules = {r.name: {x["name"]: x for x in r.inputs["securityRules"]}
              for r in after.of_type("azure-native:network:NetworkSecurityGroup")}
-    out, into = rules["nsg-newham-cctv"]["FL-15-out"], rules["nsg-newham-servers"]["FL-15-in"]
+    out, into = rules["nsg-newham-cctv"]["FL-99-out"], rules["nsg-newham-servers"]["FL-99-in"]
     assert (prefixes(out, "source"), prefixes(out, "destination")) == (frozenset({cctv}), frozenset({servers}))
     assert (prefixes(into, "source"), prefixes(into, "destination")) == (frozenset({cctv}), frozenset({servers}))
     assert into["destinationPortRanges"] == ["554"] and into["protocol"] == "Tcp"

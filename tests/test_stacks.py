@@ -104,7 +104,10 @@ def _expected_rules(estate: Estate, site: str, segment: str) -> set[tuple[Any, .
             if site == "shared":
                 if here != f"hub/{segment}":
                     continue
-                peers = [_net(estate, c, there) for c in councils]
+                if there.startswith("hub/"):  # hub-internal: inside the hub VNet
+                    peers = [_net(estate, "shared", there[4:])]
+                else:
+                    peers = [_net(estate, c, there) for c in councils]
             else:
                 if here != segment:
                     continue
@@ -141,13 +144,22 @@ def test_nsg_rules_equal_the_flow_matrix(estate: Estate, planned: Plan, site: st
         rules = nsg.inputs["securityRules"]
         allows = [r for r in rules if r["access"] == "Allow"]
         denies = [r for r in rules if r["access"] == "Deny"]
-        # nothing but the matrix and the segment itself is allowed; the rest of the consortium is denied
+        # nothing but the matrix, the segment itself and its egress purposes (out to the Internet tag, on the
+        # purpose's ports) is allowed; the rest of the consortium and of the internet is denied
+        end = f"hub/{seg.name}" if site == "shared" else seg.name
+        purposes = [p for p in estate.framework.network.egress.purposes if end in p.sources]
         assert {r["name"] for r in allows if not r["name"].startswith("FL-")} == {
-            "allow-within-segment-in", "allow-within-segment-out"}
+            "allow-within-segment-in", "allow-within-segment-out", *(f"egress-{p.name}-out" for p in purposes)}
         assert all(prefixes(r, "source") == prefixes(r, "destination") == {str(seg.network)}
-                   for r in allows if not r["name"].startswith("FL-"))
+                   for r in allows if r["name"].startswith("allow-within-segment"))
+        egress = {r["name"]: r for r in allows if r["name"].startswith("egress-")}
+        for p in purposes:
+            rule = egress[f"egress-{p.name}-out"]
+            assert (rule["direction"], rule["protocol"]) == ("Outbound", p.protocol.capitalize())
+            assert prefixes(rule, "source") == {str(seg.network)} and prefixes(rule, "destination") == {"Internet"}
+            assert ports(rule) == set(p.ports)
         assert {(r["direction"], *prefixes(r, "source"), *prefixes(r, "destination")) for r in denies} >= {
-            ("Inbound", supernet, "*"), ("Outbound", "*", supernet)}
+            ("Inbound", supernet, "*"), ("Outbound", "*", supernet), ("Outbound", "*", "Internet")}
         assert max(r["priority"] for r in allows) < min(r["priority"] for r in denies)
         for direction in ("Inbound", "Outbound"):
             taken = [r["priority"] for r in rules if r["direction"] == direction]
@@ -162,7 +174,7 @@ def test_other_councils_are_denied_unless_the_matrix_allows(estate: Estate, plan
         for rule in nsg.inputs["securityRules"]:
             if rule["access"] != "Allow":
                 continue
-            named = prefixes(rule, "source") | prefixes(rule, "destination")
+            named = (prefixes(rule, "source") | prefixes(rule, "destination")) - {"Internet"}  # egress: a tag
             foreign = [p for p in named if any(ipaddress.ip_network(p).subnet_of(o) for o in others)]  # type: ignore[arg-type]
             if foreign:
                 assert rule["name"].rsplit("-", 1)[0] in inter, (nsg.name, rule["name"], foreign)
@@ -187,6 +199,110 @@ def test_the_firewall_policy_carries_the_inter_council_flows(estate: Estate, pla
     assert firewall.inputs["ipConfigurations"][0]["subnet"]["id"].endswith("/subnets/AzureFirewallSubnet")
     tier = next(s.sku for s in estate.framework.network.hub.segments if s.azure_name == "AzureFirewallSubnet")
     assert firewall.inputs["sku"]["tier"] == policy.inputs["sku"]["tier"] == tier
+
+
+def _purpose_sources(estate: Estate, sources: list[str]) -> set[str]:
+    return {_net(estate, "shared", s[4:]) if s.startswith("hub/") else _net(estate, c, s)
+            for s in sources for c in (["shared"] if s.startswith("hub/") else COUNCILS)}
+
+
+def test_the_firewall_policy_carries_every_egress_purpose(estate: Estate, planned: Plan) -> None:
+    """An application rule per application purpose (two when it names both FQDNs and FQDN tags: Azure's
+    ApplicationRule takes one or the other), a network rule per network purpose (KMS on TCP 1688 to an FQDN) with
+    the policy's DNS proxy on; all from the prefixes of the purpose's sources; no session-host-egress left."""
+    group = only(planned.of_type("azure-native:network:FirewallPolicyRuleCollectionGroup", "shared"),
+                 "afwp-shared-egress")
+    assert 100 <= group.inputs["priority"] <= 65000
+    collections = {c["name"]: c for c in group.inputs["ruleCollections"]}
+    assert set(collections) == {"egress-network", "egress-application"}
+    assert all(100 <= c["priority"] <= 65000 and c["action"]["type"] == "Allow" for c in collections.values())
+    app = collections["egress-application"]["rules"]
+    net = collections["egress-network"]["rules"]
+    assert {r["ruleType"] for r in app} == {"ApplicationRule"} and {r["ruleType"] for r in net} == {"NetworkRule"}
+    for p in estate.framework.network.egress.purposes:
+        sources = _purpose_sources(estate, p.sources)
+        if p.application is not None:
+            mine = [r for r in app if r["name"].startswith(p.name)]
+            assert len(mine) == bool(p.application.fqdns) + bool(p.application.fqdn_tags), p.name
+            for r in mine:
+                assert set(r["sourceAddresses"]) == sources
+                assert {f"{x['protocolType']}:{x['port']:g}" for x in r["protocols"]} == set(p.application.protocols)
+                assert ("targetFqdns" in r) != ("fqdnTags" in r), r["name"]  # one or the other
+            assert {f for r in mine for f in r.get("targetFqdns", [])} == set(p.application.fqdns)
+            assert {t for r in mine for t in r.get("fqdnTags", [])} == set(p.application.fqdn_tags)
+        else:
+            assert p.network is not None
+            (rule,) = [r for r in net if r["name"] == p.name]
+            assert set(rule["sourceAddresses"]) == sources
+            assert rule["ipProtocols"] == [p.network.protocol.upper()] and rule["destinationPorts"] == p.network.ports
+            assert rule.get("destinationFqdns", []) == p.network.fqdns
+            assert rule.get("destinationAddresses", []) == p.network.service_tags
+    activation = next(r for r in net if r["name"] == "windows-activation")
+    assert activation["destinationFqdns"] and activation["destinationPorts"] == ["1688"]
+    policy = only(planned.of_type("azure-native:network:FirewallPolicy", "shared"), "afwp-shared")
+    assert policy.inputs["dnsSettings"]["enableProxy"] is True  # network rules with FQDNs need the DNS proxy
+    flows = only(planned.of_type("azure-native:network:FirewallPolicyRuleCollectionGroup", "shared"),
+                 "afwp-shared-flow-matrix")
+    assert [c["name"] for c in flows.inputs["ruleCollections"]] == ["inter-council-flows"]
+    assert flows.inputs["priority"] != group.inputs["priority"]
+
+
+@pytest.mark.parametrize("council", COUNCILS)
+def test_bastion_reaches_the_session_hosts_on_rdp_before_the_deny(estate: Estate, planned: Plan,
+                                                                 council: str) -> None:
+    """The defect: every NSG denied the consortium inbound at 4000 and nothing let AzureBastionSubnet in."""
+    nsg = only(planned.of_type(NSG, council), f"nsg-{council}-desktops")
+    rules = nsg.inputs["securityRules"]
+    bastion = _net(estate, "shared", "bastion")
+    rdp = estate.framework.network.administration.windows_port
+    allow = [r for r in rules if r["access"] == "Allow" and r["direction"] == "Inbound"
+             and bastion in prefixes(r, "source") and rdp in ports(r)]
+    assert len(allow) == 1 and allow[0]["protocol"] == "Tcp"
+    assert prefixes(allow[0], "destination") == {_net(estate, council, "desktops")}
+    deny = next(r for r in rules if r["name"] == "deny-consortium-in")
+    assert allow[0]["priority"] < deny["priority"]
+    assert not [r for r in rules if r["access"] == "Allow" and bastion in prefixes(r, "source")
+                and not set(ports(r)) <= {rdp}]  # RDP only: SSH is for the Linux segments
+
+
+@pytest.mark.parametrize("council", COUNCILS)
+def test_the_guest_nsg_lets_the_web_out_and_nothing_of_the_estate(estate: Estate, planned: Plan,
+                                                                 council: str) -> None:
+    nsg = only(planned.of_type(NSG, council), f"nsg-{council}-guest")
+    rules = sorted(nsg.inputs["securityRules"], key=lambda r: r["priority"])
+    supernet = ipaddress.ip_network(estate.framework.network.supernet)
+    own = _net(estate, council, "guest")
+    out_allows = [r for r in rules if r["direction"] == "Outbound" and r["access"] == "Allow"]
+    web = [r for r in out_allows if prefixes(r, "destination") == {"Internet"}]
+    assert len(web) == 1 and web[0]["protocol"] == "Tcp" and ports(web[0]) == {"80", "443"}
+    for r in out_allows:  # nothing of the supernet but the guest segment itself
+        for p in prefixes(r, "destination") - {"Internet"}:
+            assert p == own or not ipaddress.ip_network(p).overlaps(supernet), r["name"]
+    denies = {r["name"]: r for r in rules if r["direction"] == "Outbound" and r["access"] == "Deny"}
+    assert prefixes(denies["deny-internet-out"], "destination") == {"Internet"}
+    assert web[0]["priority"] < denies["deny-internet-out"]["priority"]
+    assert not [r for r in rules if r["direction"] == "Inbound" and r["access"] == "Allow"
+                and not r["name"].startswith("allow-within-segment")]
+
+
+def test_hub_internal_flows_stay_in_the_hub_vnet(estate: Estate, planned: Plan) -> None:
+    """Hub-internal flows (FL-20, FL-21) are allowed by the NSGs of the segments that have one (Bastion has
+    none) and stay local: the hub's route table sends only 0.0.0.0/0 to the firewall, and the VNet's own
+    VnetLocal system route (the hub block) is more specific."""
+    nsgs = {r.name: r for r in planned.of_type(NSG, "shared")}
+    for flow in (f for f in estate.framework.network.flows if f.scope == "hub-internal"):
+        src, dst = flow.source[4:], flow.destination[4:]
+        inbound = {r["name"]: r for r in nsgs[f"nsg-shared-{dst}"].inputs["securityRules"]}[f"{flow.id}-in"]
+        assert prefixes(inbound, "source") == {_net(estate, "shared", src)}
+        if f"nsg-shared-{src}" in nsgs:
+            names = {r["name"] for r in nsgs[f"nsg-shared-{src}"].inputs["securityRules"]}
+            assert f"{flow.id}-out" in names
+        else:
+            assert src == "bastion"
+    routes = only(planned.of_type("azure-native:network:RouteTable", "shared"), "rt-shared").inputs["routes"]
+    block = estate.addresses.hub.block
+    assert [r["addressPrefix"] for r in routes] == ["0.0.0.0/0"]
+    assert all(ipaddress.ip_network(r["addressPrefix"]).prefixlen < block.prefixlen for r in routes)
 
 
 @pytest.mark.parametrize("council", COUNCILS)

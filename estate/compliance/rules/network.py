@@ -18,7 +18,20 @@ from estate.compliance.base import (
     passed,
     rule,
 )
-from estate.compliance.flows import ANYWHERE, judge_allow
+from estate.compliance.flows import (
+    ANYWHERE,
+    Destination,
+    Service,
+    fqdn_covers,
+    judge_allow,
+    judge_egress,
+    port_covered,
+    port_ranges,
+    protocols,
+    purpose_destinations,
+    purpose_prefixes,
+    purpose_services,
+)
 from estate.compliance.rules.desktop import VM, VMSS, vm_profile
 from estate.ipam import HUB, SitePlan
 from estate.models import Council
@@ -32,6 +45,8 @@ PEERING = "azure-native:network:VirtualNetworkPeering"
 ROUTE_TABLE = "azure-native:network:RouteTable"
 ROUTE = "azure-native:network:Route"
 RULE_GROUP = "azure-native:network:FirewallPolicyRuleCollectionGroup"
+FIREWALL_POLICY = "azure-native:network:FirewallPolicy"
+INTERNET_TAG = "internet"  # the NSG service tag of everything outside the virtual networks
 # Subnets Azure manages itself: they may not (or need not) carry an NSG. Azure's names, not the estate's.
 PLATFORM_SUBNETS = frozenset({"AzureFirewallSubnet", "AzureFirewallManagementSubnet", "GatewaySubnet",
                               "RouteServerSubnet", "AzureBastionSubnet"})
@@ -219,12 +234,13 @@ class NoPublicIp(Rule):
 @rule
 class FirewallWithinMatrix(Rule):
     id = "NET-006"
-    title = "hub firewall rules allow only the flows of the matrix"
+    title = "hub firewall rules allow only the flows of the matrix and the egress purposes"
     severity = "critical"
     control = "network.segmentation"
     area = "network"
-    fix = ("Allow only the flows of framework.yaml network.flows (source, destination, protocol, ports); add a "
-           "flow to the matrix first if the consortium agrees it.")
+    fix = ("Allow only the flows of framework.yaml network.flows (source, destination, protocol, ports) and, to the "
+           "internet, the egress purposes of network.egress (their sources, FQDNs, FQDN tags or service tags, "
+           "protocols and ports); add a flow or a purpose to the spec first if the consortium agrees it.")
     types = (RULE_GROUP,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
@@ -234,31 +250,94 @@ class FirewallWithinMatrix(Rule):
             if not isinstance(coll, Mapping) or str(get(coll, "action.type", "")).lower() != "allow":
                 continue
             for r in as_list(coll.get("rules")):
-                if not isinstance(r, Mapping) or r.get("ruleType") != "NetworkRule":
+                if not isinstance(r, Mapping) or r.get("ruleType") not in ("NetworkRule", "ApplicationRule"):
                     continue
                 judged += 1
-                why = judge_allow(ctx.addresses, ctx.fw.network.flows,
-                                  [str(a) for a in as_list(r.get("sourceAddresses"))],
-                                  [str(a) for a in as_list(r.get("destinationAddresses"))],
-                                  [str(p) for p in as_list(r.get("ipProtocols"))],
-                                  [str(p) for p in as_list(r.get("destinationPorts"))])
+                why = _network_rule(r, ctx) if r.get("ruleType") == "NetworkRule" else _application_rule(r, ctx)
                 problems.extend(f"{coll.get('name')}/{r.get('name')}: {w}" for w in why)
         if not judged:
             return []
         if problems:
             return [failed(res.urn, "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)"
                                                                if len(problems) > 5 else ""))]
-        return [passed(res.urn, f"{res.name}: {judged} network rules, all within the flow matrix")]
+        return [passed(res.urn, f"{res.name}: {judged} rules, all flows of the matrix or egress purposes")]
+
+
+def _in_estate(address: str, ctx: Context) -> bool:
+    """An address (not a wildcard or tag) that overlaps the supernet: the flow matrix judges it."""
+    try:
+        return ipaddress.IPv4Network(address.strip(), strict=False).overlaps(ctx.addresses.supernet)
+    except ValueError:
+        return False
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.IPv4Network(text.strip(), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _network_rule(r: Mapping[str, Any], ctx: Context) -> list[str]:
+    """A firewall network rule: to the estate, a flow of the matrix; to FQDNs or service tags, an egress purpose;
+    to a wildcard, neither; to another public address, no purpose names one."""
+    sources = [str(a) for a in as_list(r.get("sourceAddresses"))]
+    protos = [str(p) for p in as_list(r.get("ipProtocols"))]
+    ports = [str(p) for p in as_list(r.get("destinationPorts"))]
+    addresses = [str(a) for a in as_list(r.get("destinationAddresses"))]
+    estate = [a for a in addresses if _in_estate(a, ctx) or a.strip().lower() in ANYWHERE]
+    public = [a for a in addresses if a not in estate and _is_address(a)]
+    tags = [a for a in addresses if a not in estate and a not in public]
+    out: list[str] = []
+    if estate:
+        out += judge_allow(ctx.addresses, ctx.fw.network.flows, sources, estate, protos, ports)
+    out += [f"{a} is outside the estate and no egress purpose names an address" for a in public]
+    dests = [("service_tag", t) for t in tags] + [("fqdn", str(f)) for f in as_list(r.get("destinationFqdns"))]
+    if dests:
+        try:
+            services = [(p, rng) for p in protocols(protos) for rng in port_ranges(ports)]
+        except ValueError as exc:
+            return [*out, f"cannot read a port: {exc}"]
+        out += judge_egress(ctx.addresses, ctx.fw.network.egress.purposes, sources, dests, services)
+    return out
+
+
+def _app_protocols(r: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """An application rule's protocols as ("https", 443); a port that is no number reads as 0 (no purpose's)."""
+    out: list[tuple[str, int]] = []
+    for p in as_list(r.get("protocols")):
+        if not isinstance(p, Mapping):
+            continue
+        try:
+            port = int(float(str(p.get("port"))))
+        except ValueError:
+            port = 0
+        out.append((str(p.get("protocolType", "")).lower(), port))
+    return out
+
+
+def _application_rule(r: Mapping[str, Any], ctx: Context) -> list[str]:
+    """A firewall application rule: its sources, target FQDNs or FQDN tags and protocols are an egress purpose's."""
+    out = [f"{field} names no egress purpose" for field in ("targetUrls", "webCategories") if as_list(r.get(field))]
+    dests = ([("fqdn", str(f)) for f in as_list(r.get("targetFqdns"))]
+             + [("fqdn_tag", str(t)) for t in as_list(r.get("fqdnTags"))])
+    services = [(kind, (port, port)) for kind, port in _app_protocols(r)]
+    if not dests or not services:
+        return out or ["names no target FQDN, FQDN tag or protocol: no egress purpose"]
+    return out + judge_egress(ctx.addresses, ctx.fw.network.egress.purposes,
+                              [str(a) for a in as_list(r.get("sourceAddresses"))], dests, services)
 
 
 @rule
 class NsgWithinMatrix(Rule):
     id = "NET-007"
-    title = "network security groups allow only the flows of the matrix between segments"
+    title = "network security groups allow only the flows of the matrix between segments and the egress purposes out"
     severity = "high"
     control = "network.segmentation"
     area = "network"
-    fix = "Narrow the NSG rule to a flow of framework.yaml network.flows, or remove it."
+    fix = ("Narrow the NSG rule to a flow of framework.yaml network.flows or, outbound to the Internet service tag, "
+           "to the protocol and ports of an egress purpose (network.egress) of the segment; or remove it.")
     types = (NSG,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
@@ -270,10 +349,22 @@ class NsgWithinMatrix(Rule):
             sources = _prefixes(r, "sourceAddressPrefix", "sourceAddressPrefixes")
             if any(_is_public(s, ctx) and s.strip().lower() != "virtualnetwork" for s in sources):
                 continue  # the internet: NET-003's concern
-            why = judge_allow(ctx.addresses, ctx.fw.network.flows, sources,
-                              _prefixes(r, "destinationAddressPrefix", "destinationAddressPrefixes"),
-                              [str(r.get("protocol", "*"))],
-                              _prefixes(r, "destinationPortRange", "destinationPortRanges"))
+            destinations = _prefixes(r, "destinationAddressPrefix", "destinationAddressPrefixes")
+            internet = [d for d in destinations if d.strip().lower() == INTERNET_TAG]
+            ports = _prefixes(r, "destinationPortRange", "destinationPortRanges")
+            why: list[str] = []
+            if internet:
+                try:
+                    services = [(p, rng) for p in protocols([str(r.get("protocol", "*"))])
+                                for rng in port_ranges(ports)]
+                except ValueError as exc:
+                    services, why = [], [f"cannot read a port: {exc}"]
+                why += judge_egress(ctx.addresses, ctx.fw.network.egress.purposes, sources,
+                                    [("internet", d) for d in internet], services)
+            rest = [d for d in destinations if d not in internet]
+            if rest or not internet:
+                why += judge_allow(ctx.addresses, ctx.fw.network.flows, sources, rest,
+                                   [str(r.get("protocol", "*"))], ports)
             problems.extend(f"rule {r.get('name')}: {w}" for w in why)
         if problems:
             return [failed(res.urn, "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)"
@@ -404,3 +495,84 @@ class VnetFlowLogs(Rule):
                 wrong.append(f"{f.name} " + ", ".join(problems))
             else:
                 yield failed(vnet.urn, f"{vnet.name}: " + "; ".join(wrong))
+
+
+def _contains(addresses: Iterable[str], prefix: ipaddress.IPv4Network) -> bool:
+    for a in addresses:
+        text = a.strip()
+        if text.lower() in ("*", "any", "0.0.0.0/0"):
+            return True
+        try:
+            if prefix.subnet_of(ipaddress.IPv4Network(text, strict=False)):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _rule_allows(r: Mapping[str, Any], prefix: ipaddress.IPv4Network, dest: Destination, service: Service) -> bool:
+    """Whether one firewall allow rule lets `prefix` reach `dest` with `service` (as a purpose names them)."""
+    if not _contains((str(a) for a in as_list(r.get("sourceAddresses"))), prefix):
+        return False
+    kind, value = dest
+    proto, rng = service
+    if r.get("ruleType") == "ApplicationRule":
+        if (proto, rng[0]) not in _app_protocols(r) or rng[0] != rng[1]:
+            return False
+        if kind == "fqdn":
+            return any(fqdn_covers(str(t), value) for t in as_list(r.get("targetFqdns")))
+        return kind == "fqdn_tag" and value.lower() in {str(t).lower() for t in as_list(r.get("fqdnTags"))}
+    if r.get("ruleType") != "NetworkRule":
+        return False
+    protos = set(protocols(str(p) for p in as_list(r.get("ipProtocols"))))
+    try:
+        ports = port_ranges(str(p) for p in as_list(r.get("destinationPorts")))
+    except ValueError:
+        return False
+    if not ({proto, "any"} & protos) or not port_covered(rng, ports):
+        return False
+    if kind == "fqdn":
+        return any(fqdn_covers(str(t), value) for t in as_list(r.get("destinationFqdns")))
+    addresses = {str(a).strip().lower() for a in as_list(r.get("destinationAddresses"))}
+    return kind == "service_tag" and (value.lower() in addresses or "*" in addresses)
+
+
+@rule
+class EgressPurposesAllowed(Rule):
+    id = "NET-012"
+    title = "each egress purpose has its firewall rule: its destinations are allowed from its sources"
+    severity = "high"
+    control = "network.egress"
+    area = "network"
+    fix = ("Give the hub's firewall policy the rules of every purpose of framework.yaml network.egress: an application "
+           "rule (targetFqdns or fqdnTags, the purpose's protocols) or a network rule (destinationFqdns with the "
+           "policy's DNS proxy on, or service tags as destinationAddresses; its protocol and ports), from the "
+           "prefixes of the purpose's sources in every council and the hub (`estate plan` generates them).")
+
+    def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
+        groups = [r for r in resources if r.type == RULE_GROUP]
+        anchor = next((r for r in resources if r.type == FIREWALL_POLICY), groups[0] if groups else None)
+        if anchor is None or anchor.stack != HUB:
+            return
+        allows = [r for g in groups for coll in as_list(g.inputs.get("ruleCollections")) if isinstance(coll, Mapping)
+                  and str(get(coll, "action.type", "")).lower() == "allow"
+                  for r in as_list(coll.get("rules")) if isinstance(r, Mapping)]
+        # Network rules match FQDNs only through the policy's DNS proxy
+        # (learn.microsoft.com/azure/firewall/fqdn-filtering-network-rules).
+        by_name = [str(r.get("name")) for r in allows if r.get("ruleType") == "NetworkRule"
+                   and as_list(r.get("destinationFqdns"))]
+        if by_name and anchor.type == FIREWALL_POLICY and get(anchor.inputs, "dnsSettings.enableProxy") is not True:
+            yield failed(anchor.urn, f"network rules {', '.join(by_name)} name FQDNs but the policy's DNS proxy is off "
+                                     "(dnsSettings.enableProxy): they match nothing")
+        for purpose in ctx.fw.network.egress.purposes:
+            missing = [f"{label} -> {dest[1]} {proto}/{rng[0]}" + (f"-{rng[1]}" if rng[1] != rng[0] else "")
+                       for label, prefix in purpose_prefixes(ctx.addresses, purpose)
+                       for dest in purpose_destinations(purpose)
+                       for proto, rng in purpose_services(purpose)
+                       if not any(_rule_allows(r, prefix, dest, (proto, rng)) for r in allows)]
+            if missing:
+                yield failed(anchor.urn, f"egress purpose {purpose.name}: no firewall rule allows "
+                                         + ", ".join(missing[:4]) + (f" (+{len(missing) - 4} more)"
+                                                                      if len(missing) > 4 else ""))
+            else:
+                yield passed(anchor.urn, f"egress purpose {purpose.name} is allowed from its sources by the firewall")
