@@ -35,8 +35,6 @@ PLAYBOOK = "site.yml"
 ROLES_DIR = "roles"
 STATE_SUBDIR = "configure"
 LAB_INVENTORY = Path(".state") / "lab" / "inventory.yml"
-# Ports every host opens whatever its segment: SSH, for management (the controller's Ansible).
-MANAGEMENT_TCP = ("22",)
 
 # The project's settings: what makes a run fast. `--ansible-defaults` leaves all of them out.
 def fast_settings(state: Path, forks: int) -> dict[str, str]:
@@ -119,8 +117,11 @@ def inbound_ports(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
     """What the flow matrix lets reach each segment: {site: {segment: {"tcp": [...], "udp": [...]}}}.
 
     A host's firewall opens these (its role's services: a flow into its segment exists because a
-    service there is used) plus SSH for management. Scope intra and inter flows end at a council VLAN;
-    hub flows end at a hub segment or at the VLAN of every council."""
+    service there is used; the administration flows' ports, 22 or 3389, from hub/bastion and
+    hub/management) plus framework.yaml `network.administration.linux_port` on every host, for the
+    controller's Ansible over the management network. Scope intra and inter flows end at a council
+    VLAN; hub flows end at a hub segment or at the VLAN of every council; hub-internal flows end at a
+    hub segment."""
     from estate.ipam import HUB
 
     plan = estate.addresses
@@ -134,10 +135,11 @@ def inbound_ports(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
             targets = [(council, flow.destination) for council in plan.councils]
         for site, segment in targets:
             out[site][segment][flow.protocol].extend(flow.ports)
+    management = (estate.framework.network.administration.linux_port,)
     for segments in out.values():
         for ports in segments.values():
             for proto in ("tcp", "udp"):
-                extra = MANAGEMENT_TCP if proto == "tcp" else ()
+                extra = management if proto == "tcp" else ()
                 ports[proto] = merge_ports([*ports[proto], *extra])
     return out
 

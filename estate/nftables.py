@@ -13,7 +13,14 @@ Scopes, as framework.yaml defines them:
 - hub:   between every council's VLAN and one hub segment (one rule, through a set of the VLAN's
          subnets in every council);
 - inter: from a council's source VLAN to the destination VLAN of any *other* council (one rule per
-         council: the destination set, less the council's own block).
+         council: the destination set, less the council's own block);
+- hub-internal: between two hub segments (one rule).
+
+Egress (framework.yaml `network.egress`): each purpose allows its sources (a set of its VLANs' subnets in
+every council and its hub segments) to addresses outside the supernet on its protocol and ports, and no
+other segment leaves. A router matches addresses and ports, not names: the purpose's FQDNs and tags are
+the hub firewall's to enforce. (In the lab the router has no uplink: lab hosts reach Debian's mirror over
+their management leg through the controller's NAT, a path the router never sees.)
 """
 
 from __future__ import annotations
@@ -35,13 +42,17 @@ def set_name(vlan: str) -> str:
     return "vlan_" + vlan.replace("-", "_")
 
 
-def _ports(flow: Flow) -> str:
-    ports = list(flow.ports)
+def egress_set_name(purpose: str) -> str:
+    """The nft set holding the subnets an egress purpose lets out."""
+    return "egress_" + purpose.replace("-", "_")
+
+
+def _ports(ports: list[str]) -> str:
     return ports[0] if len(ports) == 1 else "{ " + ", ".join(ports) + " }"
 
 
 def _match(flow: Flow) -> str:
-    return f"{flow.protocol} dport {_ports(flow)}"
+    return f"{flow.protocol} dport {_ports(list(flow.ports))}"
 
 
 def _quote(text: str) -> str:
@@ -92,6 +103,13 @@ def render_router_ruleset(estate: Estate) -> str:
     for vlan in set_vlans:
         out += _set_lines(set_name(vlan), (subnet(c, vlan) for c in councils))
         out.append("")
+    purposes = fw.network.egress.purposes
+    for purpose in purposes:
+        sources = [str(hub.segment(end.removeprefix(HUB_PREFIX)).network) if end.startswith(HUB_PREFIX)
+                   else subnet(c, end) for end in purpose.sources
+                   for c in ([ipam.HUB] if end.startswith(HUB_PREFIX) else councils)]
+        out += _set_lines(egress_set_name(purpose.name), sources)
+        out.append("")
     out += [
         "\tchain forward {",
         "\t\ttype filter hook forward priority filter; policy drop;",
@@ -107,6 +125,11 @@ def render_router_ruleset(estate: Estate) -> str:
             for c in councils:
                 out.append(f"\t\tip saddr {subnet(c, flow.source)} ip daddr {subnet(c, flow.destination)} "
                            f"{match} counter accept comment {_quote(f'{flow.id} {c}')}")
+        elif flow.scope == "hub-internal":
+            src = str(hub.segment(flow.source.removeprefix(HUB_PREFIX)).network)
+            dst = str(hub.segment(flow.destination.removeprefix(HUB_PREFIX)).network)
+            out.append(f"\t\tip saddr {src} ip daddr {dst} {match} counter accept "
+                       f"comment {_quote(f'{flow.id} {ipam.HUB}')}")
         elif flow.scope == "hub":
             if flow.source_is_hub:
                 seg = flow.source.removeprefix(HUB_PREFIX)
@@ -121,6 +144,12 @@ def render_router_ruleset(estate: Estate) -> str:
                 block = str(plan.councils[c].block)
                 out.append(f"\t\tip saddr {subnet(c, flow.source)} ip daddr @{set_name(flow.destination)} "
                            f"ip daddr != {block} {match} counter accept comment {_quote(f'{flow.id} {c}')}")
+    for purpose in purposes:
+        out.append(f"\t\t# egress {purpose.name} {','.join(purpose.sources)} -> internet "
+                   f"{purpose.protocol}/{','.join(purpose.ports)}: {purpose.description}")
+        out.append(f"\t\tip saddr @{egress_set_name(purpose.name)} ip daddr != {plan.supernet} "
+                   f"{purpose.protocol} dport {_ports(purpose.ports)} counter accept "
+                   f"comment {_quote(f'egress {purpose.name}')}")
     out += [
         "\t\tcounter drop comment \"default deny\"",
         "\t}",

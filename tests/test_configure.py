@@ -50,11 +50,16 @@ def test_inbound_ports_follow_the_flow_matrix(estate: Estate) -> None:
             for port in flow.ports:
                 low, _, high = port.partition("-")
                 assert any(_covers(o, int(low), int(high or low)) for o in opened), (site, seg, flow.id)
-    # a segment no flow reaches is open for SSH only
+    # a segment no flow reaches is open for SSH (the administration Linux port) only
+    admin = estate.framework.network.administration
     reached = {f.destination for f in estate.framework.network.flows}
     for vlan in estate.framework.network.vlans:
         if vlan.name not in reached:
-            assert inbound[next(iter(estate.councils))][vlan.name] == {"tcp": ["22"], "udp": []}
+            assert inbound[next(iter(estate.councils))][vlan.name] == {"tcp": [admin.linux_port], "udp": []}
+    # the administration flows open their ports: RDP from Bastion into the desktops, SSH into the hub's services
+    for site in estate.councils:
+        assert admin.windows_port in inbound[site]["desktops"]["tcp"]
+    assert inbound["shared"]["shared-services"]["tcp"][0] == admin.linux_port
 
 
 def _covers(entry: str, low: int, high: int) -> bool:

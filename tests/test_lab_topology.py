@@ -146,6 +146,19 @@ def test_the_matrix_covers_every_pair_of_segments_and_every_port(estate: Estate,
     assert {p.flow for p in probes if p.flow} == {f.id for f in estate.framework.network.flows}
 
 
+def test_the_probe_covers_the_administration_paths(estate: Estate, topo: Topology) -> None:
+    """The admin ports (3389 as well as 22) are probed, from an endpoint on the hub's Bastion segment."""
+    admin = estate.framework.network.administration
+    ports = matrix_ports(estate.framework)
+    assert ("tcp", int(admin.windows_port)) in ports and ("tcp", int(admin.linux_port)) in ports
+    ends = {ep.segment.label for ep in topo.endpoints()}
+    assert {f"shared/{s.removeprefix('hub/')}" for s in admin.sources} <= ends
+    probes = build_matrix(estate.framework, topo)
+    kinds = {f.id: f.kind for f in estate.framework.network.flows}
+    allowed_admin = {p.flow for p in probes if p.flow and kinds[p.flow] == "administration"}
+    assert allowed_admin == {f.id for f in estate.framework.network.flows if f.kind == "administration"}
+
+
 @pytest.mark.parametrize(("src", "dst", "proto", "port", "flow"), [
     ("havering/desktops", "havering/servers", "tcp", 443, "FL-01"),
     ("havering/desktops", "havering/servers", "tcp", 22, None),
@@ -158,7 +171,15 @@ def test_the_matrix_covers_every_pair_of_segments_and_every_port(estate: Estate,
     ("waltham-forest/servers", "shared/management", "tcp", 22, None),
     ("newham/desktops", "shared/shared-services", "tcp", 443, "FL-09"),
     ("newham/guest", "shared/shared-services", "tcp", 443, None),
-    ("shared/management", "shared/shared-services", "tcp", 22, None),
+    ("shared/management", "shared/shared-services", "tcp", 22, "FL-21"),  # hub-internal administration
+    ("shared/shared-services", "shared/management", "tcp", 22, None),
+    ("shared/bastion", "shared/shared-services", "tcp", 22, "FL-20"),
+    ("shared/bastion", "havering/desktops", "tcp", 3389, "FL-19"),
+    ("shared/bastion", "havering/desktops", "tcp", 22, None),
+    ("shared/bastion", "newham/servers", "tcp", 22, "FL-16"),
+    ("shared/bastion", "newham/servers", "tcp", 3389, None),
+    ("havering/desktops", "shared/bastion", "tcp", 3389, None),
+    ("shared/management", "havering/management", "tcp", 22, "FL-15"),
 ])
 def test_allowed_and_denied_pairs(estate: Estate, topo: Topology, src: str, dst: str, proto: str, port: int,
                                   flow: str | None) -> None:

@@ -78,11 +78,51 @@ def test_every_flow_has_its_rules_with_the_councils_subnets(estate: Estate) -> N
             assert sorted((r[0], r[1], r[2]) for r in mine) == sorted(
                 (str(s.segment(flow.source).network), "@vlan_" + flow.destination.replace("-", "_"), str(s.block))
                 for s in plan.councils.values())
+        elif flow.scope == "hub-internal":
+            assert [(r[0], r[1], r[6]) for r in mine] == [
+                (str(plan.hub.segment(flow.source[4:]).network), str(plan.hub.segment(flow.destination[4:]).network),
+                 "shared")]
         else:
             assert len(mine) == 1
             hub_end = flow.source if flow.source_is_hub else flow.destination
             hub_net = str(plan.hub.segment(hub_end.removeprefix("hub/")).network)
             assert hub_net in (mine[0][0], mine[0][1])
+
+
+EGRESS = re.compile(r'^\t\tip saddr @(egress_\S+) ip daddr != (\S+) (tcp|udp) dport (.+?) counter accept '
+                    r'comment "egress (\S+)"$')
+
+
+def _set(text: str, name: str) -> set[str]:
+    block = text[text.index(f"set {name} {{"):]
+    block = block[:block.index("}")]
+    return {e.strip() for e in block.split("elements = { ")[1].split(", ")} if "elements" in block else set()
+
+
+def test_each_egress_purpose_lets_exactly_its_sources_out_on_its_ports(estate: Estate) -> None:
+    """The router reflects network.egress: a purpose's sources (its VLANs in every council, its hub segments) leave
+    the supernet on its protocol and ports; the guest VLAN only for guest-internet; no rule lets a segment out that
+    no purpose names (desktops do not reach Debian's mirror on the router: debian-updates does not name them)."""
+    text = render_router_ruleset(estate)
+    plan = estate.addresses
+    found = {m.group(5): m.groups() for line in text.splitlines() if (m := EGRESS.match(line))}
+    purposes = estate.framework.network.egress.purposes
+    assert set(found) == {p.name for p in purposes}
+    for p in purposes:
+        set_name, outside, proto, ports, _ = found[p.name]
+        assert outside == estate.framework.network.supernet and proto == p.protocol
+        assert ports == (p.ports[0] if len(p.ports) == 1 else "{ " + ", ".join(p.ports) + " }")
+        assert _set(text, set_name) == {
+            str(plan.hub.segment(s[4:]).network) if s.startswith("hub/") else str(c.segment(s).network)
+            for s in p.sources for c in ([plan.hub] if s.startswith("hub/") else plan.councils.values())}
+    debian = next(p for p in purposes if p.name == "debian-updates")
+    desktops = {str(c.segment("desktops").network) for c in plan.councils.values()}
+    assert not desktops & _set(text, found[debian.name][0])
+    # every accept that leaves the supernet is one of these
+    leaving = [line for line in text.splitlines() if "ip daddr !=" in line and "accept" in line
+               and "@vlan_" not in line]
+    assert len(leaving) == len(purposes)
+    assert text.index("egress") < text.index('counter drop comment "default deny"')
 
 
 def test_the_vlan_sets_hold_every_councils_subnet(estate: Estate) -> None:

@@ -240,8 +240,9 @@ def test_firewall_opens_what_the_flow_matrix_lets_in(estate: Estate, role_values
                     opened = tcp if flow.protocol == "tcp" else udp
                     for port in flow.ports:
                         assert port in opened, f"{name}: {flow.id} {flow.protocol}/{port} is not open"
-            if role == "thin_client":
-                assert tcp == ["22"] and udp == []
+            if role == "thin_client":  # SSH for the controller, RDP for Bastion (the administration flow)
+                admin = estate.framework.network.administration
+                assert tcp == [admin.linux_port, admin.windows_port] and udp == []
             if role == "dc_services":
                 assert "67" in udp and "53" in tcp
     for name, role, _, _ in host_addresses(estate, "shared"):
