@@ -95,6 +95,29 @@ def mocks_ratio() -> list[Result]:
     return [res_fast, res_slow]
 
 
+@scenario("reach")
+def reach_scale() -> list[Result]:
+    """The reachability verification (every check, every pair of segments, every port of the matrix) at 3, 40 and
+    400 councils: `estate reach --all` end to end (plan included), and the verification alone (bench.reach_probe)."""
+    results = []
+    per_council: dict[int, float] = {}
+    for count in (3, 40, 400):
+        env = {"ESTATE_ROOT": str(synthetic(count))}
+        alone = [run_once([sys.executable, "-m", "bench.reach_probe", env["ESTATE_ROOT"]], env)
+                 for _ in range(3 if count < 400 else 1)]
+        resources, probes, _ = alone[0].stdout.split()
+        verify_s = statistics.median(float(r.stdout.split()[-1]) for r in alone)
+        per_council[count] = verify_s / count
+        runs = measure(estate_cmd("reach", "--all"), runs=3 if count < 400 else 1, warmup=1 if count < 400 else 0,
+                       env=env)
+        results.append(summarise(f"reach-all-{count}", f"estate reach --all, {count} councils (plan included)", runs,
+                                 None, resources=int(resources), probes=int(probes), verify_s=round(verify_s, 3),
+                                 verify_target="<= 10 s" if count == 40 else "-",
+                                 verify_met=("yes" if verify_s <= 10 else "NO") if count == 40 else "-"))
+    results[-1].extra["verify_s_per_council_400_vs_40"] = round(per_council[400] / per_council[40], 2)
+    return results
+
+
 @scenario("lab")
 def lab() -> list[Result]:
     from bench.lab import lab_results
