@@ -490,7 +490,11 @@ def _dsc_token(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
                     "the registration token must be protectedSettings.Items.RegistrationInfoToken; found keys "
                     f"{sorted(protected)}")
         pool_name = props.get("hostPoolName")
-        if isinstance(pool_name, str) and not index.find("desktopvirtualization:HostPool", hostPoolName=pool_name):
+        # The reference is judged where the resources judged hold host pools (a whole stack); a lone resource
+        # (a policy pack's per-resource look, a fixture) cannot show that its pool is missing.
+        pools = index.of("desktopvirtualization:HostPool")
+        if isinstance(pool_name, str) and pools and not index.find("desktopvirtualization:HostPool",
+                                                                   hostPoolName=pool_name):
             yield res, f"{path}.settings.properties.hostPoolName", f"no host pool {pool_name!r} in the plan"
 
 
