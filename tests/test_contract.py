@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -319,3 +321,11 @@ def test_flow_log_traffic_analytics(example_plan: Plan) -> None:
     findings = check_plan(broken(example_plan, log, lambda i: i["flowAnalyticsConfiguration"][
         "networkWatcherFlowAnalyticsConfiguration"].pop("workspaceResourceId")))
     expect(findings, "ARM-FLOWLOG-TRAFFIC-ANALYTICS", log, f"{path}.workspaceResourceId")
+
+
+def test_the_readme_lists_every_service_rule_with_its_source() -> None:
+    """The README's table of Azure's service rules is the rules in the code, each with its source."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    listed = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(ARM-[A-Z-]+)` \| [^|]+ \| ([^|]+) \|$",
+                                                          readme, re.MULTILINE)}
+    assert listed == {r.id: r.source.removeprefix("https://") for r in RULES}
