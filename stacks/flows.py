@@ -6,9 +6,14 @@ Where each rule is enforced:
   destination it is and, outbound, exactly the flows whose source it is; then denies the rest of the consortium
   (the supernet) and, inbound, the rest of the virtual network; traffic inside one VLAN stays allowed, as on a
   switch;
-- Azure's platform subnets (AzureBastionSubnet, AzureFirewallSubnet, GatewaySubnet) carry no NSG of ours: a flow
-  *from* one of them (the administration flows from hub/bastion) is allowed at its destination's NSG only, and a
-  flow *to* one makes no rule there;
+- Azure's platform subnets carry no matrix rules: AzureFirewallSubnet and GatewaySubnet no NSG at all (Azure
+  refuses one: learn.microsoft.com/azure/firewall/firewall-faq, learn.microsoft.com/azure/vpn-gateway/
+  vpn-gateway-about-vpn-gateway-settings); AzureBastionSubnet the NSG Microsoft requires (`bastion_rules`:
+  learn.microsoft.com/azure/bastion/bastion-nsg, estate.bastion) with its rule to the target VMs on the framework's
+  administration ports, then a deny of the rest of the virtual network both ways (else the default
+  AllowVnetOutBound lets Bastion reach what the matrix does not list, the firewall's DNS proxy among them); a flow
+  *from* one of them (the administration flows from hub/bastion) is allowed at its destination's NSG, and a flow
+  *to* one makes no rule there;
 - `intra` flows stay inside a council's VNet; `hub` flows cross the hub<->spoke peering directly (the peering's
   system route, a /20, is more specific than the spokes' supernet and default routes to the firewall);
   `hub-internal` flows stay inside the hub VNet (its VnetLocal route is more specific than the hub's default route
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from estate import ipam
+from estate import bastion, ipam
 from estate.loader import Estate
 from estate.models import Flow
 
@@ -36,6 +41,7 @@ DENY_CONSORTIUM_PRIORITY = 4000
 DENY_VNET_PRIORITY = 4010
 DENY_INTERNET_PRIORITY = 4020  # outbound, after the purposes' allows
 ANY = "*"
+VIRTUAL_NETWORK = "VirtualNetwork"  # the NSG service tag of the VNet, its peered VNets and its UDRs' prefixes
 INTERNET = "Internet"  # the NSG service tag of every address outside the virtual networks
 
 
@@ -53,6 +59,7 @@ class RuleSpec:
     flow: str | None = None  # the flow id this rule comes from
     baseline: bool = False  # not from the matrix: the within-segment allow and the deny rules
     purpose: str | None = None  # the egress purpose this rule comes from
+    platform: bool = False  # required by the Azure service in the subnet (Bastion's rules, estate.bastion)
 
 
 @dataclass(frozen=True)
@@ -168,6 +175,30 @@ def segment_rules(estate: Estate, site: str, segment: str) -> list[RuleSpec]:
                  (ANY,), "the flow matrix denies everything it does not list", baseline=True),
         RuleSpec("deny-internet-out", DENY_INTERNET_PRIORITY, "Outbound", "Deny", ANY, (ANY,), (INTERNET,), (ANY,),
                  "the internet only for the egress purposes of the framework", baseline=True),
+    ]
+    return rules
+
+
+def bastion_rules(estate: Estate) -> list[RuleSpec]:
+    """The NSG of AzureBastionSubnet: Microsoft's required rules in the page's order (TCP, as the page's script
+    creates them), the one to the target VMs on the administration ports, then the rest of the virtual network
+    denied both ways."""
+    admin = estate.framework.network.administration
+    ports = tuple(dict.fromkeys((admin.linux_port, admin.windows_port)))
+    rules: list[RuleSpec] = []
+    priority = {"Inbound": FIRST_PRIORITY, "Outbound": FIRST_PRIORITY}
+    for p in bastion.required(ports):
+        rules.append(RuleSpec(
+            name=p.name, priority=priority[p.direction], direction=p.direction, access="Allow", protocol="Tcp",
+            sources=(p.source,), destinations=(p.destination,), ports=p.ports,
+            description=f"{p.description} ({bastion.BASTION_NSG_URL})", platform=True))
+        priority[p.direction] += STEP
+    why = "Bastion reaches only its own instances and the administration ports the flow matrix lists"
+    rules += [
+        RuleSpec("deny-vnet-in", DENY_VNET_PRIORITY, "Inbound", "Deny", ANY, (VIRTUAL_NETWORK,), (ANY,), (ANY,),
+                 "nothing else on the network reaches Bastion", baseline=True),
+        RuleSpec("deny-vnet-out", DENY_VNET_PRIORITY, "Outbound", "Deny", ANY, (ANY,), (VIRTUAL_NETWORK,), (ANY,),
+                 why, baseline=True),
     ]
     return rules
 

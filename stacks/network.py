@@ -44,7 +44,8 @@ def security_rule(rule: RuleSpec) -> network.SecurityRuleArgs:
 
 
 class _Segments:
-    """A VNet's subnets, each with its NSG (rules from the matrix) and the route table, plus diagnostics."""
+    """A VNet's subnets, each with its NSG (rules from the matrix; on AzureBastionSubnet the rules Bastion needs) and,
+    but for Azure's platform subnets, the route table, plus diagnostics."""
 
     def __init__(self, owner: pulumi.ComponentResource, common: Common, rg: resources.ResourceGroup,
                  vnet: network.VirtualNetwork, route_table: network.RouteTable,
@@ -78,8 +79,8 @@ class _Segments:
                     resource_group_name=rg.name,
                     address_prefix=spec.prefix,
                     network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id) if nsg else None,
-                    route_table=network.RouteTableArgs(id=route_table.id) if spec.nsg else None,
-                    default_outbound_access=False if spec.nsg else None,
+                    route_table=None if spec.platform else network.RouteTableArgs(id=route_table.id),
+                    default_outbound_access=None if spec.platform else False,
                 ),
                 opts=child(owner, [previous] if previous else None),
             )

@@ -21,16 +21,29 @@ from estate.errors import EstateError, Problem
 from estate.loader import Estate, host_addresses
 from estate.models import ImageControl
 
-from .flows import BASELINE_PRIORITY, Egress, FirewallRule, RuleSpec, egress_rules, firewall_rules, segment_rules
+from .flows import (
+    BASELINE_PRIORITY,
+    Egress,
+    FirewallRule,
+    RuleSpec,
+    bastion_rules,
+    egress_rules,
+    firewall_rules,
+    segment_rules,
+)
 
 PROJECT = "shared-estate"
 HUB = ipam.HUB
 
-# Subnet names Azure reserves for its own appliances: they get no NSG and no route table of ours.
+# Subnet names Azure reserves for its own appliances: they get no route table of ours, and no NSG but Bastion's.
 FIREWALL_SUBNET = "AzureFirewallSubnet"
 BASTION_SUBNET = "AzureBastionSubnet"
 GATEWAY_SUBNET = "GatewaySubnet"
 PLATFORM_SUBNETS = (FIREWALL_SUBNET, BASTION_SUBNET, GATEWAY_SUBNET)
+# Azure refuses an NSG on these (learn.microsoft.com/azure/firewall/firewall-faq; GatewaySubnet: "configuring NSGs
+# on the GatewaySubnet isn't supported", learn.microsoft.com/azure/vpn-gateway/vpn-gateway-about-vpn-gateway-settings).
+# AzureBastionSubnet takes one carrying Microsoft's required rules (flows.bastion_rules).
+NO_NSG_SUBNETS = (FIREWALL_SUBNET, GATEWAY_SUBNET)
 
 # Which VLAN each kind of machine joins comes from framework.yaml `onboarding.hosts` (role -> VLAN).
 ROLE_SESSION_HOSTS = "thin_client"  # AVD session hosts sit where the council's desktops sit
@@ -85,8 +98,9 @@ class Subnet:
     name: str  # Azure subnet name
     prefix: str
     vlan_id: int | None
-    nsg: bool  # False for Azure's platform subnets
+    nsg: bool  # False for AzureFirewallSubnet and GatewaySubnet (Azure refuses one)
     rules: tuple[RuleSpec, ...]
+    platform: bool = False  # one of Azure's platform subnets: no route table, Azure's default outbound access
 
 
 @dataclass(frozen=True)
@@ -333,8 +347,9 @@ def build(estate: Estate, stack: str, config: StackConfig) -> Props:
             name=seg.azure_name,
             prefix=str(seg.network),
             vlan_id=seg.vlan_id,
-            nsg=seg.azure_name not in PLATFORM_SUBNETS,
-            rules=tuple(segment_rules(estate, key, seg.name)) if seg.azure_name not in PLATFORM_SUBNETS else (),
+            nsg=seg.azure_name not in NO_NSG_SUBNETS,
+            rules=_subnet_rules(estate, key, seg.name, seg.azure_name),
+            platform=seg.azure_name in PLATFORM_SUBNETS,
         )
         for seg in site.segments
     )
@@ -372,6 +387,14 @@ def build(estate: Estate, stack: str, config: StackConfig) -> Props:
     props: Props = _hub(estate, common, config, problems) if key == HUB else _council(estate, common, config, problems)
     problems.raise_if_any()
     return props
+
+
+def _subnet_rules(estate: Estate, key: str, segment: str, azure_name: str) -> tuple[RuleSpec, ...]:
+    if azure_name == BASTION_SUBNET:
+        return tuple(bastion_rules(estate))
+    if azure_name in PLATFORM_SUBNETS:
+        return ()
+    return tuple(segment_rules(estate, key, segment))
 
 
 def _segment_by_azure_name(estate: Estate, azure_name: str, problems: _Problems) -> tuple[int, str | None]:

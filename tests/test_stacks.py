@@ -75,8 +75,10 @@ def test_one_nsg_per_subnet_and_egress_through_the_hub_firewall(estate: Estate, 
     firewall = ipaddress.ip_network(_net(estate, "shared", "firewall")).network_address + 4
     for subnet in planned.of_type(SUBNET, site):
         name = subnet.inputs["subnetName"]
+        if name in ("AzureFirewallSubnet", "GatewaySubnet"):
+            assert "networkSecurityGroup" not in subnet.inputs, "Azure refuses an NSG on these platform subnets"
         if name in ("AzureFirewallSubnet", "AzureBastionSubnet", "GatewaySubnet"):
-            assert "networkSecurityGroup" not in subnet.inputs, "Azure's platform subnets take no NSG of ours"
+            assert "routeTable" not in subnet.inputs and "defaultOutboundAccess" not in subnet.inputs
             continue
         nsg_id = subnet.inputs["networkSecurityGroup"]["id"]
         assert nsg_id.rsplit("/", 1)[-1] in nsgs
@@ -136,7 +138,9 @@ def test_nsg_rules_equal_the_flow_matrix(estate: Estate, planned: Plan, site: st
     nsgs = {r.name: r for r in planned.of_type(NSG, site)}
     segments = [s for s in estate.addresses.site(site).segments
                 if s.azure_name not in ("AzureFirewallSubnet", "AzureBastionSubnet", "GatewaySubnet")]
-    assert set(nsgs) == {f"nsg-{site}-{s.name}" for s in segments}
+    bastion = [f"nsg-{site}-{s.name}" for s in estate.addresses.site(site).segments
+               if s.azure_name == "AzureBastionSubnet"]
+    assert set(nsgs) == {f"nsg-{site}-{s.name}" for s in segments} | set(bastion)
     supernet = estate.framework.network.supernet
     for seg in segments:
         nsg = nsgs[f"nsg-{site}-{seg.name}"]
@@ -265,6 +269,41 @@ def test_bastion_reaches_the_session_hosts_on_rdp_before_the_deny(estate: Estate
                 and not set(ports(r)) <= {rdp}]  # RDP only: SSH is for the Linux segments
 
 
+def test_the_bastion_nsg_holds_microsofts_rules_and_denies_the_rest_of_the_network(estate: Estate,
+                                                                                   planned: Plan) -> None:
+    """learn.microsoft.com/azure/bastion/bastion-nsg: every required rule (the one to the target VMs on the
+    framework's administration ports), then the rest of the virtual network denied both ways, so the default
+    AllowVnetOutBound no longer lets Bastion reach the firewall's DNS proxy or anything the matrix does not list."""
+    subnet = next(r for r in planned.of_type(SUBNET, "shared") if r.inputs["subnetName"] == "AzureBastionSubnet")
+    nsg = only(planned.of_type(NSG, "shared"), "nsg-shared-bastion")
+    assert subnet.inputs["networkSecurityGroup"]["id"].endswith("/networkSecurityGroups/nsg-shared-bastion")
+    rules = {r["name"]: r for r in nsg.inputs["securityRules"]}
+    admin = estate.framework.network.administration
+    expected = {
+        "AllowHttpsInbound": ("Inbound", "Internet", "*", {"443"}),
+        "AllowGatewayManagerInbound": ("Inbound", "GatewayManager", "*", {"443"}),
+        "AllowAzureLoadBalancerInbound": ("Inbound", "AzureLoadBalancer", "*", {"443"}),
+        "AllowBastionHostCommunication": ("Inbound", "VirtualNetwork", "VirtualNetwork", {"8080", "5701"}),
+        "AllowSshRdpOutbound": ("Outbound", "*", "VirtualNetwork", {admin.linux_port, admin.windows_port}),
+        "AllowAzureCloudOutbound": ("Outbound", "*", "AzureCloud", {"443"}),
+        "AllowBastionCommunication": ("Outbound", "VirtualNetwork", "VirtualNetwork", {"8080", "5701"}),
+        "AllowHttpOutbound": ("Outbound", "*", "Internet", {"80"}),
+    }
+    allows = {n: r for n, r in rules.items() if r["access"] == "Allow"}
+    assert set(allows) == set(expected)
+    for name, (direction, source, destination, wanted) in expected.items():
+        r = allows[name]
+        assert (r["direction"], r["protocol"], prefixes(r, "source"), prefixes(r, "destination"), ports(r)) == (
+            direction, "Tcp", {source}, {destination}, wanted), name
+    denies = {n: r for n, r in rules.items() if r["access"] == "Deny"}
+    assert set(denies) == {"deny-vnet-in", "deny-vnet-out"}
+    assert prefixes(denies["deny-vnet-in"], "source") == {"VirtualNetwork"}
+    assert prefixes(denies["deny-vnet-out"], "destination") == {"VirtualNetwork"}
+    for deny in denies.values():
+        assert deny["protocol"] == "*" and deny["destinationPortRange"] == "*"
+        assert all(r["priority"] < deny["priority"] for r in allows.values() if r["direction"] == deny["direction"])
+
+
 @pytest.mark.parametrize("council", COUNCILS)
 def test_the_guest_nsg_lets_the_web_out_and_nothing_of_the_estate(estate: Estate, planned: Plan,
                                                                  council: str) -> None:
@@ -286,19 +325,20 @@ def test_the_guest_nsg_lets_the_web_out_and_nothing_of_the_estate(estate: Estate
 
 
 def test_hub_internal_flows_stay_in_the_hub_vnet(estate: Estate, planned: Plan) -> None:
-    """Hub-internal flows (FL-20, FL-21) are allowed by the NSGs of the segments that have one (Bastion has
-    none) and stay local: the hub's route table sends only 0.0.0.0/0 to the firewall, and the VNet's own
-    VnetLocal system route (the hub block) is more specific."""
+    """Hub-internal flows (FL-20, FL-21) are allowed by the NSGs of the segments that have one (Bastion's NSG
+    holds Microsoft's rules instead: its admin rule to VirtualNetwork covers them) and stay local: the hub's route
+    table sends only 0.0.0.0/0 to the firewall, and the VNet's own VnetLocal system route (the hub block) is more
+    specific."""
     nsgs = {r.name: r for r in planned.of_type(NSG, "shared")}
     for flow in (f for f in estate.framework.network.flows if f.scope == "hub-internal"):
         src, dst = flow.source[4:], flow.destination[4:]
         inbound = {r["name"]: r for r in nsgs[f"nsg-shared-{dst}"].inputs["securityRules"]}[f"{flow.id}-in"]
         assert prefixes(inbound, "source") == {_net(estate, "shared", src)}
-        if f"nsg-shared-{src}" in nsgs:
-            names = {r["name"] for r in nsgs[f"nsg-shared-{src}"].inputs["securityRules"]}
-            assert f"{flow.id}-out" in names
+        names = {r["name"]: r for r in nsgs[f"nsg-shared-{src}"].inputs["securityRules"]}
+        if src == "bastion":
+            assert set(flow.ports) <= ports(names["AllowSshRdpOutbound"])
         else:
-            assert src == "bastion"
+            assert f"{flow.id}-out" in names
     routes = only(planned.of_type("azure-native:network:RouteTable", "shared"), "rt-shared").inputs["routes"]
     block = estate.addresses.hub.block
     assert [r["addressPrefix"] for r in routes] == ["0.0.0.0/0"]
