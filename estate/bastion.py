@@ -19,9 +19,10 @@ The page's own script creates every one of them with protocol TCP: that is what 
 table says '*' is accepted too). Azure refuses an NSG on AzureBastionSubnet without the control plane's rules: "If
 you do not add these rules, the NSG creation/update will fail: Inbound on 443 from GatewayManager; Outbound on 443
 to AzureCloud; Outbound for 3389 and 22 to VirtualNetwork" (the same page, section "Apply NSGs to
-AzureBastionSubnet", in its editions of 2019 and 2020: MicrosoftDocs/azure-docs articles/bastion/bastion-nsg.md). The outbound rule to the target VMs takes the VMs' SSH and RDP
-ports; with Bastion's custom ports (Standard SKU) "allow outbound traffic to the VirtualNetwork service tag" on
-those: the estate gives it the framework's administration ports (network.administration).
+AzureBastionSubnet", in its editions of 2019 and 2020: MicrosoftDocs/azure-docs articles/bastion/bastion-nsg.md).
+The outbound rule to the target VMs takes the VMs' SSH and RDP ports; with Bastion's custom ports (Standard SKU)
+"allow outbound traffic to the VirtualNetwork service tag" on those: the estate gives it the framework's
+administration ports (network.administration).
 
 Plain data and wire-format matching only: read by the stacks (which generate the rules), the compliance rules
 (NET-003, NET-004, NET-007), the platform contract and nothing else.
@@ -110,15 +111,20 @@ def _same(values: Sequence[str], wanted: str) -> bool:
     return len(values) == 1 and values[0].strip().lower() == wanted.lower()
 
 
-def _shape(rule: Mapping[str, Any], p: PlatformRule) -> set[int] | None:
-    """The rule's ports when it is an allow of `p`'s direction, protocol, source and destination; else None."""
+def _same_ends(rule: Mapping[str, Any], p: PlatformRule) -> bool:
+    """An allow of `p`'s direction, protocol, source and destination (whatever its ports)."""
     if str(rule.get("access", "")).lower() != "allow" or str(rule.get("direction", "")).lower() != p.direction.lower():
-        return None
+        return False
     protocol = str(rule.get("protocol", "")).lower()
     if protocol != "tcp" and not (p.any_protocol and protocol in ("*", "any")):
-        return None
-    if not (_same(_values(rule, "sourceAddressPrefix", "sourceAddressPrefixes"), p.source)
-            and _same(_values(rule, "destinationAddressPrefix", "destinationAddressPrefixes"), p.destination)):
+        return False
+    return (_same(_values(rule, "sourceAddressPrefix", "sourceAddressPrefixes"), p.source)
+            and _same(_values(rule, "destinationAddressPrefix", "destinationAddressPrefixes"), p.destination))
+
+
+def _shape(rule: Mapping[str, Any], p: PlatformRule) -> set[int] | None:
+    """The rule's ports when it is an allow of `p`'s ends (None for '*' or another shape)."""
+    if not _same_ends(rule, p):
         return None
     return _ports(_values(rule, "destinationPortRange", "destinationPortRanges"))
 
@@ -128,6 +134,11 @@ def within(rule: Mapping[str, Any], p: PlatformRule) -> bool:
     got = _shape(rule, p)
     wanted = _ports(p.ports)
     return bool(got) and wanted is not None and got is not None and got <= wanted
+
+
+def to_target_vms(rule: Mapping[str, Any]) -> bool:
+    """An allow of the shape of Bastion's rule to the target VMs (AllowSshRdpOutbound), on whatever ports."""
+    return any(_same_ends(rule, p) for p in REQUIRED if p.admin)
 
 
 def carries(rules: Iterable[Mapping[str, Any]], p: PlatformRule) -> bool:

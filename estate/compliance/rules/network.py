@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from estate import bastion
 from estate.compliance.base import (
     CloudResource,
     Context,
@@ -47,10 +48,15 @@ ROUTE = "azure-native:network:Route"
 RULE_GROUP = "azure-native:network:FirewallPolicyRuleCollectionGroup"
 FIREWALL_POLICY = "azure-native:network:FirewallPolicy"
 INTERNET_TAG = "internet"  # the NSG service tag of everything outside the virtual networks
-# Subnets Azure manages itself: they may not (or need not) carry an NSG. Azure's names, not the estate's.
+# Subnets Azure manages itself that may not (or need not) carry an NSG: Azure refuses one on the firewall's and the
+# gateway's (learn.microsoft.com/azure/firewall/firewall-faq, learn.microsoft.com/azure/vpn-gateway/
+# vpn-gateway-about-vpn-gateway-settings). AzureBastionSubnet is not among them: it takes an NSG with the rules
+# Microsoft requires (estate.bastion), and the estate needs one there (NET-004) to keep Bastion within the matrix.
+# Azure's names, not the estate's.
 PLATFORM_SUBNETS = frozenset({"AzureFirewallSubnet", "AzureFirewallManagementSubnet", "GatewaySubnet",
-                              "RouteServerSubnet", "AzureBastionSubnet"})
+                              "RouteServerSubnet"})
 FIREWALL_SUBNET = "AzureFirewallSubnet"
+UNKNOWN = "[unknown]"  # a value the policy pack cannot know during preview (estate.compliance.pack)
 
 
 def site(ctx: Context, stack: str) -> SitePlan | None:
@@ -67,6 +73,60 @@ def subnet_name(res: CloudResource) -> str:
 
 def inline_subnets(res: CloudResource) -> list[Mapping[str, Any]]:
     return [s for s in as_list(res.inputs.get("subnets")) if isinstance(s, Mapping)]
+
+
+def _subnet_nsgs(resources: Iterable[CloudResource]) -> list[tuple[str, Any]]:
+    """(subnet name, its networkSecurityGroup reference) of the Subnet resources and the VNets' inline subnets."""
+    out: list[tuple[str, Any]] = []
+    for res in resources:
+        if res.type == SUBNET:
+            out.append((subnet_name(res), res.inputs.get("networkSecurityGroup")))
+        elif res.type == VNET:
+            out += [(str(s.get("name")), s.get("networkSecurityGroup")) for s in inline_subnets(res)]
+    return out
+
+
+def _nsg_name(res: CloudResource) -> str:
+    return str(res.inputs.get("networkSecurityGroupName") or res.name)
+
+
+def _refers_to(reference: Any, nsg: CloudResource) -> bool:
+    """A subnet's networkSecurityGroup.id names this NSG (its name, and its resource group when both say one)."""
+    rid = reference.get("id") if isinstance(reference, Mapping) else None
+    if not isinstance(rid, str):
+        return False
+    parts = [p.lower() for p in rid.strip("/").split("/")]
+    if len(parts) < 2 or parts[-2] != "networksecuritygroups" or parts[-1] != _nsg_name(nsg).lower():
+        return False
+    group = parts[parts.index("resourcegroups") + 1] if "resourcegroups" in parts[:-1] else None
+    mine = nsg.inputs.get("resourceGroupName")
+    return group is None or not isinstance(mine, str) or mine.lower() == group
+
+
+def _only_bastions(nsg: CloudResource, ctx: Context) -> bool:
+    """The NSG allows exactly what Bastion needs: every required rule and nothing else."""
+    rules = [r for r in as_list(nsg.inputs.get("securityRules")) if isinstance(r, Mapping)]
+    admin = _admin_ports(ctx)
+    return not bastion.missing(rules, admin) and all(bastion.platform_rule(r, admin) for r in _allows(nsg, None))
+
+
+def bastion_nsgs(resources: Sequence[CloudResource], ctx: Context) -> set[str]:
+    """The urns of the stack's NSGs on AzureBastionSubnet, found by the subnet's reference. During a preview the
+    reference to an NSG not yet created is unknown: then the stack's one NSG that holds exactly Bastion's rules is
+    taken for it (none when there are several), so a council's NSG never counts as Bastion's."""
+    nsgs = [r for r in resources if r.type == NSG]
+    refs = [ref for name, ref in _subnet_nsgs(resources) if name == bastion.BASTION_SUBNET]
+    out = {n.urn for n in nsgs for ref in refs if _refers_to(ref, n)}
+    if any(isinstance(ref, Mapping) and ref.get("id") == UNKNOWN for ref in refs):
+        candidates = [n for n in nsgs if n.urn not in out and _only_bastions(n, ctx)]
+        if len(candidates) == 1:
+            out.add(candidates[0].urn)
+    return out
+
+
+def _admin_ports(ctx: Context) -> tuple[str, ...]:
+    admin = ctx.fw.network.administration
+    return tuple(dict.fromkeys((admin.linux_port, admin.windows_port)))
 
 
 @rule
@@ -155,21 +215,37 @@ class NoInboundFromInternet(Rule):
     area = "network"
     fix = ("Remove the inbound allow rule from the internet (Internet, *, Any, 0.0.0.0/0 or a public range); reach "
            "hosts over SSH and RDP only through the hub's Bastion, and publish services through the hub firewall "
-           "(framework control {c.id}).")
-    types = (NSG,)
+           "(framework control {c.id}). Only the NSG of AzureBastionSubnet may let HTTPS (443) in from the "
+           "Internet tag, as Azure Bastion requires (learn.microsoft.com/azure/bastion/bastion-nsg).")
 
-    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
-        # The hub's NSGs too: its edge (Bastion, gateway) sits in platform subnets with no NSG of ours, so an NSG
-        # in the hub that lets the internet in (SSH or RDP to the shared servers) is as wrong as a council's.
-        bad = []
-        for r in _allows(res):
-            sources = _prefixes(r, "sourceAddressPrefix", "sourceAddressPrefixes")
-            public = [s for s in sources if _is_public(s, ctx)]
-            if public:
+    def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
+        # A stack rule: whether an NSG is Bastion's is said by the subnet that references it. The hub's NSGs are
+        # judged too: an NSG in the hub that lets the internet in (SSH or RDP to the shared servers) is as wrong
+        # as a council's. Bastion's NSG may let in exactly what Bastion needs and nothing else: the users' HTTPS
+        # from the Internet tag, and its instances' 8080 and 5701 from VirtualNetwork (which holds the internet
+        # only on a subnet with a UDR to it, and Azure allows no route table on AzureBastionSubnet).
+        on_bastion = bastion_nsgs(resources, ctx)
+        inbound = [p for p in bastion.REQUIRED if p.direction == "Inbound"]
+        for res in resources:
+            if res.type != NSG:
+                continue
+            bad, platform = [], []
+            for r in _allows(res):
+                sources = _prefixes(r, "sourceAddressPrefix", "sourceAddressPrefixes")
+                public = [s for s in sources if _is_public(s, ctx)]
+                if not public:
+                    continue
+                if res.urn in on_bastion and any(bastion.within(r, p) for p in inbound):
+                    platform.append(str(r.get("name")))
+                    continue
                 bad.append(f"rule {r.get('name')} allows {', '.join(public)} in")
-        if bad:
-            return [failed(res.urn, f"{res.name}: " + "; ".join(bad))]
-        return [passed(res.urn, f"{res.name} allows nothing in from the internet")]
+            if bad:
+                yield failed(res.urn, f"{res.name}: " + "; ".join(bad))
+            elif platform:
+                yield passed(res.urn, f"{res.name} lets in only what Azure Bastion requires on AzureBastionSubnet "
+                                      f"({', '.join(platform)}; {bastion.BASTION_NSG_URL})")
+            else:
+                yield passed(res.urn, f"{res.name} allows nothing in from the internet")
 
 
 @rule
@@ -337,39 +413,66 @@ class NsgWithinMatrix(Rule):
     control = "network.segmentation"
     area = "network"
     fix = ("Narrow the NSG rule to a flow of framework.yaml network.flows or, outbound to the Internet service tag, "
-           "to the protocol and ports of an egress purpose (network.egress) of the segment; or remove it.")
-    types = (NSG,)
+           "to the protocol and ports of an egress purpose (network.egress) of the segment; or remove it. On "
+           "AzureBastionSubnet, keep Microsoft's required rules (learn.microsoft.com/azure/bastion/bastion-nsg) as "
+           "they are, the one to the target VMs on the administration ports ({fw.network.administration.linux_port}, "
+           "{fw.network.administration.windows_port}) only.")
 
-    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
+    def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
+        # A stack rule: Bastion's NSG (known by the subnet that references it) holds Azure's platform rules, judged
+        # against Bastion's required set rather than the matrix.
+        on_bastion = bastion_nsgs(resources, ctx)
+        for res in resources:
+            if res.type == NSG:
+                yield self._nsg(res, ctx, res.urn in on_bastion)
+
+    def _nsg(self, res: CloudResource, ctx: Context, on_bastion: bool) -> Outcome:
         rules = _allows(res, None)
         if not rules:
-            return [passed(res.urn, f"{res.name} allows nothing of its own")]
+            return passed(res.urn, f"{res.name} allows nothing of its own")
+        admin = _admin_ports(ctx)
         problems: list[str] = []
+        platform = 0
         for r in rules:
-            sources = _prefixes(r, "sourceAddressPrefix", "sourceAddressPrefixes")
-            if any(_is_public(s, ctx) and s.strip().lower() != "virtualnetwork" for s in sources):
-                continue  # the internet: NET-003's concern
-            destinations = _prefixes(r, "destinationAddressPrefix", "destinationAddressPrefixes")
-            internet = [d for d in destinations if d.strip().lower() == INTERNET_TAG]
-            ports = _prefixes(r, "destinationPortRange", "destinationPortRanges")
-            why: list[str] = []
-            if internet:
-                try:
-                    services = [(p, rng) for p in protocols([str(r.get("protocol", "*"))])
-                                for rng in port_ranges(ports)]
-                except ValueError as exc:
-                    services, why = [], [f"cannot read a port: {exc}"]
-                why += judge_egress(ctx.addresses, ctx.fw.network.egress.purposes, sources,
-                                    [("internet", d) for d in internet], services)
-            rest = [d for d in destinations if d not in internet]
-            if rest or not internet:
-                why += judge_allow(ctx.addresses, ctx.fw.network.flows, sources, rest,
-                                   [str(r.get("protocol", "*"))], ports)
-            problems.extend(f"rule {r.get('name')}: {w}" for w in why)
+            if on_bastion:
+                if bastion.platform_rule(r, admin) is not None:
+                    platform += 1
+                    continue
+                if bastion.to_target_vms(r):
+                    problems.append(f"rule {r.get('name')}: Bastion's rule to the target VMs opens more than the "
+                                    f"administration ports ({', '.join(admin)})")
+                    continue
+            problems.extend(f"rule {r.get('name')}: {w}" for w in _within_matrix(r, ctx))
         if problems:
-            return [failed(res.urn, "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)"
-                                                               if len(problems) > 5 else ""))]
-        return [passed(res.urn, f"{res.name}: {len(rules)} allow rules, all within the flow matrix")]
+            return failed(res.urn, "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)"
+                                                              if len(problems) > 5 else ""))
+        if platform:
+            return passed(res.urn, f"{res.name}: {platform} rules Azure Bastion requires ({bastion.BASTION_NSG_URL}), "
+                                   f"{len(rules) - platform} within the flow matrix")
+        return passed(res.urn, f"{res.name}: {len(rules)} allow rules, all within the flow matrix")
+
+
+def _within_matrix(r: Mapping[str, Any], ctx: Context) -> list[str]:
+    """Why one allow rule goes beyond the flow matrix and the egress purposes: [] when it does not."""
+    sources = _prefixes(r, "sourceAddressPrefix", "sourceAddressPrefixes")
+    inbound = str(r.get("direction", "")).lower() == "inbound"
+    if inbound and any(_is_public(s, ctx) and s.strip().lower() != "virtualnetwork" for s in sources):
+        return []  # the internet in: NET-003's concern (outbound, a source '*' is the segment's own hosts: judged)
+    destinations = _prefixes(r, "destinationAddressPrefix", "destinationAddressPrefixes")
+    internet = [d for d in destinations if d.strip().lower() == INTERNET_TAG]
+    ports = _prefixes(r, "destinationPortRange", "destinationPortRanges")
+    why: list[str] = []
+    if internet:
+        try:
+            services = [(p, rng) for p in protocols([str(r.get("protocol", "*"))]) for rng in port_ranges(ports)]
+        except ValueError as exc:
+            services, why = [], [f"cannot read a port: {exc}"]
+        why += judge_egress(ctx.addresses, ctx.fw.network.egress.purposes, sources,
+                            [("internet", d) for d in internet], services)
+    rest = [d for d in destinations if d not in internet]
+    if rest or not internet:
+        why += judge_allow(ctx.addresses, ctx.fw.network.flows, sources, rest, [str(r.get("protocol", "*"))], ports)
+    return why
 
 
 @rule
