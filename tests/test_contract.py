@@ -159,6 +159,22 @@ def test_reserved_subnets(example_plan: Plan) -> None:
     expect(findings, "ARM-SUBNET-GATEWAY-NSG", firewall, "$.properties.networkSecurityGroup")
 
 
+def test_an_nsg_on_the_bastion_subnet_carries_microsofts_rules(example_plan: Plan) -> None:
+    """learn.microsoft.com/azure/bastion/bastion-nsg: Azure takes an NSG on AzureBastionSubnet (the plan has one, with
+    no finding) but refuses one without the control plane's rule (443 in from GatewayManager)."""
+    subnet = next(r for r in example_plan.resources if r.inputs.get("subnetName") == "AzureBastionSubnet")
+    nsg = _one(example_plan, subnet.inputs["networkSecurityGroup"]["id"].rsplit("/", 1)[-1])
+    assert not [f for f in check_plan(list(example_plan.resources)) if f.name in (subnet.name, nsg.name)]
+    findings = check_plan(broken(example_plan, nsg, lambda i: i.update(securityRules=[
+        r for r in i["securityRules"] if r["name"] != "AllowGatewayManagerInbound"])))
+    hit = expect(findings, "ARM-SUBNET-BASTION-NSG", nsg, "$.properties.securityRules")
+    assert "GatewayManager" in hit.message and "refuses" in hit.message and hit.source.endswith("bastion/bastion-nsg")
+    assert [f.rule for f in findings if f.name == nsg.name] == ["ARM-SUBNET-BASTION-NSG"]
+    # the same NSG on a subnet of hosts is no concern of this rule
+    assert not [f for f in check_plan(broken(example_plan, subnet, lambda i: i.update(subnetName="snet-other")))
+                if f.rule == "ARM-SUBNET-BASTION-NSG"]
+
+
 def test_nsg_rules(example_plan: Plan) -> None:
     nsg = _first(example_plan, "network:NetworkSecurityGroup")
     rules = nsg.inputs["securityRules"]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from estate import bastion
 from estate.contract.findings import ContractFinding
 from estate.contract.types import ARM_TYPES
 from estate.plan import PlannedResource
@@ -20,6 +21,7 @@ NAME_RULES_URL = "https://learn.microsoft.com/azure/azure-resource-manager/manag
 NSG_URL = "https://learn.microsoft.com/azure/virtual-network/network-security-groups-overview"
 FIREWALL_FAQ_URL = "https://learn.microsoft.com/azure/firewall/firewall-faq"
 BASTION_URL = "https://learn.microsoft.com/azure/bastion/configuration-settings"
+BASTION_NSG_URL = bastion.BASTION_NSG_URL
 GATEWAY_URL = "https://learn.microsoft.com/azure/vpn-gateway/vpn-gateway-about-vpn-gateway-settings"
 BACKUP_URL = "https://learn.microsoft.com/azure/backup/backup-azure-vms-enhanced-policy"
 FLEX_URL = "https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-orchestration-modes"
@@ -259,6 +261,29 @@ def _subnet_attachment(key: str, table: dict[str, str], source: str, what: str) 
             if table.get(name) == source and subnet.get(key):
                 yield res, f"{path}.{key}", f"{name} can't have {what}"
     return finder
+
+
+def _bastion_nsg(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
+    """An NSG on AzureBastionSubnet carries every rule Microsoft requires (estate.bastion): Azure refuses to create
+    or update one without the control plane's rules, and the others keep the host healthy and updated."""
+    for _, _, name, subnet in _subnets(index):
+        ref = subnet.get("networkSecurityGroup")
+        rid = ref.get("id") if isinstance(ref, dict) else None
+        if name != bastion.BASTION_SUBNET or not isinstance(rid, str):
+            continue
+        group = id_segment(rid, "resourceGroups")
+        found = index.find("network:NetworkSecurityGroup", networkSecurityGroupName=last_segment(rid) or "",
+                           **({"resourceGroupName": group} if group else {}))
+        if found is None:
+            continue  # an NSG outside the plan: not judged
+        rules = [r for r in found.inputs.get("securityRules") or [] if isinstance(r, dict)]
+        for p in bastion.missing(rules):
+            source = "" if p.source == "*" else f" from {p.source}"
+            destination = "" if p.destination == "*" else f" to {p.destination}"
+            refused = "; Azure refuses the NSG without it" if p.refused_without else ""
+            yield found, f"{P}.securityRules", (f"{found.name} is on AzureBastionSubnet but no rule allows "
+                                                f"{p.direction.lower()} {', '.join(p.ports)}{source}{destination} "
+                                                f"({p.name}: {p.description}){refused}")
 
 
 # ---- NSG rules --------------------------------------------------------------------------------------------
@@ -642,6 +667,8 @@ RULES: tuple[Rule, ...] = (
          _subnet_attachment("networkSecurityGroup", NO_NSG_SUBNETS, GATEWAY_URL, "a network security group")),
     Rule("ARM-SUBNET-BASTION-ROUTES", "no route table on AzureBastionSubnet", BASTION_URL,
          _subnet_attachment("routeTable", NO_ROUTE_TABLE_SUBNETS, BASTION_URL, "a route table")),
+    Rule("ARM-SUBNET-BASTION-NSG", "an NSG on AzureBastionSubnet carries every rule Azure Bastion requires",
+         BASTION_NSG_URL, _bastion_nsg),
     Rule("ARM-NSG-PRIORITY", "NSG rule priorities 100-4096, unique per direction", NSG_URL, _nsg_priority),
     Rule("ARM-NSG-FIELDS", "an NSG rule gives the singular or the plural form of a field, not both", NSG_URL,
          _nsg_fields),
