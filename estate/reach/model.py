@@ -26,6 +26,7 @@ POLICY = "azure-native:network:FirewallPolicy"
 RULE_GROUP = "azure-native:network:FirewallPolicyRuleCollectionGroup"
 NIC = "azure-native:network:NetworkInterface"
 BASTION = "azure-native:network:BastionHost"
+GATEWAY = "azure-native:network:VirtualNetworkGateway"
 VM = "azure-native:compute:VirtualMachine"
 VMSS = "azure-native:compute:VirtualMachineScaleSet"
 
@@ -448,6 +449,7 @@ class Model:
     nics: dict[str, Nic] = field(default_factory=dict)
     machines: list[Machine] = field(default_factory=list)
     bastions: list[Bastion] = field(default_factory=list)
+    gateway_subnets: set[str] = field(default_factory=set)  # subnet keys a VirtualNetworkGateway is deployed in
 
 
 def read(resources: Iterable[Planned]) -> Model:
@@ -500,6 +502,9 @@ def read(resources: Iterable[Planned]) -> Model:
         bastion_configs = _maps(res.inputs.get("ipConfigurations"))
         where = _id(bastion_configs[0].get("subnet")) if bastion_configs else ""
         m.bastions.append(Bastion(_str(res.inputs.get("bastionHostName")) or res.name, res.stack, where))
+    for res in pending.get(GATEWAY, []):
+        m.gateway_subnets.update(k for k in (_id(c.get("subnet")) for c in _maps(res.inputs.get("ipConfigurations")))
+                                 if k)
     return m
 
 

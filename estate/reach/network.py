@@ -19,7 +19,10 @@ The walk (sources: Microsoft Learn, each page named where its behaviour is imple
    denied; network rules with FQDNs need the DNS proxy (firewall/fqdn-filtering-network-rules); application
    rules SNAT to the firewall. Then the firewall subnet's own routes take the packet on;
 5. the destination subnet's NSGs, inbound: the subnet's, then the NIC's. A platform subnet (AzureFirewallSubnet,
-   AzureBastionSubnet, GatewaySubnet) has no NSG and holds a service, not hosts: what it listens on is below;
+   AzureBastionSubnet, GatewaySubnet) holds a service, not hosts (only AzureBastionSubnet may have an NSG:
+   bastion/bastion-nsg): what it listens on is below. A platform subnet whose appliance the plan does not deploy
+   (GatewaySubnet without a VirtualNetworkGateway in it) sends nothing: `Network.idle` names it, and the plan-wide
+   checks do not judge it as a source;
 6. NSGs and the firewall are stateful: replies are implied, but the reply must come back the same way: a reply
    that would bypass (or newly cross) the firewall is dropped by it (firewall/integrate-lb, asymmetric routing).
 """
@@ -363,6 +366,14 @@ class Network:
                 out.append(Endpoint(f"{machine.name} ({self.label_of.get(key, subnet.label)})", base.address,
                                     subnet, None, public=machine.public))
         return out
+
+    def idle(self, subnet: Subnet) -> str | None:
+        """Why no packet can start in this subnet, or None: a GatewaySubnet holds only a gateway ("don't deploy other
+        resources to the gateway subnet": vpn-gateway/vpn-gateway-about-vpn-gateway-settings), and the plan deploys
+        none in it."""
+        if subnet.name == GATEWAY_SUBNET and subnet.key not in self.model.gateway_subnets:
+            return "nothing deployed in GatewaySubnet"
+        return None
 
     # ------------------------------------------------------------------ tracing
 

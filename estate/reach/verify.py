@@ -3,7 +3,9 @@
 - segmentation (control 1.2): every flow the matrix allows is reachable end to end and every pair it does not list
   is denied: every ordered pair of segments (intra, hub, inter, hub-internal), every port the matrix names. The
   probes and their expected verdicts are the lab probe's own (estate.lab.probe: `matrix_ports`, `allowing_flow`,
-  on the lab's segments), so the cloud plane and the lab are judged against one table.
+  on the lab's segments), so the cloud plane and the lab are judged against one table. A segment in which nothing
+  can send (GatewaySubnet with no gateway planned: `Network.idle`) is no source: its probes are counted as not
+  judged, with the reason (`Verification.idle`).
 - egress (1.4): each egress purpose is reachable from its sources, and from no other segment; an unlisted name and
   a bare internet address are reachable only where a purpose allows any name. Platform subnets (firewall, Bastion,
   gateway) hold Azure's services, whose own traffic is Azure's: they are no egress source.
@@ -76,10 +78,11 @@ class Tally:
     denied: int = 0         # probes that must be denied
     denied_ok: int = 0
     outside: int = 0        # not judged: the packet leaves the planned stacks
+    idle: int = 0           # not judged: nothing in the source segment can send (Network.idle)
     failed: int = 0
 
     def add(self, other: Tally) -> None:
-        for name in ("allowed", "allowed_ok", "denied", "denied_ok", "outside", "failed"):
+        for name in ("allowed", "allowed_ok", "denied", "denied_ok", "outside", "idle", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -88,6 +91,7 @@ class Verification:
     tallies: dict[tuple[str, str], Tally] = field(default_factory=dict)   # (check, stack)
     failures: list[Failure] = field(default_factory=list)
     unplanned: list[str] = field(default_factory=list)                   # segments with no subnet in the plan
+    idle: dict[str, str] = field(default_factory=dict)                   # source segments not judged, and why
     notes: list[str] = field(default_factory=list)
 
     def tally(self, check: str, stack: str) -> Tally:
@@ -126,10 +130,13 @@ class Verification:
                 head = (f"{t.allowed + t.denied} probes: allowed {t.allowed_ok}/{t.allowed} reach, denied "
                         f"{t.denied_ok}/{t.denied} denied")
             tail = f"; {t.outside} leave the planned stacks (not judged)" if t.outside else ""
+            if t.idle:
+                tail += f"; {t.idle} from segments where nothing can send (not judged)"
             lines.append(f"{check:<15} {head}{tail}: {'ok' if not t.failed else f'{t.failed} FAIL'}")
         if self.unplanned:
             lines.append(f"not judged: {len(self.unplanned)} segments have no subnet in the plan "
                          f"({', '.join(self.unplanned[:6])}{' ...' if len(self.unplanned) > 6 else ''})")
+        lines.extend(f"not judged as a source: {label}: {why}" for label, why in sorted(self.idle.items()))
         lines.extend(f"note: {n}" for n in self.notes)
         for f in self.failures[:limit]:
             lines.append(f"FAIL {f.check}: {f.message}")
@@ -193,6 +200,11 @@ def _segmentation(network: Network, estate: Estate, segments: Sequence[tuple[Lab
     hub = {id(s): s.is_hub for s, _ in segments}
     for s, a in segments:
         t = out.tally("segmentation", s.site)
+        why = network.idle(a.subnet) if a.subnet is not None else None
+        if why is not None:
+            out.idle[s.label] = why
+            t.idle += len(services) * (len(segments) - 1)
+            continue
         for d, b in segments:
             if s is d:
                 continue
