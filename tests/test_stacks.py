@@ -294,7 +294,7 @@ def test_the_bastion_nsg_holds_microsofts_rules_and_denies_the_rest_of_the_netwo
     for name, (direction, source, destination, wanted) in expected.items():
         r = allows[name]
         assert (r["direction"], r["protocol"], prefixes(r, "source"), prefixes(r, "destination"), ports(r)) == (
-            direction, "Tcp", {source}, {destination}, wanted), name
+            direction, "Tcp", frozenset({source}), frozenset({destination}), frozenset(wanted)), name
     denies = {n: r for n, r in rules.items() if r["access"] == "Deny"}
     assert set(denies) == {"deny-vnet-in", "deny-vnet-out"}
     assert prefixes(denies["deny-vnet-in"], "source") == {"VirtualNetwork"}
