@@ -126,3 +126,19 @@ def test_an_application_rule_allowing_everything_fails_unless_a_purpose_names_it
     assert len(wrong) == 2 and all("desktops -> * http" in w for w in wrong)
     assert judge_egress(plan, purposes, ["*"], [("fqdn", "deb.debian.org")], web)
     assert judge_egress(plan, purposes, guest, [("fqdn", "*")], [("https", (8443, 8443))])
+
+
+def test_at_preview_the_bastion_nsg_is_the_one_holding_exactly_bastions_rules(estate: Estate) -> None:
+    """During a preview the subnet's reference to an NSG not yet created is unknown: the stack's one NSG holding
+    exactly Bastion's required rules is taken for AzureBastionSubnet's, and no other NSG gains its exception."""
+    case = read(DATA / "NET-003.yml")["pass"]
+    resources = [dict(r) for r in case["resources"]]
+    subnet = next(r for r in resources if r["type"].endswith(":Subnet"))
+    subnet["inputs"] = {**subnet["inputs"], "networkSecurityGroup": {"id": "[unknown]"}}
+    assert {f.status for f in judge(estate, "NET-003", {"resources": resources})} == {"pass"}
+    assert {f.status for f in judge(estate, "NET-007", {"resources": resources})} == {"pass"}
+    https = next(r for r in resources if r.get("name") == "nsg-shared-bastion")["inputs"]["securityRules"][:1]
+    lone = {"type": "azure-native:network:NetworkSecurityGroup", "name": "nsg-shared-management", "stack": "shared",
+            "inputs": {"networkSecurityGroupName": "nsg-shared-management", "securityRules": https}}
+    failed = [f for f in judge(estate, "NET-003", {"resources": [*resources, lone]}) if f.status == "fail"]
+    assert [f.message for f in failed] == ["nsg-shared-management: rule AllowHttpsInbound allows Internet in"]
