@@ -47,7 +47,8 @@ labtests: venv apt
 
 test: venv apt lint unit labtests
 
-# The main job on the example councils: validate, plan, lab up, configure, check, report, roadmap.
+# The main job on the example councils: validate, plan, reachability and preflight of the plan, lab up, configure,
+# check, report, roadmap.
 # `estate check` exits 1 when a mandatory rule fails (Waltham Forest's legacy estate does): the demo
 # shows that and goes on. The lab stays up for exploring; `estate lab down` removes it.
 REPORTS := reports
@@ -56,6 +57,8 @@ demo: venv apt
 	$(BIN)/estate councils
 	$(BIN)/estate ipam newham
 	$(BIN)/estate plan --all --json --output $(REPORTS)/plan.json
+	$(BIN)/estate reach --all
+	$(BIN)/estate preflight --json --output $(REPORTS)/preflight.json
 	$(BIN)/estate lab up
 	$(BIN)/estate lab probe
 	$(BIN)/estate configure
@@ -65,7 +68,7 @@ demo: venv apt
 	$(BIN)/estate check --plan --hosts --format sarif --output $(REPORTS)/compliance.sarif || [ $$? -eq 1 ]
 	$(BIN)/estate check --hosts || [ $$? -eq 1 ]
 	$(BIN)/estate roadmap
-	@echo "reports in $(REPORTS)/: compliance.html (with the roadmap), compliance.sarif, plan.json"
+	@echo "reports in $(REPORTS)/: compliance.html (with the roadmap), compliance.sarif, plan.json, preflight.json"
 
 bench: venv apt
 	$(BIN)/python -m bench
