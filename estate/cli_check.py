@@ -37,25 +37,14 @@ def _today(value: str | None) -> dt.date:
 
 def read_facts(path: Path) -> list[HostFacts]:
     """Host facts from a JSON file: a list of objects of the HostFacts model (CONTRACTS.md s.3)."""
-    import json
-
     from pydantic import ValidationError
 
     from estate.compliance.facts import HostFacts
     from estate.errors import EstateError, format_path
-    from estate.yamlsrc import display
+    from estate.yamlsrc import display, load_json_list
 
     shown = display(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EstateError.one(shown, 0, "", "file not found") from None
-    except json.JSONDecodeError as exc:
-        raise EstateError.one(shown, exc.lineno, "", f"not JSON: {exc.msg} (column {exc.colno})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EstateError.one(shown, 0, "", f"cannot read: {exc}") from None
-    if not isinstance(data, list):
-        raise EstateError.one(shown, 0, "", "expected a JSON list of host facts")
+    data = load_json_list(path, "a JSON list of host facts")
     out = []
     for i, item in enumerate(data):
         try:

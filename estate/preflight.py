@@ -37,7 +37,7 @@ import yaml
 from estate.contract.types import ARM_TYPES
 from estate.errors import EstateError
 from estate.plan import NAMESPACES, Plan, PlannedResource, mock_id
-from estate.yamlsrc import display
+from estate.yamlsrc import display, load_json_list
 
 DATA = Path(__file__).with_name("preflight.yaml")
 SUBSCRIPTION_SCOPE = "/subscriptions/<subscription-id>"  # how a scope is shown: the plan's subscription is a stand-in
@@ -334,16 +334,7 @@ def _family_label(family: str) -> str:
 def read_usage(path: Path) -> list[Usage]:
     """The JSON of `az vm list-usage --location REGION -o json`: a list of {currentValue, limit, localName, name}."""
     shown = display(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EstateError.one(shown, 0, "", "file not found") from None
-    except json.JSONDecodeError as exc:
-        raise EstateError.one(shown, exc.lineno, "", f"not JSON: {exc.msg} (column {exc.colno})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EstateError.one(shown, 0, "", f"cannot read: {exc}") from None
-    if not isinstance(data, list):
-        raise EstateError.one(shown, 0, "", "expected the JSON list of `az vm list-usage --location REGION -o json`")
+    data = load_json_list(path, "the JSON list of `az vm list-usage --location REGION -o json`")
     out = []
     for i, item in enumerate(data):
         if not isinstance(item, dict):

@@ -118,3 +118,22 @@ def load(path: Path) -> Sourced:
     except (OSError, UnicodeDecodeError) as exc:
         raise EstateError.one(shown, 0, "", f"cannot read: {exc}") from None
     return parse(text, shown)
+
+
+def load_json_list(path: Path, expected: str) -> list[Any]:
+    """A JSON file that must hold a list (host facts, `az vm list-usage`): its items, or one line naming the
+    file (and the JSON line) and what was wrong. `expected` says what the list should be."""
+    import json
+
+    shown = display(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EstateError.one(shown, 0, "", "file not found") from None
+    except json.JSONDecodeError as exc:
+        raise EstateError.one(shown, exc.lineno, "", f"not JSON: {exc.msg} (column {exc.colno})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EstateError.one(shown, 0, "", f"cannot read: {exc}") from None
+    if not isinstance(data, list):
+        raise EstateError.one(shown, 0, "", f"expected {expected}")
+    return data
