@@ -428,6 +428,9 @@ class _Runner:
                     # Azure gives a system-assigned identity a principal (its object id) that others grant roles to
                     state["identity"] = {**identity, "principalId": str(uuid.uuid5(_NS, f"{args.name}/identity")),
                                          "tenantId": PLAN_TENANT}
+                if args.typ == "azure-native:operationalinsights:Workspace":
+                    # Azure gives a workspace a customer id (a GUID) that traffic analytics names it by
+                    state["customerId"] = str(uuid.uuid5(_NS, f"{args.name}/customer-id"))
                 return mock_id(args.typ, args.name, args.inputs), state
 
             def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:

@@ -116,8 +116,8 @@ def diagnostics(name: str, *, resource_uri: pulumi.Input[str], workspace_id: pul
 
 
 def flow_log(common: Common, *, vnet_name: str, vnet_id: pulumi.Input[str], storage_id: pulumi.Input[str],
-             workspace_id: pulumi.Input[str], workspace_guid: pulumi.Input[str | None], service: str,
-             parent: pulumi.Resource) -> network.FlowLog:
+             workspace_id: pulumi.Input[str], workspace_guid: pulumi.Input[str | None],
+             workspace_region: pulumi.Input[str], service: str, parent: pulumi.Resource) -> network.FlowLog:
     """A virtual network flow log (learn.microsoft.com/azure/network-watcher/vnet-flow-logs-overview): kept in the
     hub's storage account for the framework's days and analysed by traffic analytics in the hub's workspace."""
     f = common.flow_logs
@@ -139,7 +139,7 @@ def flow_log(common: Common, *, vnet_name: str, vnet_id: pulumi.Input[str], stor
                     enabled=True,
                     traffic_analytics_interval=f.traffic_analytics_minutes,
                     workspace_id=workspace_guid,
-                    workspace_region=common.location,
+                    workspace_region=workspace_region,  # the workspace's region, not the VNet's
                     workspace_resource_id=workspace_id,
                 )),
             tags=common.tags(service),

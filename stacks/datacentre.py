@@ -144,13 +144,15 @@ class HubDataCentre(pulumi.ComponentResource):
             zone_link(self.common, zone, zone_rg=self.rg.name, vnet_id=vnet_id, parent=self, depends_on=[resource])
         flow_log(self.common, vnet_name=f"vnet-{self.common.key}", vnet_id=vnet_id,
                  storage_id=self.flow_log_storage.id, workspace_id=self.workspace.id,
-                 workspace_guid=self.workspace.customer_id, service=SERVICE, parent=self)
+                 workspace_guid=self.workspace.customer_id, workspace_region=self.common.location, service=SERVICE,
+                 parent=self)
 
     def flow_log_targets(self) -> pulumi.Output[dict[str, str]]:
         """Where council stacks send their VNets' flow logs: the storage account and the workspace (its id and
         the GUID traffic analytics names it by)."""
         return pulumi.Output.all(self.flow_log_storage.id, self.workspace.id, self.workspace.customer_id).apply(
-            lambda v: {"storageId": v[0], "workspaceId": v[1], "workspaceGuid": v[2]})
+            lambda v: {"storageId": v[0], "workspaceId": v[1], "workspaceGuid": v[2],
+                       "workspaceRegion": self.common.location})
 
     def zone_ids(self) -> pulumi.Output[dict[str, str]]:
         zones = sorted(self.zones)
@@ -173,6 +175,7 @@ class CouncilDataCentre(pulumi.ComponentResource):
                  storage_id=hub.flow_log_targets.apply(lambda t: t["storageId"]),
                  workspace_id=hub.flow_log_targets.apply(lambda t: t["workspaceId"]),
                  workspace_guid=hub.flow_log_targets.apply(lambda t: t.get("workspaceGuid")),
+                 workspace_region=hub.flow_log_targets.apply(lambda t: t["workspaceRegion"]),
                  service=SERVICE, parent=self)
         vault, policy = backup_vault(c, self.rg, SERVICE, self)
         diagnostics(f"diag-rsv-{c.key}", resource_uri=vault.id, workspace_id=hub.workspace_id, parent=self)

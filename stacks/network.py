@@ -297,7 +297,7 @@ class HubRef:
     workspace_id: pulumi.Output[str]
     dns_rg_name: pulumi.Output[str]
     zone_ids: pulumi.Output[dict[str, str]]
-    flow_log_targets: pulumi.Output[dict[str, str]]  # storageId, workspaceId, workspaceGuid
+    flow_log_targets: pulumi.Output[dict[str, str]]  # storageId, workspaceId, workspaceGuid, workspaceRegion
 
     @classmethod
     def of(cls, ref: pulumi.StackReference) -> HubRef:

@@ -4,6 +4,8 @@ that Microsoft's documentation and templates give."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from estate.loader import Estate
@@ -12,6 +14,7 @@ from tests.stacks_support import only, repo_estate, repo_plan
 
 COUNCILS = ["havering", "newham", "waltham-forest"]
 SITES = ["shared", *COUNCILS]
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +208,9 @@ def test_every_vnet_keeps_flow_logs_in_the_hub(estate: Estate, planned: Plan) ->
         assert analytics["enabled"] is True
         assert analytics["trafficAnalyticsInterval"] == control.traffic_analytics_minutes
         assert analytics["workspaceResourceId"].endswith("/workspaces/" + workspace.inputs["workspaceName"])
+        # Traffic analytics names the workspace by its customer id and region (the hub's, whatever the VNet's):
+        # learn.microsoft.com/azure/network-watcher/traffic-analytics
+        assert _GUID.fullmatch(str(analytics["workspaceId"]))
+        assert analytics["workspaceRegion"] == workspace.inputs["location"]
+    assert len({log["flowAnalyticsConfiguration"]["networkWatcherFlowAnalyticsConfiguration"]["workspaceId"]
+                for log in logs.values()}) == 1
