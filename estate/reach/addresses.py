@@ -8,8 +8,8 @@ internet" as a probe's end): a set holds it only if it holds every internet addr
 from __future__ import annotations
 
 import ipaddress
-from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -117,20 +117,23 @@ class Classifier:
     forty councils named by one rule are one class)."""
 
     def __init__(self, sets: Sequence[AddressSet]) -> None:
-        bounds: set[int] = set()
-        for s in sets:
-            for lo, hi in s.intervals:
-                bounds.add(lo)
-                bounds.add(hi + 1)
-        self.bounds = sorted(bounds)
-        members: list[list[int]] = [[] for _ in range(len(self.bounds) + 1)]
+        self.sets = tuple(sets)
+        events: dict[int, list[tuple[int, int]]] = {}
         for i, s in enumerate(sets):
             for lo, hi in s.intervals:
-                for piece in range(bisect_right(self.bounds, lo), bisect_right(self.bounds, hi) + 1):
-                    if piece and self.bounds[piece - 1] <= hi:
-                        members[piece].append(i)
-        ids: dict[tuple[int, ...], int] = {}
-        self.piece_class = [ids.setdefault(tuple(sorted(set(m))), len(ids)) for m in members]
+                events.setdefault(lo, []).append((i, 1))
+                events.setdefault(hi + 1, []).append((i, -1))
+        self.bounds = sorted(events)
+        # one sweep over the bounds: piece k + 1 starts at bounds[k]; its members are the sets open there
+        active: dict[int, int] = {}
+        ids: dict[tuple[int, ...], int] = {(): 0}
+        self.piece_class = [0]
+        for b in self.bounds:
+            for i, delta in events[b]:
+                active[i] = active.get(i, 0) + delta
+                if not active[i]:
+                    del active[i]
+            self.piece_class.append(ids.setdefault(tuple(sorted(active)), len(ids)))
         self.by_global = any(s.internet for s in sets)
 
     def key(self, addr: int) -> int:
@@ -140,6 +143,73 @@ class Classifier:
         if self.by_global and is_global(addr):
             k += 1
         return k
+
+
+def merged(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
+    """Intervals sorted and merged where they overlap or touch."""
+    out: list[list[int]] = []
+    for lo, hi in sorted(intervals):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return tuple((lo, hi) for lo, hi in out)
+
+
+def holds(intervals: tuple[Interval, ...], addr: int) -> bool:
+    """Whether merged (sorted, disjoint) intervals hold an address."""
+    i = bisect_right(intervals, (addr, ALL[1] + 1)) - 1
+    return i >= 0 and intervals[i][0] <= addr <= intervals[i][1]
+
+
+class Population:
+    """Addresses in named groups (the segments of one VLAN in every council), and how many of each group a set's
+    intervals hold: counted once per set, then read per group at no cost (network.Network.uniform_verdicts)."""
+
+    SMALL = 16  # an interval holding at most this many addresses is counted address by address
+
+    def __init__(self, groups: Mapping[str, Sequence[int]]) -> None:
+        items = sorted((addr, g) for g, addrs in groups.items() for addr in addrs)
+        self.addrs = [a for a, _ in items]
+        self.group_at = [g for _, g in items]
+        self.prefix: dict[str, list[int]] = {}
+        for g in groups:
+            acc, n = [0], 0
+            for h in self.group_at:
+                n += h == g
+                acc.append(n)
+            self.prefix[g] = acc
+        self._memo: dict[int, tuple[AddressSet, dict[str, int], tuple[Interval, ...]]] = {}
+
+    def held(self, s: AddressSet) -> tuple[dict[str, int], tuple[Interval, ...]]:
+        """Per group, how many of its addresses the set's intervals hold; and those intervals merged."""
+        hit = self._memo.get(id(s))
+        if hit is None or hit[0] is not s:
+            spans = merged(s.intervals)
+            counts: dict[str, int] = {}
+            for lo, hi in spans:
+                i, j = bisect_left(self.addrs, lo), bisect_right(self.addrs, hi)
+                if j - i <= self.SMALL:
+                    for k in range(i, j):
+                        counts[self.group_at[k]] = counts.get(self.group_at[k], 0) + 1
+                else:
+                    for g, pre in self.prefix.items():
+                        if pre[j] - pre[i]:
+                            counts[g] = counts.get(g, 0) + pre[j] - pre[i]
+            hit = self._memo[id(s)] = (s, counts, spans)
+        return hit[1], hit[2]
+
+    def splits(self, classifier: Classifier, group: str, own: Sequence[int]) -> bool:
+        """Whether the classifier tells apart two addresses of `group` outside `own` (the members at the other
+        end's site): some set holds some of them and not all. Classifier keys read intervals only (and whether an
+        address is global, which the caller keeps constant)."""
+        size = self.prefix[group][-1] - len(own)
+        for s in classifier.sets:
+            counts, spans = self.held(s)
+            n = counts.get(group, 0)
+            if n and 0 < n - sum(holds(spans, a) for a in own) < size:
+                return True
+        return False
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from estate.reach.addresses import (
     INTERNET,
     AddressSet,
     Classifier,
+    Population,
     address_set,
     is_global,
     parse_address,
@@ -283,7 +284,7 @@ class Network:
         self._routes: dict[str, _RouteTable] = {}
         self._nsg_checks: dict[tuple[str, bool, str, int], _NsgCheck] = {}
         self._fw_checks: dict[str, _FirewallCheck] = {}
-        self._walks: dict[tuple[str, str, int, bool, str], Path] = {}
+        self._walks: dict[tuple[str, bool, int, bool, str], Path] = {}
         self._joined: dict[tuple[int, int], Path] = {}
         self._nsg_memo: dict[tuple[object, ...], list[tuple[Hop, ...]]] = {}
         self._vnet_tags: dict[str, AddressSet] = {}
@@ -415,6 +416,164 @@ class Network:
         return tuple(outs[i][-1].allowed and (fws[i] is None or fws[i][0].allowed) and ends[i][-1].allowed  # type: ignore[index]
                      for i in range(len(services)))
 
+    def uniform_verdicts(self, sources: Sequence[tuple[str, Endpoint]], dests: Sequence[tuple[str, Endpoint]],
+                         services: Services, population: Population, groups: tuple[str, str]
+                         ) -> tuple[bool, ...] | None:
+        """Per service, the verdict that every pair (a, b) of `sources` x `dests` at different sites gets from
+        `verdicts`, when the network provably gives all of them the same one; None when this cannot tell (then
+        the caller judges the pairs one by one). Linear in the ends, not in the pairs.
+
+        Why it is exact: `verdicts` decides each part of a walk from class keys (estate.reach.addresses.Classifier)
+        and memoises by them. Here each source's classifiers (its NSGs outbound, its route table) are checked to
+        hold every destination of another site in one class (`Population.splits`), so one representative
+        destination gives the source's outbound verdict and first route step for all of them; the same for each
+        destination's inbound NSGs and route table (the reply's first step) over the sources. What remains depends
+        on one end alone (the walk on from the hub firewall, which reads the source's network only as "is it the
+        firewall's network": every end is checked not to be) or on the firewall's two class keys, so the pair's
+        verdict is a conjunction T1(a) and FW(class of a, class of b) and T2(b, SNAT); per pair of firewall classes
+        "all hold" or "one fails for all" is read off per-end answers. Anything else (an address on the internet,
+        a path leaving the plan, a platform subnet, a route around the firewall, two firewalls, a mixed class)
+        answers None.
+        """
+        n = len(services)
+        pairs_of = [(site, e) for site, e in (*sources, *dests)]
+        if not sources or not dests or any(e.subnet is None or e.subnet.platform or is_global(e.address)
+                                           for _, e in pairs_of):
+            return None
+        fw_vnets = self.firewall_networks
+        if any(e.subnet.vnet.key in fw_vnets for _, e in pairs_of):  # type: ignore[union-attr]
+            return None
+        src_group, dst_group = groups
+        at_site_s: dict[str, list[int]] = {}
+        at_site_d: dict[str, list[int]] = {}
+        for site, e in sources:
+            at_site_s.setdefault(site, []).append(e.address)
+        for site, e in dests:
+            at_site_d.setdefault(site, []).append(e.address)
+        # the sources' side: outbound NSGs and the first route step, one representative destination each
+        firewall: Firewall | None = None
+        rows: list[tuple[Endpoint, tuple[bool, ...] | None]] = []  # None: its own route drops every packet
+        for site, a in sources:
+            b0 = next((b for st, b in dests if st != site), None)
+            if b0 is None:
+                continue
+            assert a.subnet is not None
+            own = at_site_d.get(site, [])
+            classifiers = [c.classes for c in self._checks(a, inbound=False)]
+            classifiers.append(self._route_table(a.subnet).classes)
+            if any(population.splits(c, dst_group, own) for c in classifiers):
+                return None
+            step = self._step(a.subnet, a.subnet.vnet.key, b0.address)
+            if step.outside:
+                return None
+            if step.dropped:
+                rows.append((a, None))
+                continue
+            if step.firewall is None or step.firewall.subnet is None or (
+                    firewall is not None and step.firewall is not firewall):
+                return None
+            firewall = step.firewall
+            rows.append((a, tuple(h[-1].allowed for h in self._nsg_hops(a, b0.address, services, inbound=False))))
+        if not rows:
+            return None
+        if firewall is None:  # every source's own route drops it
+            return (False,) * n
+        fw_subnet = firewall.subnet
+        assert fw_subnet is not None
+        home = pairs_of[0][1].subnet.vnet.key  # type: ignore[union-attr]  # any network but the firewall's
+        # T1: the source's outbound verdict, and the reply's way on from the firewall back to the source
+        t1: dict[int, list[tuple[bool, ...]]] = {}
+        fwc = self._fw_check(firewall)
+        rep_a: dict[int, Endpoint] = {}
+        drops = False
+        for a, outs in rows:
+            if outs is None:
+                drops = True
+                continue
+            back = self._walk(fw_subnet, home, a.address, firewall)
+            reply = back.firewall is None and (back.outside or not back.dropped)
+            key = fwc.sources.key(a.address)
+            rep_a.setdefault(key, a)
+            t1.setdefault(key, []).append(tuple(o and reply for o in outs))
+        # T2: the destination's inbound verdict (from the source, or from the firewall when it SNATs) and the
+        # reply's first step; the walk on from the firewall must deliver into the destination's subnet
+        t2: dict[int, list[tuple[tuple[bool, ...], tuple[bool, ...]]]] = {}
+        rep_b: dict[int, Endpoint] = {}
+        snat_address = firewall.address
+        for site, b in dests:
+            a0 = next((a for st, a in sources if st != site), None)
+            if a0 is None:
+                continue
+            subnet = b.subnet
+            assert subnet is not None
+            after = self._walk(fw_subnet, home, b.address, firewall)
+            if (after.firewall is not None or after.dropped or after.outside or after.internet
+                    or after.vnet is not subnet.vnet or subnet.vnet.subnet_at(b.address) is not subnet):
+                return None
+            own = at_site_s.get(site, [])
+            classifiers = [c.classes for c in self._checks(b, inbound=True)]
+            classifiers.append(self._route_table(subnet).classes)
+            if any(population.splits(c, src_group, own) for c in classifiers):
+                return None
+            back = self._step(subnet, subnet.vnet.key, a0.address)
+            if back.outside or not (back.dropped or back.firewall is firewall):
+                return None
+            key = fwc.destinations.key(b.address)
+            rep_b.setdefault(key, b)
+            if back.dropped:  # the reply is dropped: nothing gets through
+                t2.setdefault(key, []).append(((False,) * n, (False,) * n))
+                continue
+            ins = tuple(h[-1].allowed for h in self._nsg_hops(b, a0.address, services, inbound=True))
+            snat = ins if snat_address is None else tuple(
+                h[-1].allowed for h in self._nsg_hops(b, snat_address, services, inbound=True))
+            t2.setdefault(key, []).append((ins, snat))
+        if not t2:
+            return None
+        verdict: list[bool] = []
+        for p in range(n):
+            every, none = not drops, True
+            for ka, arows in t1.items():
+                all1, any1 = all(r[p] for r in arows), any(r[p] for r in arows)
+                for kb, brows in t2.items():
+                    hop, snats = fwc.decide(rep_a[ka].address, rep_b[kb], services)[p]
+                    side = 1 if snats and snat_address is not None else 0
+                    all2, any2 = all(r[side][p] for r in brows), any(r[side][p] for r in brows)
+                    every = every and hop.allowed and all1 and all2
+                    none = none and not (hop.allowed and any1 and any2)
+            if every == none:  # some pairs allowed and some denied (or the sides disagree): not one verdict
+                return None
+            verdict.append(every)
+        return tuple(verdict)
+
+    def route_classes(self, subnet: Subnet) -> Classifier:
+        """The classes of destination addresses `subnet`'s effective routes tell apart."""
+        return self._route_table(subnet).classes
+
+    def first_step(self, subnet: Subnet, dst: int) -> Path:
+        """The first part of a walk from `subnet` (a packet starting there): up to the firewall it is routed to."""
+        return self._step(subnet, subnet.vnet.key, dst)
+
+    def onward(self, fw: Firewall, dst: int) -> Path:
+        """The rest of a walk routed to `fw`, from its subnet on, for a packet that started in a network holding no
+        firewall (`_route` reads the packet's home only as "is it the network routed from", and from here on that is
+        a firewall's): `_walk`'s joined path is outside exactly when this is, and dropped when this is."""
+        assert fw.subnet is not None
+        after = self._walk(fw.subnet, "", dst, fw)
+        return after if after.firewall is None else Path(after.before, dropped=True)
+
+    @property
+    def firewall_networks(self) -> set[str]:
+        return {fw.subnet.vnet.key for fw in self.model.firewalls if fw.subnet is not None}
+
+    def _checks(self, at: Endpoint, *, inbound: bool) -> list[_NsgCheck]:
+        """The NSG checks `_nsg_hops` applies at `at`, in its order."""
+        subnet = at.subnet
+        assert subnet is not None
+        nsgs = [n for n in (subnet.nsg, at.nic.nsg if at.nic else None) if n is not None]
+        if not inbound:
+            nsgs.reverse()
+        return [self._nsg_check(n, inbound, subnet, at.address) for n in nsgs]
+
     def _parts(self, src: Endpoint, dst: Endpoint, services: Services) -> tuple[
             list[tuple[Hop, ...]], Path, Sequence[tuple[Hop, bool] | None], list[tuple[Hop, ...]], tuple[Hop, ...]]:
         assert src.subnet is not None
@@ -522,14 +681,11 @@ class Network:
         """Per service, the NSG hops at `at` (outbound: NIC then subnet; inbound: subnet then NIC), cut at a deny."""
         subnet = at.subnet
         assert subnet is not None
-        nsgs = [n for n in (subnet.nsg, at.nic.nsg if at.nic else None) if n is not None]
-        if not inbound:
-            nsgs.reverse()
-        if not nsgs:
+        checks = self._checks(at, inbound=inbound)
+        if not checks:
             step = "nsg-in" if inbound else "nsg-out"
             why = "a platform subnet: Azure manages it" if subnet.platform else "nothing filters this subnet"
             return [(Hop(step, self.label_of.get(subnet.key, subnet.label), "(no NSG)", why, True),)] * len(services)
-        checks = [self._nsg_check(n, inbound, subnet, at.address) for n in nsgs]
         key = (*(id(c) for c in checks), *(c.classes.key(other) for c in checks), services)
         hit = self._nsg_memo.get(key)
         if hit is not None:
@@ -598,11 +754,7 @@ class Network:
 
     def _walk(self, subnet: Subnet, src_home: str, dst: int, via: Firewall | None = None) -> Path:
         """Routes from `subnet` towards `dst` for a packet that started in network `src_home`."""
-        table = self._route_table(subnet)
-        key = (subnet.key, src_home, table.classes.key(dst), is_global(dst), via.key if via else "")
-        step = self._walks.get(key)
-        if step is None:
-            step = self._walks[key] = self._route(subnet, table.lookup(dst), src_home, dst, via)
+        step = self._step(subnet, src_home, dst, via)
         fw = step.firewall
         if fw is None or fw.subnet is None or step.dropped:
             return step
@@ -616,6 +768,17 @@ class Network:
                 joined = Path(step.before, fw, after.before, after.vnet, after.internet, after.dropped, after.outside)
             self._joined[(id(step), id(after))] = joined
         return joined
+
+    def _step(self, subnet: Subnet, src_home: str, dst: int, via: Firewall | None = None) -> Path:
+        """The first part of a walk: `subnet`'s own route to `dst`, decided once per class of its routes. `_route`
+        reads the packet's home network only as "did it start in this subnet's network" (a peering's forwarded
+        traffic), so that is all the key holds: the walk on from the hub firewall is shared by every council."""
+        table = self._route_table(subnet)
+        key = (subnet.key, src_home == subnet.vnet.key, table.classes.key(dst), is_global(dst), via.key if via else "")
+        step = self._walks.get(key)
+        if step is None:
+            step = self._walks[key] = self._route(subnet, table.lookup(dst), src_home, dst, via)
+        return step
 
     def _route(self, subnet: Subnet, route: Route, src_home: str, dst: int, via: Firewall | None) -> Path:
         ip = f" {show(route.next_hop_ip)}" if route.next_hop_ip is not None else ""
