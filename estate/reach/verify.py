@@ -14,9 +14,14 @@
 - hub_routing (1.3): every council segment reaches the other councils and the internet only through the hub
   firewall: no route delivers the packet without passing it (a packet dropped is no bypass).
 
-Inter-council pairs are many (40 councils: 81,000 ordered pairs of segments, 890,000 probes). They are all judged,
-not sampled: each part of a walk is decided once per class of addresses it cannot tell apart (the forty councils'
-servers segments named by one NSG rule are one class; see addresses.Classifier), so a pair costs a few lookups.
+Inter-council pairs are many (40 councils: 81,000 ordered pairs of segments, 890,000 probes; 400 councils: 8 million
+pairs). They are all judged, none sampled, but in classes: the pairs from one VLAN of every council to another VLAN
+of every other council are one class, and `Network.uniform_verdicts` proves in time linear in the councils that all
+its pairs get one verdict per port (each council's NSGs and routes cannot tell the other councils' segments of the
+class apart; the hub firewall decides per class of addresses). A class it cannot prove, or whose verdicts differ
+from the matrix's, is traced pair by pair, which names the deciding rule of each failing pair; so are the pairs
+within a council and those with the hub. `verify(..., fast=False)` traces every pair (the reference the tests hold
+the fast path to). Hub routing is counted the same way: one first step per council subnet for all other councils.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from estate.lab.probe import allowing_flow, matrix_ports
 from estate.lab.topology import LabSegment, lab_segments, scope_of
-from estate.reach.addresses import INTERNET, show
+from estate.reach.addresses import INTERNET, Population, is_global, show
 from estate.reach.model import fqdn_matches
 from estate.reach.network import Endpoint, Hop, Network, Service, Services, Trace
 
@@ -145,19 +150,20 @@ class Verification:
         return "\n".join(lines)
 
 
-def verify(network: Network, estate: Estate, checks: Iterable[str] = CHECKS) -> Verification:
-    """Every plan-wide property of the module docstring, on the network planned for this estate."""
+def verify(network: Network, estate: Estate, checks: Iterable[str] = CHECKS, *, fast: bool = True) -> Verification:
+    """Every plan-wide property of the module docstring, on the network planned for this estate. Without `fast`,
+    every pair of the segmentation check is traced one by one (the reference the fast path is tested against)."""
     out = Verification()
     segments = _segments(network, estate, out)
     wanted = set(checks)
     if "segmentation" in wanted:
-        _segmentation(network, estate, segments, out)
+        _segmentation(network, estate, segments, out, fast)
     if "egress" in wanted:
         _egress(network, estate, segments, out)
     if "administration" in wanted:
         _administration(network, estate, out)
     if "hub_routing" in wanted:
-        _hub_routing(network, segments, out)
+        _hub_routing(network, segments, out, fast)
     return out
 
 
@@ -192,30 +198,102 @@ def _judge(out: Verification, check: str, stack: str, got: bool | None, want: bo
     return got != want
 
 
+_Ends = Sequence[tuple[LabSegment, Endpoint]]
+
+
+@dataclass
+class _Layout:
+    """The segments as the segmentation check walks them: by site, and the councils' by VLAN (the classes)."""
+
+    segments: _Ends
+    by_site: dict[str, list[tuple[LabSegment, Endpoint]]]
+    hub: list[tuple[LabSegment, Endpoint]]
+    vlans: dict[str, list[tuple[LabSegment, Endpoint]]]   # council segments of one VLAN name, every council
+
+    @classmethod
+    def of(cls, segments: _Ends) -> _Layout:
+        by_site: dict[str, list[tuple[LabSegment, Endpoint]]] = {}
+        vlans: dict[str, list[tuple[LabSegment, Endpoint]]] = {}
+        for s, e in segments:
+            by_site.setdefault(s.site, []).append((s, e))
+            if not s.is_hub:
+                vlans.setdefault(s.name, []).append((s, e))
+        return cls(segments, by_site, [x for x in segments if x[0].is_hub], vlans)
+
+    def one_by_one(self, s: LabSegment, proven: Iterable[tuple[str, str]]) -> Iterable[tuple[LabSegment, Endpoint]]:
+        """The destinations judged pair by pair from `s`: all of them for a hub segment; for a council's, its own
+        site's and the hub's, and the other councils' of every VLAN not proven as a class."""
+        if s.is_hub:
+            yield from self.segments
+            return
+        yield from self.by_site[s.site]
+        yield from self.hub
+        done = {d for c, d in proven if c == s.name}
+        for name, ends in self.vlans.items():
+            if name not in done:
+                yield from (x for x in ends if x[0].site != s.site)
+
+
+def _classes(network: Network, layout: _Layout, services: Services, idle: set[str]
+             ) -> dict[tuple[str, str], tuple[bool, ...]]:
+    """Every (source VLAN, destination VLAN) class of inter-council pairs the network proves uniform, with its
+    verdicts (Network.uniform_verdicts): each of its pairs has them, so none is traced one by one."""
+    population = Population({name: [e.address for _, e in ends] for name, ends in layout.vlans.items()})
+    out = {}
+    for src, ends in layout.vlans.items():
+        sources = [(s.site, e) for s, e in ends if s.label not in idle]
+        for dst, targets in layout.vlans.items():
+            got = network.uniform_verdicts(sources, [(d.site, e) for d, e in targets], services, population,
+                                           (src, dst))
+            if got is not None:
+                out[(src, dst)] = got
+    return out
+
+
 def _segmentation(network: Network, estate: Estate, segments: Sequence[tuple[LabSegment, Endpoint]],
-                  out: Verification) -> None:
+                  out: Verification, fast: bool = True) -> None:
     fw = estate.framework
     services: Services = tuple(matrix_ports(fw))
     expected: dict[tuple[bool, bool, bool, str, str], tuple[tuple[str | None, ...], tuple[bool, ...], str]] = {}
-    hub = {id(s): s.is_hub for s, _ in segments}
+
+    def expect(s: LabSegment, d: LabSegment) -> tuple[tuple[str | None, ...], tuple[bool, ...], str]:
+        # allowing_flow reads the pair's scope (from the two ends' sites) and the two ends' names: one answer per
+        # such key
+        key = (s.is_hub, d.is_hub, s.site == d.site, s.name, d.name)
+        known = expected.get(key)
+        if known is None:
+            flows = tuple(allowing_flow(fw, s, d, p, n) for p, n in services)
+            known = expected[key] = (flows, tuple(f is not None for f in flows), scope_of(s, d))
+        return known
+
+    idle = {s.label: why for s, a in segments if a.subnet is not None and (why := network.idle(a.subnet))}
+    layout = _Layout.of(segments)
+    agreeing: dict[tuple[str, str], tuple[bool, ...]] = {}
+    if fast:  # a class whose verdicts differ from the matrix's is traced pair by pair, to name the deciding rules
+        for (src, dst), proven in _classes(network, layout, services, set(idle)).items():
+            s0 = layout.vlans[src][0][0]
+            d0 = next((d for d, _ in layout.vlans[dst] if d.site != s0.site), None)
+            if d0 is not None and expect(s0, d0)[1] == proven:
+                agreeing[(src, dst)] = proven
     for s, a in segments:
         t = out.tally("segmentation", s.site)
-        why = network.idle(a.subnet) if a.subnet is not None else None
-        if why is not None:
-            out.idle[s.label] = why
+        if s.label in idle:
+            out.idle[s.label] = idle[s.label]
             t.idle += len(services) * (len(segments) - 1)
             continue
-        for d, b in segments:
+        if not s.is_hub:
+            for (src, dst), same in agreeing.items():
+                if src == s.name:
+                    pairs = sum(1 for d, _ in layout.vlans[dst] if d.site != s.site)
+                    allowed = sum(same) * pairs
+                    t.allowed += allowed
+                    t.allowed_ok += allowed
+                    t.denied += len(same) * pairs - allowed
+                    t.denied_ok += len(same) * pairs - allowed
+        for d, b in layout.one_by_one(s, agreeing):
             if s is d:
                 continue
-            # allowing_flow reads the pair's scope (from the two ends' sites) and the two ends' names: one answer
-            # per such key
-            key = (hub[id(s)], hub[id(d)], s.site == d.site, s.name, d.name)
-            known = expected.get(key)
-            if known is None:
-                flows = tuple(allowing_flow(fw, s, d, p, n) for p, n in services)
-                known = expected[key] = (flows, tuple(f is not None for f in flows), scope_of(s, d))
-            flows, want, scope = known
+            flows, want, scope = expect(s, d)
             got = network.verdicts(a, b, services)
             if got == want:  # the common case, counted at once
                 allowed = sum(want)
@@ -230,6 +308,30 @@ def _segmentation(network: Network, estate: Estate, segments: Sequence[tuple[Lab
                     trace = network.traces(a, b, (service,))[0]
                     out._fail(Failure("segmentation", s.site, a.label, b.label, service, flow is not None,
                                       f"{flow} allows it" if flow else f"no flow of scope {scope} lists it", trace))
+
+
+def verdict_table(network: Network, estate: Estate, *, fast: bool = True
+                  ) -> dict[tuple[str, str], tuple[bool | None, ...]]:
+    """The segmentation check's verdicts on every ordered pair of segments (sources where nothing can send left
+    out), per port of the matrix: with `fast`, the classes `Network.uniform_verdicts` proves are expanded to their
+    pairs and the rest traced one by one; without, every pair is traced. The two must be equal (tests/test_reach)."""
+    services: Services = tuple(matrix_ports(estate.framework))
+    segments = _segments(network, estate, Verification())
+    idle = {s.label for s, a in segments if a.subnet is not None and network.idle(a.subnet)}
+    layout = _Layout.of(segments)
+    proven = _classes(network, layout, services, idle) if fast else {}
+    table: dict[tuple[str, str], tuple[bool | None, ...]] = {}
+    for s, a in segments:
+        if s.label in idle:
+            continue
+        if not s.is_hub:
+            for (src, dst), got in proven.items():
+                if src == s.name:
+                    table.update({(a.label, b.label): got for d, b in layout.vlans[dst] if d.site != s.site})
+        for d, b in layout.one_by_one(s, proven):
+            if s is not d:
+                table[(a.label, b.label)] = network.verdicts(a, b, services)
+    return table
 
 
 def _covers(purpose: EgressPurpose, dst: Endpoint, service: Service) -> bool:
@@ -330,17 +432,42 @@ def _administration(network: Network, estate: Estate, out: Verification) -> None
                                       network.traces(internet, dst, (service,))[0]))
 
 
-def _hub_routing(network: Network, segments: Sequence[tuple[LabSegment, Endpoint]], out: Verification) -> None:
-    spokes = [v for v in network.model.vnets.values() if v.stack != HUB]
+def _hub_routing(network: Network, segments: Sequence[tuple[LabSegment, Endpoint]], out: Verification,
+                 fast: bool = True) -> None:
+    spokes = [v for v in network.model.vnets.values() if v.stack != HUB and v.prefixes]
+    targets = [(v, Endpoint(f"{v.name} ({show(v.prefixes[0][0] + 4)})", v.prefixes[0][0] + 4)) for v in spokes]
+    population = Population({"spokes": [t.address for _, t in targets]})
+    private = not any(is_global(t.address) for _, t in targets)
+    onward: dict[str, int] = {}  # per firewall: the targets the walk on from it leaves the planned stacks for
+    fw_vnets = network.firewall_networks
+    internet = Endpoint("Internet", INTERNET)
     for s, a in segments:
         if s.is_hub or a.subnet is None or a.subnet.platform:
             continue
-        targets = [Endpoint(f"{v.name} ({show(v.prefixes[0][0] + 4)})", v.prefixes[0][0] + 4)
-                   for v in spokes if v is not a.subnet.vnet and v.prefixes]
-        targets.append(Endpoint("Internet", INTERNET))
-        for dst in targets:
+        t = out.tally("hub_routing", s.site)
+        mine = [(v, e) for v, e in targets if v is not a.subnet.vnet]
+        one_by_one = [*mine, (None, internet)]
+        if fast and mine and private and a.subnet.vnet.key not in fw_vnets and not population.splits(
+                network.route_classes(a.subnet), "spokes", [e.address for v, e in targets if v is a.subnet.vnet]):
+            # one first step for every other council's network (one class of this subnet's routes)
+            step = network.first_step(a.subnet, mine[0][1].address)
+            fw = step.firewall
+            if step.outside and fw is None:
+                t.outside += len(mine)
+                one_by_one = one_by_one[-1:]
+            elif step.dropped or (fw is not None and fw.subnet is not None):
+                left = 0
+                if not step.dropped and fw is not None:
+                    if fw.key not in onward:
+                        onward[fw.key] = sum(network.onward(fw, e.address).outside for _, e in targets)
+                    left = onward[fw.key] - sum(network.onward(fw, e.address).outside
+                                                for v, e in targets if v is a.subnet.vnet)
+                t.outside += left
+                t.allowed += len(mine) - left
+                t.allowed_ok += len(mine) - left
+                one_by_one = one_by_one[-1:]
+        for _, dst in one_by_one:
             path = network.path(a, dst)
-            t = out.tally("hub_routing", s.site)
             if path.outside:
                 t.outside += 1
                 continue
