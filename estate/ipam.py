@@ -77,6 +77,12 @@ class AddressPlan:
             index.setdefault(site.block.prefixlen, {})[site.block] = (position, site)
         return index
 
+    @cached_property
+    def memo(self) -> dict[str, object]:
+        """Answers derived from the plan by code that judges addresses (each key starts with its own name), kept as
+        long as the plan: a prefix named in hundreds of NSG rules is resolved once."""
+        return {}
+
     def sites_overlapping(self, net: IPv4Network) -> list[SitePlan]:
         """The sites whose block overlaps `net`, hub first and then the councils in order. A network inside
         one block is a lookup; only a network wider than a block is compared with every block."""

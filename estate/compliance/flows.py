@@ -41,14 +41,18 @@ def endpoints(plan: AddressPlan, address: str) -> list[Endpoint]:
     text = address.strip()
     if text.lower() in ANYWHERE:
         raise Anywhere(address)
+    key = "endpoints:" + text
+    known = plan.memo.get(key)
+    if isinstance(known, tuple):
+        return list(known)
     net = ipaddress.IPv4Network(text, strict=False)
-    if not net.overlaps(plan.supernet):
-        return []
     out: list[Endpoint] = []
-    for site in plan.sites_overlapping(net):
-        for seg in site.segments:
-            if net.overlaps(seg.network):
-                out.append(Endpoint(site.key, seg.name))
+    if net.overlaps(plan.supernet):
+        for site in plan.sites_overlapping(net):
+            for seg in site.segments:
+                if net.overlaps(seg.network):
+                    out.append(Endpoint(site.key, seg.name))
+    plan.memo[key] = tuple(out)
     return out
 
 

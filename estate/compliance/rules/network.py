@@ -600,22 +600,34 @@ class VnetFlowLogs(Rule):
                 yield failed(vnet.urn, f"{vnet.name}: " + "; ".join(wrong))
 
 
-def _contains(addresses: Iterable[str], prefix: ipaddress.IPv4Network) -> bool:
-    for a in addresses:
-        text = a.strip()
-        if text.lower() in ("*", "any", "0.0.0.0/0"):
+class _Sources:
+    """A firewall rule's source addresses, parsed once: whether they cover a prefix is a look-up of the prefix
+    and its supernets (at most 33), not a scan of every address (a rule lists every council's prefix)."""
+
+    def __init__(self, addresses: Iterable[str]) -> None:
+        self.anywhere = False
+        self.networks: set[ipaddress.IPv4Network] = set()
+        for a in addresses:
+            text = a.strip()
+            if text.lower() in ("*", "any", "0.0.0.0/0"):
+                self.anywhere = True
+                continue
+            try:
+                self.networks.add(ipaddress.IPv4Network(text, strict=False))
+            except ValueError:
+                continue
+
+    def cover(self, prefix: ipaddress.IPv4Network) -> bool:
+        if self.anywhere or prefix in self.networks:
             return True
-        try:
-            if prefix.subnet_of(ipaddress.IPv4Network(text, strict=False)):
-                return True
-        except ValueError:
-            continue
-    return False
+        return any(prefix.supernet(new_prefix=length) in self.networks for length in range(prefix.prefixlen))
 
 
-def _rule_allows(r: Mapping[str, Any], prefix: ipaddress.IPv4Network, dest: Destination, service: Service) -> bool:
-    """Whether one firewall allow rule lets `prefix` reach `dest` with `service` (as a purpose names them)."""
-    if not _contains((str(a) for a in as_list(r.get("sourceAddresses"))), prefix):
+def _rule_allows(r: Mapping[str, Any], sources: _Sources, prefix: ipaddress.IPv4Network, dest: Destination,
+                 service: Service) -> bool:
+    """Whether one firewall allow rule (its sources parsed) lets `prefix` reach `dest` with `service` (as a
+    purpose names them)."""
+    if not sources.cover(prefix):
         return False
     kind, value = dest
     proto, rng = service
@@ -667,12 +679,13 @@ class EgressPurposesAllowed(Rule):
         if by_name and anchor.type == FIREWALL_POLICY and get(anchor.inputs, "dnsSettings.enableProxy") is not True:
             yield failed(anchor.urn, f"network rules {', '.join(by_name)} name FQDNs but the policy's DNS proxy is off "
                                      "(dnsSettings.enableProxy): they match nothing")
+        parsed = [(r, _Sources(str(a) for a in as_list(r.get("sourceAddresses")))) for r in allows]
         for purpose in ctx.fw.network.egress.purposes:
             missing = [f"{label} -> {dest[1]} {proto}/{rng[0]}" + (f"-{rng[1]}" if rng[1] != rng[0] else "")
                        for label, prefix in purpose_prefixes(ctx.addresses, purpose)
                        for dest in purpose_destinations(purpose)
                        for proto, rng in purpose_services(purpose)
-                       if not any(_rule_allows(r, prefix, dest, (proto, rng)) for r in allows)]
+                       if not any(_rule_allows(r, src, prefix, dest, (proto, rng)) for r, src in parsed)]
             if missing:
                 yield failed(anchor.urn, f"egress purpose {purpose.name}: no firewall rule allows "
                                          + ", ".join(missing[:4]) + (f" (+{len(missing) - 4} more)"
