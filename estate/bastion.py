@@ -35,7 +35,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 BASTION_NSG_URL = "https://learn.microsoft.com/azure/bastion/bastion-nsg"
-BASTION_SUBNET = "AzureBastionSubnet"
 SSH_RDP = ("22", "3389")  # the page's ports to the target VMs
 
 

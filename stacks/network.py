@@ -9,9 +9,11 @@ import pulumi
 import pulumi_azure_native.network as network
 import pulumi_azure_native.resources as resources
 
+from estate.azure import BASTION_SUBNET, FIREWALL_SUBNET
+
 from .common import child, diagnostics, resource_group
 from .flows import ANY, ApplicationRule, FirewallRule, RuleSpec
-from .props import BASTION_SUBNET, FIREWALL_SUBNET, Common, CouncilProps, HubProps
+from .props import Common, CouncilProps, HubProps
 
 SERVICE = "network"
 # The hub firewall policy's rule collection groups and collections (Azure: priorities 100-65000, lower first).

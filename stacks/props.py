@@ -17,6 +17,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from estate import ipam
+from estate.azure import BASTION_SUBNET, FIREWALL_SUBNET, NO_NSG_SUBNETS, PLATFORM_SUBNETS, RESERVED_AT_START
 from estate.errors import EstateError, Problem
 from estate.loader import Estate, host_addresses
 from estate.models import ImageControl
@@ -35,15 +36,6 @@ from .flows import (
 PROJECT = "shared-estate"
 HUB = ipam.HUB
 
-# Subnet names Azure reserves for its own appliances: they get no route table of ours, and no NSG but Bastion's.
-FIREWALL_SUBNET = "AzureFirewallSubnet"
-BASTION_SUBNET = "AzureBastionSubnet"
-GATEWAY_SUBNET = "GatewaySubnet"
-PLATFORM_SUBNETS = (FIREWALL_SUBNET, BASTION_SUBNET, GATEWAY_SUBNET)
-# Azure refuses an NSG on these (learn.microsoft.com/azure/firewall/firewall-faq; GatewaySubnet: "configuring NSGs
-# on the GatewaySubnet isn't supported", learn.microsoft.com/azure/vpn-gateway/vpn-gateway-about-vpn-gateway-settings).
-# AzureBastionSubnet takes one carrying Microsoft's required rules (flows.bastion_rules).
-NO_NSG_SUBNETS = (FIREWALL_SUBNET, GATEWAY_SUBNET)
 
 # Which VLAN each kind of machine joins comes from framework.yaml `onboarding.hosts` (role -> VLAN).
 ROLE_SESSION_HOSTS = "thin_client"  # AVD session hosts sit where the council's desktops sit
@@ -51,8 +43,6 @@ ROLE_SERVERS = "app_server"  # council servers, unless the council's hosts.yml p
 ROLE_SERVICES = "dc_services"  # the council's infrastructure services: Key Vault private endpoint
 ROLE_HELPDESK = "helpdesk"  # the hub host (inventories/shared/hosts.yml) that runs the shared helpdesk
 
-# The first host address Azure lets a NIC have: it keeps .0 to .3 of every subnet.
-AZURE_FIRST_HOST = 4
 
 # Stack config keys, in the project namespace unless they carry their own (`pulumi config set KEY VALUE`).
 CFG_LOCATION = "azure-native:location"
@@ -239,7 +229,7 @@ def session_host_count(desktop_users: int, concurrency: float, max_sessions_per_
 
 def firewall_address(prefix: str) -> str:
     """Azure Firewall takes the first address Azure leaves free in AzureFirewallSubnet (.4)."""
-    return str(ipam.parse_network(prefix).network_address + AZURE_FIRST_HOST)
+    return str(ipam.parse_network(prefix).network_address + RESERVED_AT_START)
 
 
 def deterministic_guid(*parts: str) -> str:
@@ -471,7 +461,7 @@ def _helpdesk_host(estate: Estate, problems: _Problems) -> tuple[str, str, str]:
 
 def _check_azure_address(seg: ipam.Segment, address: IPv4Address, problems: _Problems, host: str,
                          where: str) -> None:
-    if int(address) - int(seg.network.network_address) < AZURE_FIRST_HOST:
+    if int(address) - int(seg.network.network_address) < RESERVED_AT_START:
         problems.items.append(Problem(where, 0, host, f"{address} is one of the addresses Azure keeps "
                                                       f"in {seg.network} (.0 to .3): use address_index >= 4"))
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from estate import bastion
+from estate import azure, bastion
 from estate.contract.findings import ContractFinding
 from estate.contract.types import ARM_TYPES
 from estate.plan import PlannedResource
@@ -210,14 +210,14 @@ def _computer_name(res: PlannedResource, path: str, name: str, most: int,
 
 # reserved subnet name -> (largest prefix length allowed, source)
 RESERVED_SUBNETS: dict[str, tuple[int, str]] = {
-    "AzureFirewallSubnet": (26, FIREWALL_FAQ_URL),
-    "AzureFirewallManagementSubnet": (26, FIREWALL_FAQ_URL),
-    "AzureBastionSubnet": (26, BASTION_URL),
-    "GatewaySubnet": (27, GATEWAY_URL),
+    azure.FIREWALL_SUBNET: (26, FIREWALL_FAQ_URL),
+    azure.FIREWALL_MANAGEMENT_SUBNET: (26, FIREWALL_FAQ_URL),
+    azure.BASTION_SUBNET: (26, BASTION_URL),
+    azure.GATEWAY_SUBNET: (27, GATEWAY_URL),
 }
-NO_NSG_SUBNETS: dict[str, str] = {"AzureFirewallSubnet": FIREWALL_FAQ_URL,
-                                  "AzureFirewallManagementSubnet": FIREWALL_FAQ_URL, "GatewaySubnet": GATEWAY_URL}
-NO_ROUTE_TABLE_SUBNETS: dict[str, str] = {"AzureBastionSubnet": BASTION_URL}
+NO_NSG_SUBNETS: dict[str, str] = {azure.FIREWALL_SUBNET: FIREWALL_FAQ_URL,
+                                  azure.FIREWALL_MANAGEMENT_SUBNET: FIREWALL_FAQ_URL, azure.GATEWAY_SUBNET: GATEWAY_URL}
+NO_ROUTE_TABLE_SUBNETS: dict[str, str] = {azure.BASTION_SUBNET: BASTION_URL}
 
 
 def _subnets(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str, dict[str, Any]]]:
@@ -269,7 +269,7 @@ def _bastion_nsg(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]
     for _, _, name, subnet in _subnets(index):
         ref = subnet.get("networkSecurityGroup")
         rid = ref.get("id") if isinstance(ref, dict) else None
-        if name != bastion.BASTION_SUBNET or not isinstance(rid, str):
+        if name != azure.BASTION_SUBNET or not isinstance(rid, str):
             continue
         group = id_segment(rid, "resourceGroups")
         found = index.find("network:NetworkSecurityGroup", networkSecurityGroupName=last_segment(rid) or "",

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from estate.azure import PLATFORM_SUBNETS, RESERVED_AT_START
 from estate.reach.addresses import ANY_PORT, EMPTY, AddressSet, Ports, address_set, parse_address, parse_network, ports
 
 VNET = "azure-native:network:VirtualNetwork"
@@ -31,17 +32,9 @@ VM = "azure-native:compute:VirtualMachine"
 VMSS = "azure-native:compute:VirtualMachineScaleSet"
 
 # Subnets that hold an Azure service rather than hosts (Azure's names).
-FIREWALL_SUBNET = "AzureFirewallSubnet"
-BASTION_SUBNET = "AzureBastionSubnet"
-GATEWAY_SUBNET = "GatewaySubnet"
-PLATFORM_SUBNETS = frozenset({FIREWALL_SUBNET, BASTION_SUBNET, GATEWAY_SUBNET, "AzureFirewallManagementSubnet",
-                              "RouteServerSubnet"})
-# Azure reserves the first four addresses of every subnet (learn.microsoft.com/azure/virtual-network/
-# virtual-networks-faq, "Are there any restrictions on using IP addresses within these subnets?"): the first address
-# a resource can take is the fifth. Azure Firewall's private IP (the next hop of routes through it) is set by Azure
-# at deployment, so the plan does not carry it: it is that first free address of AzureFirewallSubnet, as every
-# deployment in learn.microsoft.com/azure/firewall/tutorial-firewall-deploy-portal shows.
-AZURE_RESERVED_AT_START = 4
+# Azure Firewall's private IP (the next hop of routes through it) is set by Azure at deployment, so the plan does not
+# carry it: it is the first address Azure leaves free in AzureFirewallSubnet (estate.azure.RESERVED_AT_START), as
+# every deployment in learn.microsoft.com/azure/firewall/tutorial-firewall-deploy-portal shows.
 
 
 class Planned(Protocol):
@@ -262,7 +255,7 @@ class Subnet:
         return f"{self.vnet.name}/{self.name}"
 
     def first_free(self) -> int:
-        return self.first + AZURE_RESERVED_AT_START
+        return self.first + RESERVED_AT_START
 
 
 @dataclass
@@ -597,7 +590,7 @@ def _machines(m: Model, pending: Mapping[str, list[Planned]]) -> None:
 
 
 __all__: Sequence[str] = [
-    "BASTION_SUBNET", "FIREWALL_SUBNET", "GATEWAY_SUBNET", "PLATFORM_SUBNETS", "Bastion", "Firewall",
+    "Bastion", "Firewall",
     "FirewallRule", "Machine", "Model", "Nic", "Nsg", "Peering", "Policy", "Route", "RouteTable", "SecurityRule",
     "Subnet", "VNet", "fqdn_matches", "read", "ref",
 ]

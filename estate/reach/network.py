@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from estate.azure import BASTION_SUBNET, FIREWALL_SUBNET, GATEWAY_SUBNET
 from estate.reach.addresses import (
     INTERNET,
     AddressSet,
@@ -47,9 +48,6 @@ from estate.reach.addresses import (
     show,
 )
 from estate.reach.model import (
-    BASTION_SUBNET,
-    FIREWALL_SUBNET,
-    GATEWAY_SUBNET,
     Firewall,
     Machine,
     Model,

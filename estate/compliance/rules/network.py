@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from estate import bastion
+from estate.azure import BASTION_SUBNET, FIREWALL_SUBNET, NO_NSG_SUBNETS
 from estate.compliance.base import (
     CloudResource,
     Context,
@@ -48,14 +49,6 @@ ROUTE = "azure-native:network:Route"
 RULE_GROUP = "azure-native:network:FirewallPolicyRuleCollectionGroup"
 FIREWALL_POLICY = "azure-native:network:FirewallPolicy"
 INTERNET_TAG = "internet"  # the NSG service tag of everything outside the virtual networks
-# Subnets Azure manages itself that may not (or need not) carry an NSG: Azure refuses one on the firewall's and the
-# gateway's (learn.microsoft.com/azure/firewall/firewall-faq, learn.microsoft.com/azure/vpn-gateway/
-# vpn-gateway-about-vpn-gateway-settings). AzureBastionSubnet is not among them: it takes an NSG with the rules
-# Microsoft requires (estate.bastion), and the estate needs one there (NET-004) to keep Bastion within the matrix.
-# Azure's names, not the estate's.
-PLATFORM_SUBNETS = frozenset({"AzureFirewallSubnet", "AzureFirewallManagementSubnet", "GatewaySubnet",
-                              "RouteServerSubnet"})
-FIREWALL_SUBNET = "AzureFirewallSubnet"
 UNKNOWN = "[unknown]"  # a value the policy pack cannot know during preview (estate.compliance.pack)
 
 
@@ -115,7 +108,7 @@ def bastion_nsgs(resources: Sequence[CloudResource], ctx: Context) -> set[str]:
     reference to an NSG not yet created is unknown: then the stack's one NSG that holds exactly Bastion's rules is
     taken for it (none when there are several), so a council's NSG never counts as Bastion's."""
     nsgs = [r for r in resources if r.type == NSG]
-    refs = [ref for name, ref in _subnet_nsgs(resources) if name == bastion.BASTION_SUBNET]
+    refs = [ref for name, ref in _subnet_nsgs(resources) if name == BASTION_SUBNET]
     out = {n.urn for n in nsgs for ref in refs if _refers_to(ref, n)}
     if any(isinstance(ref, Mapping) and ref.get("id") == UNKNOWN for ref in refs):
         candidates = [n for n in nsgs if n.urn not in out and _only_bastions(n, ctx)]
@@ -263,7 +256,7 @@ class SubnetHasNsg(Rule):
             subnets: list[tuple[str, Any]] = [(subnet_name(res), res.inputs.get("networkSecurityGroup"))]
         else:
             subnets = [(str(s.get("name")), s.get("networkSecurityGroup")) for s in inline_subnets(res)]
-        subnets = [(n, nsg) for n, nsg in subnets if n not in PLATFORM_SUBNETS]
+        subnets = [(n, nsg) for n, nsg in subnets if n not in NO_NSG_SUBNETS]
         if not subnets:
             return []
         bare = [n for n, nsg in subnets if not (isinstance(nsg, Mapping) and nsg.get("id"))]
