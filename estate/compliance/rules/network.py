@@ -4,7 +4,7 @@ no public addresses on council networks, network equipment in support."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from estate import bastion
@@ -300,6 +300,15 @@ class NoPublicIp(Rule):
         return [passed(res.urn, f"{res.name} has no public IP address")]
 
 
+def allow_rules(group: CloudResource) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """The rules of a firewall policy rule collection group's Allow collections, each with its collection's name."""
+    for coll in as_list(group.inputs.get("ruleCollections")):
+        if isinstance(coll, Mapping) and str(get(coll, "action.type", "")).lower() == "allow":
+            for r in as_list(coll.get("rules")):
+                if isinstance(r, Mapping):
+                    yield str(coll.get("name")), r
+
+
 @rule
 class FirewallWithinMatrix(Rule):
     id = "NET-006"
@@ -315,15 +324,12 @@ class FirewallWithinMatrix(Rule):
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
         problems: list[str] = []
         judged = 0
-        for coll in as_list(res.inputs.get("ruleCollections")):
-            if not isinstance(coll, Mapping) or str(get(coll, "action.type", "")).lower() != "allow":
+        for coll, r in allow_rules(res):
+            if r.get("ruleType") not in ("NetworkRule", "ApplicationRule"):
                 continue
-            for r in as_list(coll.get("rules")):
-                if not isinstance(r, Mapping) or r.get("ruleType") not in ("NetworkRule", "ApplicationRule"):
-                    continue
-                judged += 1
-                why = _network_rule(r, ctx) if r.get("ruleType") == "NetworkRule" else _application_rule(r, ctx)
-                problems.extend(f"{coll.get('name')}/{r.get('name')}: {w}" for w in why)
+            judged += 1
+            why = _network_rule(r, ctx) if r.get("ruleType") == "NetworkRule" else _application_rule(r, ctx)
+            problems.extend(f"{coll}/{r.get('name')}: {w}" for w in why)
         if not judged:
             return []
         if problems:
@@ -662,9 +668,7 @@ class EgressPurposesAllowed(Rule):
         anchor = next((r for r in resources if r.type == FIREWALL_POLICY), groups[0] if groups else None)
         if anchor is None or anchor.stack != HUB:
             return
-        allows = [r for g in groups for coll in as_list(g.inputs.get("ruleCollections")) if isinstance(coll, Mapping)
-                  and str(get(coll, "action.type", "")).lower() == "allow"
-                  for r in as_list(coll.get("rules")) if isinstance(r, Mapping)]
+        allows = [r for g in groups for _, r in allow_rules(g)]
         # Network rules match FQDNs only through the policy's DNS proxy
         # (learn.microsoft.com/azure/firewall/fqdn-filtering-network-rules).
         by_name = [str(r.get("name")) for r in allows if r.get("ruleType") == "NetworkRule"
