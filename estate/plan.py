@@ -56,6 +56,11 @@ _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 _UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
+def is_cloud_type(type_: str) -> bool:
+    """A cloud resource's type token (not a component, stack or stack reference)."""
+    return not (type_.startswith("shared-estate:") or type_.startswith("pulumi:"))
+
+
 @dataclass(frozen=True)
 class PlannedResource:
     urn: str  # the mock URN
@@ -68,7 +73,7 @@ class PlannedResource:
     @property
     def custom(self) -> bool:
         """A cloud resource (not a component, stack or stack reference)."""
-        return not (self.type.startswith("shared-estate:") or self.type.startswith("pulumi:"))
+        return is_cloud_type(self.type)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from estate.compliance.base import CloudResource, Context, Outcome, Rule, failed, passed, rule, service_of
 from estate.contract import check_plan
-from estate.plan import PlannedResource
+from estate.plan import PlannedResource, is_cloud_type
 
 # The service a resource serves (its `service` tag) -> the area its finding counts towards.
 _AREAS = {"network": "network", "desktop": "desktop", "helpdesk": "helpdesk", "datacentre": "datacentre"}
@@ -21,10 +21,6 @@ _AREAS = {"network": "network", "desktop": "desktop", "helpdesk": "helpdesk", "d
 def _planned(res: CloudResource) -> PlannedResource:
     return PlannedResource(urn=res.urn, type=res.type, name=res.name, stack=res.stack, parent=res.parent,
                            inputs=dict(res.inputs))
-
-
-def _cloud(res: CloudResource) -> bool:
-    return not (res.type.startswith("shared-estate:") or res.type.startswith("pulumi:"))
 
 
 @rule
@@ -38,7 +34,7 @@ class PlatformContract(Rule):
            "named in the finding (its source says where Azure publishes it); `make test` runs the same check.")
 
     def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
-        cloud = [_planned(r) for r in resources if _cloud(r)]
+        cloud = [_planned(r) for r in resources if is_cloud_type(r.type)]
         if not cloud:
             return
         by_resource: dict[str, list[str]] = {}
