@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -413,6 +415,22 @@ def forget_facts(root: Path) -> None:
     shutil.rmtree(fact_cache(root), ignore_errors=True)
 
 
+# The extra vars that hold a password: run() passes them in a file of their own, removed after the run.
+SECRET_VARS = frozenset({"estate_helpdesk_councils", "estate_helpdesk_root_password", "estate_helpdesk_rest_password"})
+
+
+def write_secret_vars(state: Path, values: Mapping[str, Any]) -> Path:
+    """A new 0600 file under .state/configure/ holding `values` as JSON (an Ansible vars file), for one run."""
+    fd, name = tempfile.mkstemp(prefix=".secret-vars.", suffix=".json", dir=state)  # mkstemp: 0600, O_EXCL
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(dict(values), fh)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
 def prepare(estate: Estate, state: Path) -> dict[str, Any]:
     """Write the router's ruleset and the secrets under .state/configure/; return the extra vars."""
     from estate.lab import write_if_changed
@@ -470,22 +488,32 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
     # ansible-runner keeps each run's inputs in env/ and reads back whatever a call leaves out: a
     # stale env/cmdline of an earlier `--check` would turn every later run into a dry run.
     shutil.rmtree(private / "env", ignore_errors=True)
+    # The secrets never go through ansible-runner's extravars: it writes those to env/extravars and leaves
+    # them there (a second copy of every password beside secrets.json). They travel in a file of their own
+    # (0600, `-e @file`, of which artifacts/<run>/command keeps only the path), removed when the run ends.
+    public = {k: v for k, v in extravars.items() if k not in SECRET_VARS}
+    secret_file = write_secret_vars(state, {k: v for k, v in extravars.items() if k in SECRET_VARS})
+    cmdline = f"-e {shlex.quote('@' + str(secret_file))}" + (" --check --diff" if check else "")
     started = time.monotonic()
-    runner = ansible_runner.run(
-        private_data_dir=str(private),
-        project_dir=str(root / PLAYBOOK_DIR),
-        playbook=PLAYBOOK,
-        inventory=str(inventory.resolve()),
-        extravars=extravars,
-        envvars=env,
-        limit=limit,
-        cmdline="--check --diff" if check else None,
-        quiet=True,
-        event_handler=handler,
-        rotate_artifacts=3,
-        timeout=timeout,
-        **kwargs,
-    )
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(private),
+            project_dir=str(root / PLAYBOOK_DIR),
+            playbook=PLAYBOOK,
+            inventory=str(inventory.resolve()),
+            extravars=public,
+            envvars=env,
+            limit=limit,
+            cmdline=cmdline,
+            quiet=True,
+            event_handler=handler,
+            rotate_artifacts=3,
+            timeout=timeout,
+            **kwargs,
+        )
+    finally:
+        secret_file.unlink(missing_ok=True)
+        shutil.rmtree(private / "env", ignore_errors=True)
     seconds = time.monotonic() - started
     return Result(tally, str(runner.status), int(runner.rc if runner.rc is not None else 1), seconds, check,
                   Path(runner.config.artifact_dir))

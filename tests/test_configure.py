@@ -218,7 +218,7 @@ def test_run_fast_settings_and_council_limit(copy_estate: Estate, tmp_path: Path
     monkeypatch.setattr(ansible_runner, "run", fake)
     result = configure.run(copy_estate, inventory=_inventory(tmp_path), council="havering", check=True)
     kw = fake.kwargs
-    assert kw["limit"] == "council_havering" and kw["cmdline"] == "--check --diff"
+    assert kw["limit"] == "council_havering" and kw["cmdline"].endswith(" --check --diff")
     assert kw["playbook"] == "site.yml" and Path(kw["project_dir"]) == copy_estate.root / "playbooks"
     env = kw["envvars"]
     assert env["ANSIBLE_PIPELINING"] == "True" and env["ANSIBLE_STRATEGY"] == "mitogen_free"
@@ -268,6 +268,56 @@ def test_a_check_run_does_not_leave_later_runs_in_check_mode(copy_estate: Estate
     configure.run(copy_estate, inventory=inventory)
     assert "--check" in commands[0]
     assert "--check" not in commands[1] and "--diff" not in commands[1]
+
+
+def test_no_password_is_left_under_the_state_folder_after_a_run(copy_estate: Estate, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """ansible-runner writes its extravars to env/extravars and keeps them: the passwords travel in a 0600
+    file of their own that the play reads (`-e @file`) and that is gone, with env/, when the run ends."""
+    import ansible_runner
+    from ansible_runner.interface import init_runner
+
+    seen: dict[str, Any] = {}
+
+    def prepare_only(**kwargs: Any) -> Any:
+        runner = init_runner(**kwargs)  # ansible-runner's own env/ and artifacts, as a real run writes them
+        command = list(runner.config.command)
+        vars_file = Path(next(a for a in command if ".secret-vars." in a).removeprefix("@"))
+        seen["mode"] = stat.S_IMODE(vars_file.stat().st_mode)
+        seen["vars"] = json.loads(vars_file.read_text(encoding="utf-8"))
+        seen["file"] = vars_file
+        seen["command"] = command
+        return FakeRunner()(**kwargs)
+
+    monkeypatch.setattr(ansible_runner, "run", prepare_only)
+    configure.run(copy_estate, inventory=_inventory(tmp_path), check=True)
+    state = copy_estate.root / ".state" / "configure"
+    stored = json.loads((state / "secrets.json").read_text(encoding="utf-8"))
+    passwords = [stored["helpdesk_root_password"], stored["helpdesk_rest_password"], *stored["agents"].values()]
+    # the play got every password, from a private file
+    assert seen["mode"] == 0o600 and seen["vars"]["estate_helpdesk_root_password"] == passwords[0]
+    assert {a["password"] for c in seen["vars"]["estate_helpdesk_councils"] for a in c["agents"]} == \
+        set(stored["agents"].values())
+    assert not any(p in " ".join(seen["command"]) for p in passwords)
+    # and nothing but secrets.json holds one once the run is over
+    assert not seen["file"].exists()
+    holders = [str(f.relative_to(state)) for f in state.rglob("*") if f.is_file()
+               and any(p.encode() in f.read_bytes() for p in passwords)]
+    assert holders == ["secrets.json"]
+
+
+def test_the_secret_vars_file_is_removed_when_the_run_fails(copy_estate: Estate, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import ansible_runner
+
+    def interrupted(**kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ansible_runner, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        configure.run(copy_estate, inventory=_inventory(tmp_path))
+    state = copy_estate.root / ".state" / "configure"
+    assert not list(state.glob(".secret-vars.*")) and not (state / "runner" / "env").exists()
 
 
 # --------------------------------------------------------------------------- bad input
