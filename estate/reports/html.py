@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from estate.compliance.findings import Report
+from estate.render_safe import xml_text
 
 if TYPE_CHECKING:
     from estate.loader import Estate
@@ -60,6 +61,12 @@ def roadmap_section(estate: Estate, report: Report) -> Section | None:
 
 
 DEFAULT_PROVIDERS: tuple[SectionProvider, ...] = (roadmap_section,)
+
+
+def chart_label(text: str) -> str:
+    """A council key as a chart's label: a character that cannot be drawn (a control character, a lone
+    surrogate, which matplotlib's font code refuses) becomes U+FFFD."""
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
 
 
 def _env() -> Any:
@@ -110,7 +117,7 @@ class HtmlReport:
         from estate.reports.charts import domain_chart
 
         order = [a.area for a in self.estate.framework.migration.areas]
-        by_area = {k: r.by_area for k, r in self.report.councils.items()}
+        by_area = {chart_label(k): r.by_area for k, r in self.report.councils.items()}
         svg = domain_chart(by_area, order) if by_area else "<p>No findings.</p>"
         html = self._render("chart.html.j2", id="domains", title="Convergence per domain", svg=markupsafe.Markup(svg),
                             note="Share of the rules of each service area that pass, per council.")
@@ -127,7 +134,7 @@ class HtmlReport:
         for key in self.report.councils:
             points = sorted((e.date, e.scores[key]) for e in entries if key in e.scores)
             if points:
-                series[key] = points
+                series[chart_label(key)] = points
         if not series:
             return None
         note = (f"{len(entries)} runs judged from {', '.join(self.report.sources)}"
@@ -144,4 +151,6 @@ class HtmlReport:
 
         blocking = sum(1 for f in self.report.findings if f.blocking)
         sections = [Section(s.id, s.title, markupsafe.Markup(s.html)) for s in self.sections]
-        return self._render("page.html.j2", title=self.title, sections=sections, blocking=blocking)
+        # Markup is escaped by autoescape; characters no HTML or XML parser takes (control characters,
+        # lone surrogates, which would not even encode as UTF-8) are replaced on the whole page.
+        return xml_text(self._render("page.html.j2", title=self.title, sections=sections, blocking=blocking))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from estate.compliance.findings import Report
+from estate.render_safe import xml_text
 
 
 def render_junit(report: Report) -> str:
@@ -40,4 +41,6 @@ def render_junit(report: Report) -> str:
     root.set("errors", "0")
     root.set("skipped", str(skipped))
     ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    # ElementTree escapes markup but writes control characters and lone surrogates as they are: XML
+    # cannot hold them even escaped, so they are replaced (estate.render_safe).
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + xml_text(ET.tostring(root, encoding="unicode")) + "\n"

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from estate.compliance.base import registry
 from estate.compliance.findings import Finding, Report
+from estate.loader import COUNCIL_FILE, INVENTORIES
+from estate.render_safe import unicode_text
 
 if TYPE_CHECKING:
     from estate.loader import CouncilRecord, Estate
@@ -24,17 +26,18 @@ SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sar
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
 
 
-def _relative(estate: Estate, file: str) -> str:
-    path = Path(file)
-    if path.is_absolute():
-        try:
-            return path.relative_to(estate.root).as_posix()
-        except ValueError:
-            return path.as_posix()
-    try:
-        return path.resolve().relative_to(estate.root).as_posix()
-    except ValueError:
-        return path.as_posix()
+# Locations are relative to the repository root, named by a uriBaseId whose value the consumer supplies:
+# the log carries no absolute path of the machine that wrote it. SARIF 2.1.0 s.3.4.4 (uriBaseId) and
+# s.3.14.14 (originalUriBaseIds: an entry without "uri" leaves the base to the consumer),
+# https://docs.oasis-open.org/sarif/sarif/v2.1.0/os/sarif-v2.1.0-os.html; GitHub code scanning resolves
+# relative uris against the checkout (docs.github.com, "SARIF support for code scanning").
+SRCROOT = "%SRCROOT%"
+
+
+def council_uri(record: CouncilRecord) -> str:
+    """The council's council.yml as the repository names it, inventories/<key>/council.yml (whatever
+    absolute path, or link, it was read through)."""
+    return PurePosixPath(INVENTORIES, record.key, COUNCIL_FILE).as_posix()
 
 
 def asset_line(record: CouncilRecord, resource: str) -> int:
@@ -58,12 +61,12 @@ def asset_line(record: CouncilRecord, resource: str) -> int:
 def _location(f: Finding, estate: Estate) -> dict[str, Any]:
     record = estate.councils.get(f.council)
     if record is not None:
-        uri = _relative(estate, record.source.file)
+        uri = council_uri(record)
         line = asset_line(record, f.resource) if f.kind == "asset" else 1
     else:
         uri, line = "framework.yaml", 1
     loc: dict[str, Any] = {
-        "physicalLocation": {"artifactLocation": {"uri": uri, "uriBaseId": "SRCROOT"},
+        "physicalLocation": {"artifactLocation": {"uri": uri, "uriBaseId": SRCROOT},
                              "region": {"startLine": max(line, 1)}},
     }
     if f.kind != "asset":
@@ -102,7 +105,8 @@ def render_sarif(report: Report, estate: Estate) -> str:
             "message": {"text": f"{f.council}: {f.message}" + ("" if f.status == "pass" else f" Fix: {f.fix}")},
             "locations": [_location(f, estate)],
             "partialFingerprints": {
-                "estateFinding/v1": hashlib.sha256(f"{f.council}|{f.rule_id}|{f.resource}".encode()).hexdigest()},
+                "estateFinding/v1": hashlib.sha256(
+                    f"{f.council}|{f.rule_id}|{f.resource}".encode("utf-8", "surrogatepass")).hexdigest()},
             "properties": {"council": f.council, "status": f.status, "area": f.area, "kind": f.kind,
                            "resource": f.resource, "control": f.control, "clause": f.clause,
                            "enforcement": f.enforcement},
@@ -133,11 +137,12 @@ def render_sarif(report: Report, estate: Estate) -> str:
                 "semanticVersion": "2026.11.0",
                 "rules": descriptors,
             }},
-            "originalUriBaseIds": {"SRCROOT": {"uri": estate.root.resolve().as_uri() + "/"}},
+            "originalUriBaseIds": {SRCROOT: {"description": {"text": "The repository's root (framework.yaml)."}}},
             "invocations": [{"executionSuccessful": True, "exitCode": report.exit_code,
                              "properties": {"date": report.today.isoformat(), "sources": list(report.sources)}}],
             "results": results,
             "properties": {"scores": {k: round(r.score, 4) for k, r in report.councils.items()}},
         }],
     }
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    # json.dumps escapes control characters; a lone surrogate would not encode as UTF-8 (estate.render_safe).
+    return unicode_text(json.dumps(log, indent=2, ensure_ascii=False)) + "\n"
