@@ -54,6 +54,14 @@ _BKP, _BV = "Microsoft.RecoveryServices.Backup.json", "2024-10-01"
 _RD = "resourceDefinitions/"
 
 ARM_TYPES: dict[str, ArmType] = {
+    # Azure Policy: a definition is a subscription resource (no resource group in its URL); an assignment is an
+    # extension resource at its `scope` (the hub's hold on each council's spoke: stacks/guard.py)
+    "azure-native:authorization:PolicyDefinition": ArmType(
+        "Microsoft.Authorization/policyDefinitions", "2025-01-01", "Microsoft.Authorization.json",
+        "subscription_resourceDefinitions/policyDefinitions", "policyDefinitionName", ()),
+    "azure-native:authorization:PolicyAssignment": _t(
+        "Microsoft.Authorization/policyAssignments", "2025-01-01", "Microsoft.Authorization.json",
+        _RD + "policyAssignments", "policyAssignmentName", "scope"),
     "azure-native:authorization:RoleAssignment": _t(
         "Microsoft.Authorization/roleAssignments", "2022-04-01", "Microsoft.Authorization.json",
         _RD + "roleAssignments", "roleAssignmentName", "scope"),
