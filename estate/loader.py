@@ -118,6 +118,40 @@ class Estate:
                                              for k, r in self.councils.items()})
 
 
+    @cached_property
+    def exchanges(self) -> Exchanges:
+        """The inter-council flows open per pair of councils: those both councils' inventories declare."""
+        return Exchanges.of({key: [(x.flow, x.partner) for x in rec.council.exchanges]
+                             for key, rec in self.councils.items()})
+
+
+@dataclass(frozen=True)
+class Exchanges:
+    """Which pairs of councils an `inter` flow joins: a pair is open only when both councils declare the flow with
+    each other (council.yml `exchanges`), and then in both directions (each council's source VLAN to the other's
+    destination VLAN). No pair is open by default: the matrix never means "every council to every other"."""
+
+    pairs: frozenset[tuple[str, str, str]]  # (flow id, council, partner), both orders of every open pair
+    _index: dict[tuple[str, str], list[str]] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for flow, a, b in sorted(self.pairs):
+            self._index.setdefault((flow, a), []).append(b)
+
+    @classmethod
+    def of(cls, declared: dict[str, list[tuple[str, str]]]) -> Exchanges:
+        said = {(flow, key, partner) for key, items in declared.items() for flow, partner in items}
+        return cls(frozenset(p for p in said if p[1] != p[2] and (p[0], p[2], p[1]) in said))
+
+    def open(self, flow: str, a: str, b: str) -> bool:
+        """Whether `flow` joins councils a and b (either way round)."""
+        return (flow, a, b) in self.pairs
+
+    def partners(self, flow: str, council: str) -> list[str]:
+        """The councils `flow` joins `council` with, sorted."""
+        return list(self._index.get((flow, council), ()))
+
+
 def address_plan(framework: Framework, blocks: dict[str, IPv4Network]) -> ipam.AddressPlan:
     net = framework.network
     hub = ipam.site_plan(
@@ -228,7 +262,43 @@ def check_estate(estate: Estate) -> None:
                                         f"exemptions[{i}].rule", f"unknown rule {ex.rule!r}"))
     if problems:
         raise EstateError(problems)
+    _check_exchanges(estate)
     _check_hosts(estate)
+
+
+def _check_exchanges(estate: Estate) -> None:
+    """Each council's `exchanges`: an inter flow of the matrix, with another known council that declares the same
+    flow back (mutual consent), each (flow, partner) once. Checked once every council's own file and block are
+    sound, so a broken partner file is reported as itself, not as a missing declaration."""
+    problems: list[Problem] = []
+    flows = {f.id: f for f in estate.framework.network.flows}
+    declared = {key: {(x.flow, x.partner) for x in rec.council.exchanges} for key, rec in estate.councils.items()}
+    for key, rec in estate.councils.items():
+        seen: set[tuple[str, str]] = set()
+        for i, x in enumerate(rec.council.exchanges):
+            part, message = "with", ""
+            flow = flows.get(x.flow)
+            if flow is None:
+                part, message = "flow", f"unknown flow {x.flow!r}"
+            elif flow.scope != "inter":
+                part, message = "flow", (f"{x.flow} has scope {flow.scope!r}: only an 'inter' flow is agreed per pair "
+                                         f"of councils")
+            elif x.partner == key:
+                message = "a council does not exchange with itself: name another council"
+            elif x.partner not in estate.councils:
+                known = ", ".join(sorted(k for k in estate.councils if k != key)) or "none"
+                message = f"unknown council {x.partner!r} (known: {known})"
+            elif (x.flow, x.partner) in seen:
+                message = f"{x.flow} with {x.partner} is already declared"
+            elif (x.flow, key) not in declared[x.partner]:
+                message = (f"{x.partner} does not declare {x.flow} with {key}: an inter-council flow opens only when "
+                           f"both councils declare it")
+            seen.add((x.flow, x.partner))
+            if message:
+                problems.append(Problem(rec.source.file, rec.source.line(("exchanges", i, part)),
+                                        f"exchanges[{i}].{part}", message))
+    if problems:
+        raise EstateError(problems)
 
 
 def _check_hosts(estate: Estate) -> None:

@@ -726,6 +726,18 @@ class Transactions(Strict):
     web_share_target: Annotated[float, Field(ge=0, le=1)]
 
 
+class Exchange(Strict):
+    """One inter-council flow this council agrees to with one partner council: `{flow: FL-14, with: newham}`.
+    The flow is open between the two only when both councils' inventories declare it (estate.loader checks the
+    pair, the flow and the partner across files)."""
+
+    # `with` is a Python keyword: the field is `partner`, read and written (model_dump) as `with`
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    flow: Annotated[str, Field(pattern=r"^FL-\d{2,3}$")]
+    partner: Slug = Field(alias="with")
+
+
 class Council(Strict):
     name: str
     code: Annotated[str, Field(pattern=r"^[ENSW]\d{8}$")]
@@ -735,6 +747,8 @@ class Council(Strict):
     contracts: list[Contract]
     exemptions: list[Exemption]
     transactions: Transactions | None = None
+    # The inter-council flows (scope `inter`) this council agrees to, per partner; none: it exchanges nothing
+    exchanges: list[Exchange] = []
 
 
 class LabHost(Strict):

@@ -12,9 +12,14 @@ Scopes, as framework.yaml defines them:
 - intra: from a council's source VLAN to the same council's destination VLAN (one rule per council);
 - hub:   between every council's VLAN and one hub segment (one rule, through a set of the VLAN's
          subnets in every council);
-- inter: from a council's source VLAN to the destination VLAN of any *other* council (one rule per
-         council: the destination set, less the council's own block);
+- inter: from a council's source VLAN to the destination VLAN of the councils that flow joins it with
+         (both council.yml declare it: `Estate.exchanges`); one rule per council with partners, naming
+         their subnets; a council with none gets no rule, so its traffic meets the default deny;
 - hub-internal: between two hub segments (one rule).
+
+Free text (a flow's or purpose's description) never reaches the script as it stands: a `#` comment line
+and an nft `comment "..."` string carry only `_safe` text (letters, digits, space and `._/:,()>-`, at most
+128 characters), so no newline, quote, `;` or brace in framework.yaml can end a comment and start a rule.
 
 Egress (framework.yaml `network.egress`): each purpose allows its sources (a set of its VLANs' subnets in
 every council and its hub segments) to addresses outside the supernet on its protocol and ports, and no
@@ -25,6 +30,7 @@ their management leg through the controller's NAT, a path the router never sees.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -51,12 +57,28 @@ def _ports(ports: list[str]) -> str:
     return ports[0] if len(ports) == 1 else "{ " + ", ".join(ports) + " }"
 
 
+def _elements(items: list[str]) -> str:
+    """One address, or an anonymous set of them."""
+    return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
+
+
 def _match(flow: Flow) -> str:
     return f"{flow.protocol} dport {_ports(list(flow.ports))}"
 
 
+# nft reads a comment string up to the next `"` and has no escape for one; a `#` comment runs to the end of the
+# line. Whatever else a name or description holds becomes a space.
+_UNSAFE = re.compile(r"[^A-Za-z0-9 ._/:,()>-]")
+COMMENT_MAX = 128  # nft's limit on a rule comment (NFT_USERDATA_MAXLEN is 256 bytes; stay well inside it)
+
+
+def _safe(text: str) -> str:
+    """Text that cannot leave a comment: only the characters above, runs of spaces collapsed, at most 128."""
+    return " ".join(_UNSAFE.sub(" ", text).split())[:COMMENT_MAX]
+
+
 def _quote(text: str) -> str:
-    return '"' + text.replace('"', "'")[:120] + '"'
+    return '"' + _safe(text) + '"'
 
 
 def _set_lines(name: str, elements: Iterable[str]) -> list[str]:
@@ -82,8 +104,8 @@ def render_router_ruleset(estate: Estate) -> str:
 
     set_vlans: list[str] = []
     for flow in fw.network.flows:
-        if flow.scope == "intra":
-            continue
+        if flow.scope != "hub":
+            continue  # intra, inter and hub-internal rules name their subnets
         for end in (flow.source, flow.destination):
             if not end.startswith(HUB_PREFIX) and end not in set_vlans:
                 set_vlans.append(end)
@@ -117,9 +139,10 @@ def render_router_ruleset(estate: Estate) -> str:
         "\t\tct state invalid drop",
         "\t\tfib saddr . iif oif missing counter drop comment \"anti-spoofing: source not routed via its interface\"",
     ]
+    exchanges = estate.exchanges
     for flow in fw.network.flows:
-        out.append(f"\t\t# {flow.id} ({flow.scope}) {flow.source} -> {flow.destination} "
-                   f"{flow.protocol}/{','.join(flow.ports)}: {flow.description}")
+        out.append("\t\t# " + _safe(f"{flow.id} ({flow.scope}) {flow.source} -> {flow.destination} "
+                                     f"{flow.protocol}/{','.join(flow.ports)}: {flow.description}"))
         match = _match(flow)
         if flow.scope == "intra":
             for c in councils:
@@ -141,12 +164,15 @@ def render_router_ruleset(estate: Estate) -> str:
                        f"comment {_quote(f'{flow.id} {ipam.HUB}')}")
         else:
             for c in councils:
-                block = str(plan.councils[c].block)
-                out.append(f"\t\tip saddr {subnet(c, flow.source)} ip daddr @{set_name(flow.destination)} "
-                           f"ip daddr != {block} {match} counter accept comment {_quote(f'{flow.id} {c}')}")
+                partners = [p for p in exchanges.partners(flow.id, c) if p in plan.councils]
+                if not partners:
+                    continue
+                dst = _elements([subnet(p, flow.destination) for p in partners])
+                out.append(f"\t\tip saddr {subnet(c, flow.source)} ip daddr {dst} {match} counter accept "
+                           f"comment {_quote(f'{flow.id} {c}')}")
     for purpose in purposes:
-        out.append(f"\t\t# egress {purpose.name} {','.join(purpose.sources)} -> internet "
-                   f"{purpose.protocol}/{','.join(purpose.ports)}: {purpose.description}")
+        out.append("\t\t# " + _safe(f"egress {purpose.name} {','.join(purpose.sources)} -> internet "
+                                     f"{purpose.protocol}/{','.join(purpose.ports)}: {purpose.description}"))
         out.append(f"\t\tip saddr @{egress_set_name(purpose.name)} ip daddr != {plan.supernet} "
                    f"{purpose.protocol} dport {_ports(purpose.ports)} counter accept "
                    f"comment {_quote(f'egress {purpose.name}')}")

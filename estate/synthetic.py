@@ -1,6 +1,8 @@
 """Synthetic consortia for tests and benchmarks: N councils with blocks from IPAM.
 
-Names, codes and figures are generated (`syn-001`, `E0990xxxx`); nothing here is a real council.
+Names, codes and figures are generated (`syn-001`, `E0990xxxx`); nothing here is a real council. Each council
+agrees every inter flow of the framework with its neighbours in the list (syn-002 with syn-001 and syn-003), so
+the inter flows stay exercised and the plan grows linearly with the councils, as declared pairs do.
 """
 
 from __future__ import annotations
@@ -15,7 +17,17 @@ from estate import ipam
 from estate.loader import FRAMEWORK_FILE, INVENTORIES, Estate, load_framework
 
 
-def council_data(index: int, block: str) -> dict[str, object]:
+def key_of(index: int) -> str:
+    return f"syn-{index:03d}"
+
+
+def exchanges(index: int, count: int, inter_flows: list[str]) -> list[dict[str, str]]:
+    """Council `index`'s `exchanges`: every inter flow with its neighbours (index - 1 and index + 1)."""
+    neighbours = [key_of(i) for i in (index - 1, index + 1) if 1 <= i <= count]
+    return [{"flow": flow, "with": n} for flow in inter_flows for n in neighbours]
+
+
+def council_data(index: int, block: str, exchanged: list[dict[str, str]] | None = None) -> dict[str, object]:
     staff = 1500 + (index * 137) % 4000
     # contract ids are 2-5 capital letters, -C and digits: SY + the index in three letters (SYAAB for 1)
     key = "SY" + "".join(chr(65 + (index // 26**k) % 26) for k in (2, 1, 0))
@@ -51,6 +63,7 @@ def council_data(index: int, block: str) -> dict[str, object]:
              "start": dt.date(2021, 4, 1), "end": dt.date(2027 + index % 3, 3, 31)},
         ],
         "exemptions": [],
+        **({"exchanges": exchanged} if exchanged else {}),
     }
 
 
@@ -68,12 +81,14 @@ def write_synthetic(root: Path, count: int, framework: Path) -> Path:
         shutil.copytree(hub, inv / ipam.HUB)
     supernet = ipam.parse_network(fw.network.supernet)
     taken = [ipam.parse_network(fw.network.hub.block)]
+    inter = [f.id for f in fw.network.flows if f.scope == "inter"]
     for i in range(1, count + 1):
         block = ipam.next_free_block(supernet, fw.network.council_prefix, taken)
         taken.append(block)
-        folder = inv / f"syn-{i:03d}"
+        folder = inv / key_of(i)
         folder.mkdir()
-        (folder / "council.yml").write_text(yaml.safe_dump(council_data(i, str(block)), sort_keys=False))
+        data = council_data(i, str(block), exchanges(i, count, inter))
+        (folder / "council.yml").write_text(yaml.safe_dump(data, sort_keys=False))
     return root
 
 

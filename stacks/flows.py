@@ -18,8 +18,11 @@ Where each rule is enforced:
   system route, a /20, is more specific than the spokes' supernet and default routes to the firewall);
   `hub-internal` flows stay inside the hub VNet (its VnetLocal route is more specific than the hub's default route
   to the firewall); all three are enforced by the NSGs at both ends;
-- `inter` flows (one council to another) are routed through the hub's Azure Firewall by the spokes' route
-  tables, so they are the firewall policy's network rules (and the NSGs at both ends allow them too);
+- `inter` flows (one council to another) join only the pairs of councils that both declare them (council.yml
+  `exchanges`, `Estate.exchanges`): they are routed through the hub's Azure Firewall by the spokes' route tables,
+  so they are the firewall policy's network rules, one per flow and source council naming its partners' prefixes
+  (linear in the declared pairs), and the NSGs at both ends allow exactly the partners' prefixes too; a council
+  with no partner for a flow gets no rule for it;
 - egress (framework.yaml `network.egress`): every segment with an NSG allows, outbound to the `Internet` service
   tag, the protocol and ports of each purpose it is a source of, then denies the rest of the internet; the spokes'
   and hub segments' default route takes that traffic to the hub firewall, whose policy allows each purpose's
@@ -110,16 +113,15 @@ def _prefixes(estate: Estate, sites: list[str], segment: str) -> tuple[str, ...]
     return tuple(str(plan.site(s).segment(segment).network) for s in sites)
 
 
-def _endpoint(estate: Estate, site: str, end: str, *, others: bool) -> tuple[str, ...]:
-    """Prefixes of a flow endpoint seen from `site`: hub/<segment>, the site's own VLAN, or (inter) the
-    same VLAN of every other council."""
+def _endpoint(estate: Estate, site: str, end: str, *, partners_of: str | None) -> tuple[str, ...]:
+    """Prefixes of a flow endpoint seen from `site`: hub/<segment>, the site's own VLAN, or (an inter flow, its
+    id in `partners_of`) the same VLAN of the councils that flow joins `site` with."""
     if end.startswith("hub/"):
         return _prefixes(estate, [ipam.HUB], end[4:])
-    councils = sorted(estate.councils)
     if site == ipam.HUB:
-        return _prefixes(estate, councils, end)
-    if others:
-        return _prefixes(estate, [c for c in councils if c != site], end)
+        return _prefixes(estate, sorted(estate.councils), end)
+    if partners_of is not None:
+        return _prefixes(estate, estate.exchanges.partners(partners_of, site), end)
     return _prefixes(estate, [site], end)
 
 
@@ -141,9 +143,9 @@ def segment_rules(estate: Estate, site: str, segment: str) -> list[RuleSpec]:
                                                ("Outbound", flow.source, flow.destination, "out")):
             if not _names_segment(site, here, segment):
                 continue
-            peers = _endpoint(estate, site, there, others=inter)
+            peers = _endpoint(estate, site, there, partners_of=flow.id if inter else None)
             if not peers:
-                continue  # e.g. an inter flow in a consortium of one council
+                continue  # an inter flow this council agreed with no other council
             sources, destinations = (peers, own) if direction == "Inbound" else (own, peers)
             rules.append(RuleSpec(
                 name=f"{flow.id}-{suffix}", priority=priority[direction], direction=direction, access="Allow",
@@ -204,22 +206,24 @@ def bastion_rules(estate: Estate) -> list[RuleSpec]:
 
 
 def firewall_rules(estate: Estate) -> list[FirewallRule]:
-    """The firewall policy's network rules: the `inter` flows, between every pair of councils."""
-    councils = sorted(estate.councils)
+    """The firewall policy's network rules: per `inter` flow and council with partners for it, one rule from the
+    council's source VLAN to its partners' destination VLAN (named `<flow>-<council>`)."""
     out: list[FirewallRule] = []
-    if len(councils) < 2:
-        return out
     for flow in estate.framework.network.flows:
         if flow.scope != "inter":
             continue
-        out.append(FirewallRule(
-            name=flow.id,
-            description=flow.description,
-            protocol=flow.protocol.upper(),
-            sources=_prefixes(estate, councils, flow.source),
-            destinations=_prefixes(estate, councils, flow.destination),
-            ports=tuple(flow.ports),
-        ))
+        for council in sorted(estate.councils):
+            partners = estate.exchanges.partners(flow.id, council)
+            if not partners:
+                continue
+            out.append(FirewallRule(
+                name=f"{flow.id}-{council}",
+                description=f"{flow.description} (from {council})",
+                protocol=flow.protocol.upper(),
+                sources=_prefixes(estate, [council], flow.source),
+                destinations=_prefixes(estate, partners, flow.destination),
+                ports=tuple(flow.ports),
+            ))
     return out
 
 

@@ -31,24 +31,24 @@ FRAMEWORK_CASES = [
     ("      prefix: 22\n      purpose: thin", "      prefix: 19\n      purpose: thin",
      "framework.yaml:61: network.vlans[2].prefix: VLAN desktops /19 is larger than a council block"),
     ("    minutes: 10", "    minutes: ten",
-     "framework.yaml:377: desktop.screen_lock.minutes: Input should be a valid integer"),
+     "framework.yaml:381: desktop.screen_lock.minutes: Input should be a valid integer"),
     ("    retention_days: 180\n    sku: PerGB2018", "    retention_days: 180\n    sku: PerGB2018\n    colour: blue",
-     "framework.yaml:468: data_centre.log_analytics.colour: unknown field"),
+     "framework.yaml:472: data_centre.log_analytics.colour: unknown field"),
     ("  supernet: 10.64.0.0/11", "  supernet: 10.64.0.0/11\n  supernet: 10.0.0.0/8",
      "framework.yaml:24: network.supernet: duplicate key"),
     ("        prefix: 24\n        purpose: shared helpdesk", "        prefix: 20\n        purpose: shared helpdesk",
      "framework.yaml:27: network.hub.segments: the segments do not fit in 10.64.0.0/20: no room for management /24"),
     ("      destination: printers", "      destination: plotters",
-     "framework.yaml:108: network.flows[3].destination: unknown VLAN 'plotters'"),
+     "framework.yaml:109: network.flows[3].destination: unknown VLAN 'plotters'"),
     ("        sources: [guest]", "        sources: [guests]",
-     "framework.yaml:315: network.egress.purposes[6].sources[0]: unknown VLAN or hub segment 'guests'"),
+     "framework.yaml:319: network.egress.purposes[6].sources[0]: unknown VLAN or hub segment 'guests'"),
     ("      kind: administration\n      source: hub/management\n      destination: management",
      "      kind: administration\n      source: hub/shared-services\n      destination: management",
-     "framework.yaml:188: network.flows[14].source: an administration flow starts at one of "
+     "framework.yaml:192: network.flows[14].source: an administration flow starts at one of "
      "network.administration.sources, not 'hub/shared-services'"),
     ("          fqdn_tags: [WindowsUpdate, WindowsDiagnostics, MicrosoftActiveProtectionService]",
      "          fqdn_tags: []",
-     "framework.yaml:288: network.egress.purposes[2].application: an application purpose names fqdns or fqdn_tags"),
+     "framework.yaml:292: network.egress.purposes[2].application: an application purpose names fqdns or fqdn_tags"),
 ]
 
 

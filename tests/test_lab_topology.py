@@ -21,7 +21,7 @@ from estate.lab import net
 from estate.lab.inventory import render_inventory
 from estate.lab.probe import Outcome, Run, allowing_flow, build_matrix, matrix_ports, render
 from estate.lab.state import LabState
-from estate.lab.topology import Topology, build, load_config, mirror
+from estate.lab.topology import Topology, build, exchange_pairs, load_config, mirror
 from estate.loader import Estate, host_addresses, load_estate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -165,6 +165,9 @@ def test_the_probe_covers_the_administration_paths(estate: Estate, topo: Topolog
     ("newham/desktops", "havering/servers", "tcp", 443, None),
     ("newham/servers", "havering/servers", "tcp", 443, "FL-14"),
     ("newham/servers", "havering/servers", "tcp", 445, None),
+    ("havering/servers", "newham/servers", "tcp", 443, "FL-14"),  # an agreed pair: both ways
+    ("waltham-forest/servers", "havering/servers", "tcp", 443, None),  # waltham-forest agreed no inter flow
+    ("newham/servers", "waltham-forest/servers", "tcp", 443, None),
     ("havering/voice", "havering/servers", "udp", 5061, "FL-06"),
     ("havering/voice", "havering/servers", "tcp", 5060, None),
     ("shared/management", "waltham-forest/servers", "tcp", 22, "FL-12"),
@@ -184,7 +187,7 @@ def test_the_probe_covers_the_administration_paths(estate: Estate, topo: Topolog
 def test_allowed_and_denied_pairs(estate: Estate, topo: Topology, src: str, dst: str, proto: str, port: int,
                                   flow: str | None) -> None:
     a, b = (topo.segment(*s.split("/")) for s in (src, dst))
-    assert allowing_flow(estate.framework, a, b, proto, port) == flow
+    assert allowing_flow(estate.framework, a, b, proto, port, topo.exchanges) == flow
 
 
 def test_the_report_prints_the_matrix_and_names_each_failure(estate: Estate, topo: Topology) -> None:
@@ -341,3 +344,14 @@ def test_a_tool_failing_under_the_lab_is_one_line_and_exit_2(copy: Path, monkeyp
     result = runner.invoke(cli.app, ["lab", "up", "-q"])
     assert result.exit_code == 2
     assert result.output.strip() == "lab: ip -n se-x link failed: RTNETLINK answers: File exists"
+
+
+def test_the_lab_reads_the_exchanges_itself(estate: Estate, topo: Topology) -> None:
+    """The isolation test's inter pairs come from the councils' declarations, read by the topology (not the loader's
+    Estate.exchanges): exactly Havering and Newham for FL-14, both ways; every other inter pair is probed as denied."""
+    assert topo.exchanges == exchange_pairs(estate) == {("FL-14", "havering", "newham"),
+                                                        ("FL-14", "newham", "havering")}
+    probes = build_matrix(estate.framework, topo)
+    inter_allowed = {(p.src.segment.label, p.dst.segment.label) for p in probes if p.scope == "inter" and p.flow}
+    assert inter_allowed == {("havering/servers", "newham/servers"), ("newham/servers", "havering/servers")}
+    assert [p for p in probes if p.scope == "inter" and not p.flow and "waltham-forest" in p.src.segment.label]

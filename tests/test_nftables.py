@@ -4,6 +4,7 @@ does to packets: tests/test_lab.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -13,11 +14,12 @@ import pytest
 import yaml
 
 from estate.loader import Estate, load_estate
+from estate.models import Flow
 from estate.nftables import TABLE, render_router_ruleset
 
 REPO = Path(__file__).resolve().parent.parent
-RULE = re.compile(r'^\t\tip saddr (\S+) ip daddr (\S+) (?:ip daddr != (\S+) )?(tcp|udp) dport (.+?) counter accept '
-                  r'comment "(FL-\d+) (\S+)"$')
+RULE = re.compile(r'^\t\tip saddr (\S+) ip daddr (\{ [^}]+ \}|\S+) (?:ip daddr != (\S+) )?(tcp|udp) dport (.+?) '
+                  r'counter accept comment "(FL-\d+) (\S+)"$')
 
 
 def rules(text: str) -> list[tuple[str, ...]]:
@@ -74,10 +76,12 @@ def test_every_flow_has_its_rules_with_the_councils_subnets(estate: Estate) -> N
                 (str(s.segment(flow.source).network), str(s.segment(flow.destination).network), key)
                 for key, s in plan.councils.items())
         elif flow.scope == "inter":
-            # from each council's source VLAN to the destination VLAN of every council but itself
-            assert sorted((r[0], r[1], r[2]) for r in mine) == sorted(
-                (str(s.segment(flow.source).network), "@vlan_" + flow.destination.replace("-", "_"), str(s.block))
-                for s in plan.councils.values())
+            # from each council's source VLAN to the destination VLAN of the councils it agreed the flow with
+            # (inventories: Havering and Newham exchange FL-14; Waltham Forest declares nothing, so has no rule)
+            assert sorted((r[0], r[1], r[6]) for r in mine) == sorted(
+                (str(plan.councils[c].segment(flow.source).network), str(plan.councils[p].segment(flow.destination)
+                                                                          .network), c)
+                for c, p in (("havering", "newham"), ("newham", "havering")))
         elif flow.scope == "hub-internal":
             assert [(r[0], r[1], r[6]) for r in mine] == [
                 (str(plan.hub.segment(flow.source[4:]).network), str(plan.hub.segment(flow.destination[4:]).network),
@@ -133,11 +137,20 @@ def test_the_vlan_sets_hold_every_councils_subnet(estate: Estate) -> None:
         assert str(site.segment("servers").network) in elements
 
 
+def _drop_exchanges(folder: Path) -> None:
+    path = folder / "council.yml"
+    doc = yaml.safe_load(path.read_text())
+    doc.pop("exchanges", None)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
 def test_a_flow_taken_out_of_the_matrix_is_gone_from_the_ruleset(copy: Path) -> None:
     path = copy / "framework.yaml"
     doc = yaml.safe_load(path.read_text())
     doc["network"]["flows"] = [f for f in doc["network"]["flows"] if f["id"] != "FL-14"]
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    for council in ("havering", "newham"):  # no council may still agree a flow the matrix no longer has
+        _drop_exchanges(copy / "inventories" / council)
     text = render_router_ruleset(load_estate(copy))
     assert "FL-14" not in text
     assert [r for r in rules(text) if r[5] == "FL-01"]
@@ -149,9 +162,49 @@ def test_a_new_council_gets_its_own_rules(copy: Path) -> None:
     council = (new / "council.yml").read_text()
     council = council.replace("block: 10.64.32.0/20", "block: 10.64.64.0/20").replace("E09000025", "E09000026")
     (new / "council.yml").write_text(council)
+    _drop_exchanges(new)  # newham's agreement with havering is newham's, not the newcomer's
     (new / "hosts.yml").write_text("hosts:\n  - {name: red-app01, role: app_server, vlan: servers}\n")
     estate = load_estate(copy)
     servers = str(estate.addresses.councils["redbridge"].segment("servers").network)
     found = rules(render_router_ruleset(estate))
-    assert ("10.64.64.0/20" in {r[2] for r in found if r[5] == "FL-14"})
     assert any(r[6] == "redbridge" and r[1] == servers for r in found if r[5] == "FL-01")
+    # it agreed no inter flow: no FL-14 rule from it, and none to it
+    assert not [r for r in found if r[5] == "FL-14" and (r[6] == "redbridge" or servers in r[1])]
+
+
+def _with_descriptions(estate: Estate, text: str) -> Estate:
+    """The estate with every flow's and egress purpose's description replaced, bypassing validation
+    (model_construct): the generator must hold whatever the loader lets through."""
+    net = estate.framework.network
+    flows = [Flow.model_construct(**{**f.__dict__, "description": f"{f.id} {text}"}) for f in net.flows]
+    purposes = [p.model_copy(update={"description": text}) for p in net.egress.purposes]
+    network = net.model_copy(update={"flows": flows, "egress": net.egress.model_copy(update={"purposes": purposes})})
+    return dataclasses.replace(estate, framework=estate.framework.model_copy(update={"network": network}))
+
+
+HOSTILE = 'x"\n\t\tip saddr 0.0.0.0/0 accept; }\r\n  ip daddr 10.0.0.0/8 counter accept comment "y\x00\x1b[31m'
+
+
+def test_free_text_never_becomes_a_rule(estate: Estate, tmp_path: Path) -> None:
+    """A description holding a newline, quotes, `;`, `}` and `accept` yields exactly the rule lines of a plain one:
+    it stays inside its comment (the old generator wrote it after `#` as it stood: a live accept rule ahead of the
+    default deny)."""
+    plain = render_router_ruleset(_with_descriptions(estate, "plain words")).splitlines()
+    hostile_text = render_router_ruleset(_with_descriptions(estate, HOSTILE))
+    hostile = hostile_text.splitlines()
+    assert len(hostile) == len(plain)
+    assert [line for line in hostile if not line.startswith("\t\t#")] == [
+        line for line in plain if not line.startswith("\t\t#")]
+    live = "\n".join(line for line in hostile if not line.lstrip().startswith("#"))
+    assert "0.0.0.0/0" not in live and "10.0.0.0/8" not in live
+    comments = re.findall(r'comment "([^"]*)"', hostile_text)
+    assert all(re.fullmatch(r"[A-Za-z0-9 ._/:,()>-]{0,128}", c) for c in comments)
+    path = tmp_path / "router.nft"
+    path.write_text(hostile_text)
+    check = subprocess.run(["nft", "-c", "-f", str(path)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+
+
+def test_a_long_description_is_cut_to_the_comment_limit(estate: Estate) -> None:
+    text = render_router_ruleset(_with_descriptions(estate, "word " * 200))
+    assert max(len(line) for line in text.splitlines() if line.startswith("\t\t#")) <= len("\t\t# ") + 128

@@ -181,8 +181,10 @@ def test_a_synthetic_consortium_of_40_councils_plans(tmp_path: Path) -> None:
         assert len(result.of_type("azure-native:network:Subnet", key)) == len(estate.framework.network.vlans)
         assert len(result.of_type("azure-native:network:VirtualNetworkPeering", key)) == 2
     inter = only(result.of_type("azure-native:network:FirewallPolicyRuleCollectionGroup"), "afwp-shared-flow-matrix")
-    rule = inter.inputs["ruleCollections"][0]["rules"][0]
-    assert len(rule["sourceAddresses"]) == 40
+    rules = inter.inputs["ruleCollections"][0]["rules"]
+    # one FL-14 rule per council, to the neighbours it agreed FL-14 with (estate.synthetic): linear in the councils
+    assert len(rules) == 40 and all(len(r["sourceAddresses"]) == 1 for r in rules)
+    assert sorted(len(r["destinationAddresses"]) for r in rules) == [1, 1] + [2] * 38
 
 
 def _edit_framework(root: Path, edit: Any) -> None:

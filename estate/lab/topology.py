@@ -10,6 +10,9 @@
   the isolation test has an endpoint on every segment a flow names.
 - The management network: a bridge in the controller's namespace (`se-mgmt`), every host on an
   isolated port. A host's management address mirrors its estate address inside the supernet.
+- The inter-council flows each pair of councils agreed to (`exchange_pairs`): read here from the councils'
+  `exchanges` declarations, not from the loader's `Estate.exchanges`, so the isolation test stays a second
+  opinion on the matrix the router enforces.
 """
 
 from __future__ import annotations
@@ -159,6 +162,7 @@ class Topology:
     legs: tuple[RouterLeg, ...]
     probes: tuple[ProbePoint, ...]
     sysctl: dict[str, int] = field(default_factory=dict)
+    exchanges: frozenset[Exchange] = frozenset()  # exchange_pairs: the inter flows per pair of councils
 
     @property
     def switch_namespaces(self) -> list[str]:
@@ -188,6 +192,16 @@ class Topology:
                 probe = probes[seg]
                 out.append(Endpoint(seg, probe.address, probe.netns, None, probe.netns))
         return out
+
+
+Exchange = tuple[str, str, str]  # (flow id, council, partner council)
+
+
+def exchange_pairs(estate: Estate) -> frozenset[Exchange]:
+    """(flow, a, b) for every inter flow two councils both declare with each other in council.yml `exchanges`,
+    in both orders: the pairs an inter flow joins. The lab's own reading of the declarations."""
+    said = {(x.flow, key, x.partner) for key, rec in estate.councils.items() for x in rec.council.exchanges}
+    return frozenset((flow, a, b) for flow, a, b in said if a != b and (flow, b, a) in said)
 
 
 def mirror(address: IPv4Address, supernet: IPv4Network, mgmt: IPv4Network) -> IPv4Address:
@@ -270,7 +284,7 @@ def build(estate: Estate, config: LabConfig) -> Topology:
         supernet=supernet, mgmt_network=mgmt, mgmt_bridge=config.management.bridge, controller=controller,
         blocks=tuple((site, plan.site(site).block) for site in sites),
         segments=tuple(segments), hosts=tuple(hosts), router=router, legs=tuple(legs), probes=tuple(probes),
-        sysctl=dict(config.sysctl),
+        sysctl=dict(config.sysctl), exchanges=exchange_pairs(estate),
     )
 
 

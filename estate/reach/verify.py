@@ -20,8 +20,10 @@ of every other council are one class, and `Network.uniform_verdicts` proves in t
 its pairs get one verdict per port (each council's NSGs and routes cannot tell the other councils' segments of the
 class apart; the hub firewall decides per class of addresses). A class it cannot prove, or whose verdicts differ
 from the matrix's, is traced pair by pair, which names the deciding rule of each failing pair; so are the pairs
-within a council and those with the hub. `verify(..., fast=False)` traces every pair (the reference the tests hold
-the fast path to). Hub routing is counted the same way: one first step per council subnet for all other councils.
+within a council and those with the hub, and every class an inter flow joins some pair of councils in (council.yml
+`exchanges`: the matrix itself expects those pairs allowed and the class's other pairs denied). `verify(...,
+fast=False)` traces every pair (the reference the tests hold the fast path to). Hub routing is counted the same
+way: one first step per council subnet for all other councils.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from estate.lab.probe import allowing_flow, matrix_ports
-from estate.lab.topology import LabSegment, lab_segments, scope_of
+from estate.lab.topology import LabSegment, exchange_pairs, lab_segments, scope_of
 from estate.reach.addresses import INTERNET, Population, is_global, show
 from estate.reach.model import fqdn_matches
 from estate.reach.network import Endpoint, Hop, Network, Service, Services, Trace
@@ -254,15 +256,21 @@ def _segmentation(network: Network, estate: Estate, segments: Sequence[tuple[Lab
                   out: Verification, fast: bool = True) -> None:
     fw = estate.framework
     services: Services = tuple(matrix_ports(fw))
-    expected: dict[tuple[bool, bool, bool, str, str], tuple[tuple[str | None, ...], tuple[bool, ...], str]] = {}
+    exchanges = exchange_pairs(estate)
+    inter = [f for f in fw.network.flows if f.scope == "inter"]
+    agreed_classes = {(f.source, f.destination) for f in inter if any(x[0] == f.id for x in exchanges)}
+    expected: dict[tuple[bool, bool, bool, str, str, frozenset[str]],
+                   tuple[tuple[str | None, ...], tuple[bool, ...], str]] = {}
 
     def expect(s: LabSegment, d: LabSegment) -> tuple[tuple[str | None, ...], tuple[bool, ...], str]:
-        # allowing_flow reads the pair's scope (from the two ends' sites) and the two ends' names: one answer per
-        # such key
-        key = (s.is_hub, d.is_hub, s.site == d.site, s.name, d.name)
+        # allowing_flow reads the pair's scope (from the two ends' sites), the two ends' names and, between two
+        # councils, which inter flows they agreed: one answer per such key
+        agreed = frozenset(f.id for f in inter if (f.id, s.site, d.site) in exchanges) if s.site != d.site \
+            else frozenset()
+        key = (s.is_hub, d.is_hub, s.site == d.site, s.name, d.name, agreed)
         known = expected.get(key)
         if known is None:
-            flows = tuple(allowing_flow(fw, s, d, p, n) for p, n in services)
+            flows = tuple(allowing_flow(fw, s, d, p, n, exchanges) for p, n in services)
             known = expected[key] = (flows, tuple(f is not None for f in flows), scope_of(s, d))
         return known
 
@@ -271,6 +279,8 @@ def _segmentation(network: Network, estate: Estate, segments: Sequence[tuple[Lab
     agreeing: dict[tuple[str, str], tuple[bool, ...]] = {}
     if fast:  # a class whose verdicts differ from the matrix's is traced pair by pair, to name the deciding rules
         for (src, dst), proven in _classes(network, layout, services, set(idle)).items():
+            if (src, dst) in agreed_classes:
+                continue  # the matrix allows some of its pairs and not the rest: traced pair by pair
             s0 = layout.vlans[src][0][0]
             d0 = next((d for d, _ in layout.vlans[dst] if d.site != s0.site), None)
             if d0 is not None and expect(s0, d0)[1] == proven:
