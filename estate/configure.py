@@ -27,6 +27,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from estate.atomic import write_atomic
 from estate.errors import EstateError
 
 if TYPE_CHECKING:
@@ -121,9 +122,9 @@ def inbound_ports(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
     A host's firewall opens these (its role's services: a flow into its segment exists because a
     service there is used; the administration flows' ports, 22 or 3389, from hub/bastion and
     hub/management) plus framework.yaml `network.administration.linux_port` on every host, for the
-    controller's Ansible over the management network. Scope intra flows end at a council VLAN; inter
-    flows at the VLAN of each council that agreed the flow with another (`Estate.exchanges`); hub flows
-    end at a hub segment or at the VLAN of every council; hub-internal flows end at a hub segment."""
+    controller's Ansible over the management network. Scope intra and inter flows end at a council
+    VLAN; hub flows end at a hub segment or at the VLAN of every council; hub-internal flows end at a
+    hub segment."""
     from estate.ipam import HUB
 
     plan = estate.addresses
@@ -133,9 +134,6 @@ def inbound_ports(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
     for flow in estate.framework.network.flows:
         if flow.destination.startswith("hub/"):
             targets = [(HUB, flow.destination.removeprefix("hub/"))]
-        elif flow.scope == "inter":
-            targets = [(council, flow.destination) for council in plan.councils
-                       if estate.exchanges.partners(flow.id, council)]
         else:
             targets = [(council, flow.destination) for council in plan.councils]
         for site, segment in targets:
@@ -217,11 +215,7 @@ def load_secrets(path: Path, councils: Iterable[str]) -> Secrets:
     text = wanted.to_json()
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        tmp.replace(path)
+        write_atomic(path, text, mode=0o600)
     return wanted
 
 

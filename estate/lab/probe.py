@@ -3,9 +3,7 @@
 The matrix is generated from framework.yaml's flow matrix and the lab's segments, independently of
 the nftables generator: for every ordered pair of segments (inside a council, council and hub,
 council and council, hub and hub) and every port any flow names (a range counts by both its ends),
-it says whether a flow allows the pair. An inter flow allows a pair of councils only when both
-declare it with each other (the topology's own reading of council.yml `exchanges`); every other
-pair of councils must be dropped. Each segment has one endpoint (its first host, or a probe
+it says whether a flow allows the pair. Each segment has one endpoint (its first host, or a probe
 namespace on a segment without one), so nothing is checked only "at router level".
 
 Each destination endpoint runs listeners (TCP accept, UDP echo) on every port; each source endpoint
@@ -25,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from estate.lab.topology import Endpoint, Exchange, LabSegment, Scope, Topology, scope_of
+from estate.atomic import write_atomic
+from estate.lab.topology import Endpoint, LabSegment, Scope, Topology, scope_of
 
 if TYPE_CHECKING:
     from estate.models import Framework
@@ -80,15 +79,11 @@ def _end_name(seg: LabSegment) -> str:
     return HUB_PREFIX + seg.name if seg.is_hub else seg.name
 
 
-def allowing_flow(framework: Framework, src: LabSegment, dst: LabSegment, protocol: str, port: int,
-                  exchanges: frozenset[Exchange]) -> str | None:
-    """The id of the flow that lets `src` reach `dst` on protocol/port, or None (the matrix denies it). An inter
-    flow allows it only when `exchanges` (topology.exchange_pairs) holds it for the two councils."""
+def allowing_flow(framework: Framework, src: LabSegment, dst: LabSegment, protocol: str, port: int) -> str | None:
+    """The id of the flow that lets `src` reach `dst` on protocol/port, or None (the matrix denies it)."""
     scope = scope_of(src, dst)
     for flow in framework.network.flows:
         if flow.protocol != protocol or flow.scope != scope:
-            continue
-        if scope == "inter" and (flow.id, src.site, dst.site) not in exchanges:
             continue
         if not any(low <= port <= high for low, high in map(_port_range, flow.ports)):
             continue
@@ -107,8 +102,7 @@ def build_matrix(framework: Framework, topo: Topology) -> list[Probe]:
                 continue  # one bridge: the router never sees it
             for protocol, port in ports:
                 probes.append(Probe(src, dst, protocol, port, scope_of(src.segment, dst.segment),
-                                    allowing_flow(framework, src.segment, dst.segment, protocol, port,
-                                                  topo.exchanges)))
+                                    allowing_flow(framework, src.segment, dst.segment, protocol, port)))
     return probes
 
 
@@ -303,6 +297,4 @@ def to_json(run: Run) -> list[dict[str, Any]]:
 
 def write_json(run: Run, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(to_json(run), indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(to_json(run), indent=1) + "\n")
