@@ -122,9 +122,9 @@ def inbound_ports(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
     A host's firewall opens these (its role's services: a flow into its segment exists because a
     service there is used; the administration flows' ports, 22 or 3389, from hub/bastion and
     hub/management) plus framework.yaml `network.administration.linux_port` on every host, for the
-    controller's Ansible over the management network. Scope intra and inter flows end at a council
-    VLAN; hub flows end at a hub segment or at the VLAN of every council; hub-internal flows end at a
-    hub segment."""
+    controller's Ansible over the management network. Scope intra flows end at a council VLAN; inter
+    flows at the VLAN of each council that agreed the flow with another (`Estate.exchanges`); hub flows
+    end at a hub segment or at the VLAN of every council; hub-internal flows end at a hub segment."""
     from estate.ipam import HUB
 
     plan = estate.addresses
@@ -134,6 +134,9 @@ def inbound_ports(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
     for flow in estate.framework.network.flows:
         if flow.destination.startswith("hub/"):
             targets = [(HUB, flow.destination.removeprefix("hub/"))]
+        elif flow.scope == "inter":
+            targets = [(council, flow.destination) for council in plan.councils
+                       if estate.exchanges.partners(flow.id, council)]
         else:
             targets = [(council, flow.destination) for council in plan.councils]
         for site, segment in targets:

@@ -3,7 +3,9 @@
 The matrix is generated from framework.yaml's flow matrix and the lab's segments, independently of
 the nftables generator: for every ordered pair of segments (inside a council, council and hub,
 council and council, hub and hub) and every port any flow names (a range counts by both its ends),
-it says whether a flow allows the pair. Each segment has one endpoint (its first host, or a probe
+it says whether a flow allows the pair. An inter flow allows a pair of councils only when both
+declare it with each other (the topology's own reading of council.yml `exchanges`); every other
+pair of councils must be dropped. Each segment has one endpoint (its first host, or a probe
 namespace on a segment without one), so nothing is checked only "at router level".
 
 Each destination endpoint runs listeners (TCP accept, UDP echo) on every port; each source endpoint
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from estate.atomic import write_atomic
-from estate.lab.topology import Endpoint, LabSegment, Scope, Topology, scope_of
+from estate.lab.topology import Endpoint, Exchange, LabSegment, Scope, Topology, scope_of
 
 if TYPE_CHECKING:
     from estate.models import Framework
@@ -79,11 +81,15 @@ def _end_name(seg: LabSegment) -> str:
     return HUB_PREFIX + seg.name if seg.is_hub else seg.name
 
 
-def allowing_flow(framework: Framework, src: LabSegment, dst: LabSegment, protocol: str, port: int) -> str | None:
-    """The id of the flow that lets `src` reach `dst` on protocol/port, or None (the matrix denies it)."""
+def allowing_flow(framework: Framework, src: LabSegment, dst: LabSegment, protocol: str, port: int,
+                  exchanges: frozenset[Exchange]) -> str | None:
+    """The id of the flow that lets `src` reach `dst` on protocol/port, or None (the matrix denies it). An inter
+    flow allows it only when `exchanges` (topology.exchange_pairs) holds it for the two councils."""
     scope = scope_of(src, dst)
     for flow in framework.network.flows:
         if flow.protocol != protocol or flow.scope != scope:
+            continue
+        if scope == "inter" and (flow.id, src.site, dst.site) not in exchanges:
             continue
         if not any(low <= port <= high for low, high in map(_port_range, flow.ports)):
             continue
@@ -102,7 +108,8 @@ def build_matrix(framework: Framework, topo: Topology) -> list[Probe]:
                 continue  # one bridge: the router never sees it
             for protocol, port in ports:
                 probes.append(Probe(src, dst, protocol, port, scope_of(src.segment, dst.segment),
-                                    allowing_flow(framework, src.segment, dst.segment, protocol, port)))
+                                    allowing_flow(framework, src.segment, dst.segment, protocol, port,
+                                                  topo.exchanges)))
     return probes
 
 
