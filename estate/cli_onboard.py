@@ -113,9 +113,7 @@ def roadmap(
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:
-        from estate.atomic import write_atomic
-
-        write_atomic(output, text, parents=True)
+        rm.write_text_atomic(output, text)
         typer.echo(f"wrote {output}")
 
 
