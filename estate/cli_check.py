@@ -132,20 +132,21 @@ def check(
     report = evaluate(estate, resources=resources, hosts=host_facts, councils=councils, today=day)
     report = dataclasses.replace(report, sources=tuple(sources))
 
-    hist = None
-    if history is not None:
-        from estate.reports.history import append
+    from estate.atomic import write_atomic
+    from estate.reports import render
+    from estate.reports.history import with_report, write_history
 
-        hist = append(history, report)
-
-    from estate.reports import render, write_atomic
-
+    # the history line is written only once the report is: a run that cannot write its report leaves
+    # the history as it was (and one that is interrupted, too)
+    hist = with_report(history, report) if history is not None else None
     text = render(report, fmt, estate=estate, history=hist)
     if output is not None:
-        write_atomic(output, text)
+        write_atomic(output, text, parents=True)
         typer.echo(f"wrote {output}: {summary(report)}")
     else:
         typer.echo(text, nl=False)
+    if history is not None and hist is not None:
+        write_history(history, hist)
     raise typer.Exit(report.exit_code)
 
 

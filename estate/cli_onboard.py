@@ -113,7 +113,9 @@ def roadmap(
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:
-        rm.write_text_atomic(output, text)
+        from estate.atomic import write_atomic
+
+        write_atomic(output, text, parents=True)
         typer.echo(f"wrote {output}")
 
 

@@ -66,9 +66,9 @@ def preflight_command(
         result = check_quota(result, usage)
     text = result.to_json() if as_json else None
     if output is not None:
-        from estate.reports import write_atomic
+        from estate.atomic import write_atomic
 
-        write_atomic(output, text if text is not None else _render(result, width=120))
+        write_atomic(output, text if text is not None else _render(result, width=120), parents=True)
         typer.echo(f"wrote {output}")
     elif text is not None:
         typer.echo(text, nl=False)

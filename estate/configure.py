@@ -27,6 +27,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from estate.atomic import write_atomic
 from estate.errors import EstateError
 
 if TYPE_CHECKING:
@@ -217,11 +218,7 @@ def load_secrets(path: Path, councils: Iterable[str]) -> Secrets:
     text = wanted.to_json()
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        tmp.replace(path)
+        write_atomic(path, text, mode=0o600)
     return wanted
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from estate.atomic import write_atomic
 from estate.models import Council, Framework, Hosts
 
 SCHEMAS: dict[str, type[BaseModel]] = {
@@ -31,7 +32,5 @@ def write_schemas(folder: Path, check: bool = False) -> list[str]:
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             stale.append(name)
             if not check:
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(text, encoding="utf-8")
-                tmp.replace(path)
+                write_atomic(path, text)
     return stale

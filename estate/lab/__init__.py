@@ -13,6 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
+from estate.atomic import write_atomic
+
 PREFIX = "se-"
 LAB_CONFIG_DIR = "lab"
 
@@ -55,9 +57,7 @@ def write_if_changed(path: Path, text: str) -> None:
     """Write `text` to `path` whole (a temp file beside it, then rename), unless it already holds it."""
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, text)
 
 
 def podman_env(root: Path | None = None) -> dict[str, str]:

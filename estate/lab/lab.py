@@ -17,6 +17,7 @@ from ipaddress import IPv4Interface
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from estate.atomic import write_atomic
 from estate.lab import lab_dir, podman_env, project_root
 from estate.lab import net as n
 from estate.lab.progress import Progress
@@ -100,9 +101,7 @@ def _digest(text: str) -> str:
 
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, text)
 
 
 # --------------------------------------------------------------------------- podman

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from estate.atomic import write_atomic
 from estate.lab.topology import Endpoint, Exchange, LabSegment, Scope, Topology, scope_of
 
 if TYPE_CHECKING:
@@ -303,6 +304,4 @@ def to_json(run: Run) -> list[dict[str, Any]]:
 
 def write_json(run: Run, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(to_json(run), indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(to_json(run), indent=1) + "\n")

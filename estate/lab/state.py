@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from estate.atomic import write_atomic
 from estate.lab.sh import lab_error
 
 VERSION = 1
@@ -52,9 +52,7 @@ class LabState:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(self.path)
+        write_atomic(self.path, json.dumps(self.data, indent=1, sort_keys=True) + "\n")
 
     def has(self, kind: str, name: str) -> bool:
         return name in self.data["objects"][kind]

@@ -8,9 +8,6 @@ Each format lives in its own module and imports what it needs when called.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,19 +41,3 @@ def render(report: Report, fmt: str, *, estate: Estate, history: History | None 
 
         return render_table(report, width=width)
     raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file whole or not at all: a temp file beside it, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from estate.atomic import write_atomic
 from estate.compliance.findings import Report
 from estate.errors import EstateError
 from estate.yamlsrc import display
@@ -100,14 +101,24 @@ def read_history(path: Path) -> History:
     return History(entries)
 
 
-def append(path: Path, report: Report) -> History:
-    """Add the report's scores (replacing a run of the same date and sources) and write the file whole."""
-    from estate.reports import write_atomic
-
+def with_report(path: Path, report: Report) -> History:
+    """The history in `path` with the report's scores added (replacing a run of the same date and
+    sources); nothing is written: `estate check` writes it only once its report is written."""
     history = read_history(path)
     new = entry_of(report)
     kept = [e for e in history.entries if (e.date, e.sources) != (new.date, new.sources)]
     kept.append(new)
     kept.sort(key=lambda e: (e.date, e.sources))
-    write_atomic(path, "".join(e.to_json() + "\n" for e in kept))
     return History(kept)
+
+
+def write_history(path: Path, history: History) -> None:
+    """The file written whole (estate.atomic): a reader, or a run killed half-way, never sees half a line."""
+    write_atomic(path, "".join(e.to_json() + "\n" for e in history.entries))
+
+
+def append(path: Path, report: Report) -> History:
+    """Add the report's scores (replacing a run of the same date and sources) and write the file whole."""
+    history = with_report(path, report)
+    write_history(path, history)
+    return history
