@@ -393,3 +393,11 @@ def test_a_csv_larger_than_any_register_is_refused(repo_copy: Path) -> None:
                                       "--assets", "register.csv"])
     assert (result.exit_code, result.stderr.strip().splitlines()) == (
         2, [f"register.csv: {LIMIT_CSV + 1:,} bytes: larger than the 4 MiB this file could ever be"])
+
+
+def test_contract_patterns_match_the_whole_value() -> None:
+    from estate.contract import rules
+    assert rules._port_ok("443")
+    assert not rules._port_ok("443\n")  # `re.match` with `$` let it through
+    assert rules._COMPUTER_NAME.fullmatch("nwm-app01")
+    assert not rules._COMPUTER_NAME.fullmatch("nwm-app01\n")
