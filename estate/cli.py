@@ -67,10 +67,15 @@ def console() -> Any:
 @app.command()
 @guarded
 def validate(root: RootOpt = None) -> None:
-    """Validate framework.yaml and every council's inventory. Exit 0 when valid, 2 otherwise."""
+    """Validate framework.yaml, every council's inventory and every Pulumi stack file (Pulumi.<stack>.yaml).
+    Exit 0 when valid, 2 otherwise."""
+    from estate import stackfile
+
     estate = load(root)
     n = len(estate.councils)
-    typer.echo(f"framework {estate.framework.version}: valid; {n} council{'s' if n != 1 else ''} valid")
+    files = stackfile.validate_all(estate.root, estate.councils)
+    typer.echo(f"framework {estate.framework.version}: valid; {n} council{'s' if n != 1 else ''} valid; "
+               f"{files} stack file{'s' if files != 1 else ''} valid")
 
 
 @app.command()

@@ -31,12 +31,10 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
-import yaml
-
-from estate.errors import EstateError, Problem
+from estate import stackfile
+from estate.errors import EstateError
 from estate.loader import Estate
 
 PROJECT = "shared-estate"
@@ -56,9 +54,14 @@ _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 _UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
+# Providers whose resources live only in Pulumi's state (pulumi_random: the session hosts' generated passwords):
+# nothing in Azure, so no ARM schema, right or rule applies to them.
+LOCAL_PROVIDERS = ("random:",)
+
+
 def is_cloud_type(type_: str) -> bool:
-    """A cloud resource's type token (not a component, stack or stack reference)."""
-    return not (type_.startswith("shared-estate:") or type_.startswith("pulumi:"))
+    """A cloud resource's type token (not a component, stack or stack reference, nor a state-only resource)."""
+    return not type_.startswith(("shared-estate:", "pulumi:", *LOCAL_PROVIDERS))
 
 
 @dataclass(frozen=True)
@@ -267,44 +270,31 @@ def _stacks(estate: Estate, stacks: Sequence[str] | None) -> list[str]:
 
 
 def stack_config(estate: Estate, stack: str) -> dict[str, str]:
-    """The config a stack is planned with: its committed Pulumi.<stack>.yaml (plain values only), then plan
-    stand-ins for what an operator sets per deployment."""
+    """The config a stack is planned with: plan stand-ins for what an operator sets per deployment, then its
+    committed Pulumi.<stack>.yaml, checked (estate.stackfile: unknown keys, secrets in clear text, a directory or
+    a FIFO where the file should be are one-line errors). The hub's stand-in `spokes` is every council: the plan
+    shows the estate with every spoke deployed and connected."""
     fw = estate.framework
     year, month = fw.version.split(".")[:2]
     config = {
         "azure-native:location": fw.data_centre.regions.primary,
         f"{PROJECT}:adminGroupObjectId": str(uuid.uuid5(_NS, f"{stack}/admins")),
         f"{PROJECT}:sshPublicKey": PLAN_SSH_KEY,
-        # the plan's clock: the framework version's month, so the plan never depends on today
-        f"{PROJECT}:registrationTokenExpiry": f"{year}-{month}-28T00:00:00Z",
     }
     if stack == HUB:
         config[f"{PROJECT}:adminGroupName"] = "plan-consortium-operations"
+        config[f"{PROJECT}:spokes"] = json.dumps(sorted(estate.councils))
     if stack != HUB:
         config[f"{PROJECT}:council"] = stack
+        # the plan's clock: the framework version's month, so the plan never depends on today
+        config[f"{PROJECT}:registrationTokenExpiry"] = f"{year}-{month}-28T00:00:00Z"
         config[f"{PROJECT}:desktopUsersGroupObjectId"] = str(uuid.uuid5(_NS, f"{stack}/desktop-users"))
         config[f"{PROJECT}:avdServicePrincipalObjectId"] = str(uuid.uuid5(_NS, "avd-service-principal"))
-        config[f"{PROJECT}:sessionHostAdminPassword"] = PLAN_SECRET
-    config.update(_committed_config(estate.root / f"Pulumi.{stack}.yaml"))
+    committed = stackfile.load(stackfile.path(estate.root, stack), stack, councils=estate.councils)
+    config.update(committed.values)
+    for key in committed.secure:  # encrypted in the file: the plan cannot decrypt it, so it stands in for it
+        config[key] = PLAN_SECRET
     return config
-
-
-def _committed_config(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise EstateError([Problem(str(path), 0, "", f"YAML: {exc}")]) from None
-    values = data.get("config", {}) if isinstance(data, dict) else {}
-    if not isinstance(values, dict):
-        raise EstateError([Problem(str(path), 0, "config", "expected a mapping of config keys")])
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, str | int | float | bool) and not isinstance(value, dict):
-            full = key if ":" in key else f"{PROJECT}:{key}"
-            out[full] = str(value).lower() if isinstance(value, bool) else str(value)
-    return out
 
 
 # --------------------------------------------------------------------------- the mock runtime
@@ -353,7 +343,7 @@ def mock_id(token: str, logical: str, inputs: dict[str, Any]) -> str:
     own = _OWN_NAME_KEYS.get(type_name, type_name[0].lower() + type_name[1:] + "Name")
     parents = sorted(k for k, v in inputs.items()
                      if k.endswith("Name") and k not in (own, "resourceGroupName", "name") and isinstance(v, str)
-                     and not k.startswith(("computer", "friendly")))
+                     and not k.startswith(("computer", "friendly", "display")))
     path = "".join(f"/{_plural(k[:-4])}/{inputs[k]}" for k in parents)
     tail = f"/providers/{NAMESPACES.get(module, module)}{path}/{_plural(type_name)}/{name}"
     if isinstance(inputs.get("resourceGroupName"), str):
@@ -427,6 +417,8 @@ class _Runner:
                     return args.name, {"name": args.name, "outputs": hub_outputs or {}}
                 if not args.custom:
                     return "", {}
+                if args.typ.startswith(LOCAL_PROVIDERS):  # a generated value: the plan's stand-in secret
+                    return args.name, {"result": PLAN_SECRET}
                 state: dict[str, Any] = {"name": azure_name(args.typ, args.name, args.inputs)}
                 identity = args.inputs.get("identity")
                 if isinstance(identity, dict) and "SystemAssigned" in str(identity.get("type", "")):
@@ -498,7 +490,7 @@ class _Runner:
         if self.fast:
             pulumi.runtime.register_stack_transformation(_drop_aliases)
         config = stack_config(self.estate, stack)
-        pulumi.runtime.set_all_config(config, [k for k in config if k.endswith(":sessionHostAdminPassword")])
+        pulumi.runtime.set_all_config(config, [k for k in config if config[k] == PLAN_SECRET])
         captured: dict[str, Any] = {}
 
         def main() -> None:

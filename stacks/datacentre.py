@@ -23,8 +23,8 @@ from .common import (
     linux_vm,
     resource_group,
 )
-from .network import HubRef, SpokeNetwork
-from .props import Common, CouncilProps, HubProps
+from .network import HubRef, SpokeNetwork, spoke_vnet_id
+from .props import Common, CouncilProps, HubProps, Spoke, vnet_name
 
 SERVICE = "datacentre"
 
@@ -34,13 +34,15 @@ def _zone_label(zone: str) -> str:
 
 
 def zone_link(common: Common, zone: str, *, zone_rg: pulumi.Input[str], vnet_id: pulumi.Input[str],
-              parent: pulumi.Resource, depends_on: list[pulumi.Resource] | None = None,
+              parent: pulumi.Resource, depends_on: list[pulumi.Resource] | None = None, key: str | None = None,
               ) -> privatedns.VirtualNetworkLink:
-    name = f"link-{_zone_label(zone)}-{common.key}"
+    """Zone `zone` linked to the VNet of `key` (default: the stack's own site)."""
+    key = key or common.key
+    name = f"link-{_zone_label(zone)}-{key}"
     return privatedns.VirtualNetworkLink(
         name,
         privatedns.VirtualNetworkLinkArgs(
-            virtual_network_link_name=f"vnet-{common.key}",
+            virtual_network_link_name=vnet_name(key),
             private_zone_name=zone,
             resource_group_name=zone_rg,
             location="Global",
@@ -147,6 +149,14 @@ class HubDataCentre(pulumi.ComponentResource):
                  workspace_guid=self.workspace.customer_id, workspace_region=self.common.location, service=SERVICE,
                  parent=self)
 
+    def link_spokes(self, env: Env, spokes: tuple[Spoke, ...]) -> None:
+        """Link every private zone to each deployed spoke's VNet: the links live in the hub's zones, so the hub
+        stack owns them and a council's stack needs no right on the hub's zones."""
+        for spoke in spokes:
+            for zone, resource in self.zones.items():
+                zone_link(self.common, zone, zone_rg=self.rg.name, vnet_id=spoke_vnet_id(env, spoke), parent=self,
+                          depends_on=[resource], key=spoke.key)
+
     def flow_log_targets(self) -> pulumi.Output[dict[str, str]]:
         """Where council stacks send their VNets' flow logs: the storage account and the workspace (its id and
         the GUID traffic analytics names it by)."""
@@ -162,15 +172,14 @@ class HubDataCentre(pulumi.ComponentResource):
 
 class CouncilDataCentre(pulumi.ComponentResource):
     """A council's data centre: vault and backup policy, Key Vault behind a private endpoint, its servers as
-    the framework's target state (each backed up), and its VNet linked to the hub's private DNS zones."""
+    the framework's target state (each backed up). Its VNet's links to the hub's private DNS zones belong to the
+    hub stack (HubDataCentre.link_spokes)."""
 
     def __init__(self, name: str, props: CouncilProps, env: Env, hub: HubRef, spoke: SpokeNetwork,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("shared-estate:datacentre:Council", name, None, opts)
         c = props.common
         self.rg = resource_group(c, SERVICE, self)
-        for zone in PRIVATE_ZONES:
-            zone_link(c, zone, zone_rg=hub.dns_rg_name, vnet_id=spoke.vnet.id, parent=self)
         flow_log(c, vnet_name=f"vnet-{c.key}", vnet_id=spoke.vnet.id,
                  storage_id=hub.flow_log_targets.apply(lambda t: t["storageId"]),
                  workspace_id=hub.flow_log_targets.apply(lambda t: t["workspaceId"]),

@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_azure_native.compute as compute
 import pulumi_azure_native.desktopvirtualization as desktopvirtualization
+import pulumi_random as random
 
 from .common import (
     ADMIN_USER,
@@ -31,6 +32,23 @@ SERVICE = "desktop"
 # Microsoft's AVD agent package for the PowerShell DSC extension (AddSessionHost registers a VM to a pool).
 AVD_AGENT_PACKAGE = ("https://wvdportalstorageblob.blob.core.windows.net/galleryartifacts/"
                      "Configuration_1.0.02790.438.zip")
+
+# Windows requires an administrator password in a VM's osProfile (adminPassword: "Minimum-length (Windows): 8
+# characters ... Max-length (Windows): 123 characters", and 3 of lower case, upper case, digit, special
+# character: learn.microsoft.com/rest/api/compute/virtual-machine-scale-sets/create-or-update, OSProfile). A scale
+# set has one osProfile, so its hosts start with one password: a generated one (pulumi_random, kept only as a
+# secret in the stack's state; random's state keeps it stable, so a second `pulumi up` replaces no host) that no
+# person chooses or types. Windows LAPS then rotates each host's own estate-admin password and backs it up to
+# Microsoft Entra ID (LAPS_EXTENSION): from its first policy cycle every host has its own password.
+ADMIN_PASSWORD_LENGTH = 32
+# Windows LAPS with Microsoft Entra ID (learn.microsoft.com/entra/identity/devices/howto-manage-local-admin-passwords;
+# policy settings and their Group Policy registry root: learn.microsoft.com/windows-server/identity/laps/
+# laps-management-policy-settings): BackupDirectory 1 = back the password up to Microsoft Entra ID,
+# AdministratorAccountName = the account to manage (ours, not the built-in Administrator); then apply the policy now
+# (Invoke-LAPSPolicyProcessing) rather than at the next hourly cycle.
+LAPS_EXTENSION = "WindowsLAPS"
+LAPS_POLICY_KEY = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\LAPS"
+LAPS_BACKUP_TO_ENTRA = 1
 
 
 def rdp_properties(usb_storage_blocked: bool) -> str:
@@ -112,6 +130,12 @@ class Desktop(pulumi.ComponentResource):
 
         token = pulumi.Output.secret(desktopvirtualization.get_host_pool_registration_token_output(
             host_pool_name=self.host_pool.name, resource_group_name=self.rg.name).token)
+        self.admin_password = random.RandomPassword(
+            f"pw-{c.key}-avd-admin",
+            random.RandomPasswordArgs(length=ADMIN_PASSWORD_LENGTH, special=True, min_lower=1, min_upper=1,
+                                      min_numeric=1, min_special=1, override_special="!#%*-_=+:?"),
+            opts=child(self),
+        )
         image = d.image
         security = compute.SecurityProfileArgs(
             encryption_at_host=c.encryption_at_host,
@@ -146,7 +170,7 @@ class Desktop(pulumi.ComponentResource):
                     os_profile=compute.VirtualMachineScaleSetOSProfileArgs(
                         computer_name_prefix=d.computer_name_prefix,
                         admin_username=ADMIN_USER,
-                        admin_password=d.session_host_password,
+                        admin_password=pulumi.Output.secret(self.admin_password.result),
                         windows_configuration=compute.WindowsConfigurationArgs(
                             enable_automatic_updates=d.automatic_updates,
                             provision_vm_agent=True,
@@ -188,6 +212,15 @@ class Desktop(pulumi.ComponentResource):
                             protected_settings=token.apply(lambda t: dsc_protected_settings(str(t))),
                         ),
                         compute.VirtualMachineScaleSetExtensionArgs(
+                            name=LAPS_EXTENSION,
+                            publisher="Microsoft.Compute",
+                            type="CustomScriptExtension",
+                            type_handler_version="1.10",
+                            auto_upgrade_minor_version=True,
+                            provision_after_extensions=["AADLoginForWindows"],  # LAPS backs up to Entra ID
+                            settings={"commandToExecute": laps_command()},
+                        ),
+                        compute.VirtualMachineScaleSetExtensionArgs(
                             name=GUEST_ATTESTATION,  # Trusted Launch's boot integrity monitoring
                             publisher=GUEST_ATTESTATION_WINDOWS,
                             type=GUEST_ATTESTATION,
@@ -202,6 +235,15 @@ class Desktop(pulumi.ComponentResource):
             opts=child(self, [self.host_pool]),
         )
         self.register_outputs({"hostPoolId": self.host_pool.id, "sessionHosts": d.session_hosts})
+
+
+def laps_command() -> str:
+    """The Custom Script Extension's command: the Windows LAPS policy (Entra ID backup of ADMIN_USER's password),
+    then the policy applied at once."""
+    key = LAPS_POLICY_KEY.replace("\\\\", "\\")
+    return (f'cmd /c reg add "{key}" /v BackupDirectory /t REG_DWORD /d {LAPS_BACKUP_TO_ENTRA} /f'
+            f' && reg add "{key}" /v AdministratorAccountName /t REG_SZ /d {ADMIN_USER} /f'
+            " && powershell -NoProfile -ExecutionPolicy Bypass -Command Invoke-LAPSPolicyProcessing")
 
 
 # The DSC extension reads protectedSettings only under its own keys (`Items`, `configurationArguments`, ...): a token

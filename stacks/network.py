@@ -1,5 +1,5 @@
 """Network: the hub VNet with Azure Firewall and Bastion, each council's spoke, NSGs from the flow matrix,
-route tables through the hub firewall, and hub<->spoke peerings both ways."""
+route tables through the hub firewall, and hub<->spoke peerings (each stack owns the side in its own VNet)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pulumi_azure_native.resources as resources
 
 from estate.azure import BASTION_SUBNET, FIREWALL_SUBNET
 
-from .common import child, diagnostics, resource_group
+from .common import Env, child, diagnostics, resource_group
 from .flows import ANY, ApplicationRule, FirewallRule, RuleSpec
-from .props import Common, CouncilProps, HubProps
+from .props import Common, CouncilProps, HubProps, Spoke, nsg_name, route_table_name, vnet_name
 
 SERVICE = "network"
 # The hub firewall policy's rule collection groups and collections (Azure: priorities 100-65000, lower first).
@@ -59,9 +59,9 @@ class _Segments:
             nsg = None
             if spec.nsg:
                 nsg = network.NetworkSecurityGroup(
-                    f"nsg-{common.key}-{spec.segment}",
+                    nsg_name(common.key, spec.segment),
                     network.NetworkSecurityGroupInitArgs(
-                        network_security_group_name=f"nsg-{common.key}-{spec.segment}",
+                        network_security_group_name=nsg_name(common.key, spec.segment),
                         resource_group_name=rg.name,
                         location=common.location,
                         security_rules=[security_rule(r) for r in spec.rules],
@@ -92,9 +92,9 @@ class _Segments:
 
 def _vnet(common: Common, rg: resources.ResourceGroup, owner: pulumi.Resource) -> network.VirtualNetwork:
     return network.VirtualNetwork(
-        f"vnet-{common.key}",
+        vnet_name(common.key),
         network.VirtualNetworkInitArgs(
-            virtual_network_name=f"vnet-{common.key}",
+            virtual_network_name=vnet_name(common.key),
             resource_group_name=rg.name,
             location=common.location,
             address_space=network.AddressSpaceArgs(address_prefixes=[common.block]),
@@ -107,9 +107,9 @@ def _vnet(common: Common, rg: resources.ResourceGroup, owner: pulumi.Resource) -
 def _route_table(common: Common, rg: resources.ResourceGroup, routes: list[network.RouteArgs],
                  owner: pulumi.Resource) -> network.RouteTable:
     return network.RouteTable(
-        f"rt-{common.key}",
+        route_table_name(common.key),
         network.RouteTableInitArgs(
-            route_table_name=f"rt-{common.key}",
+            route_table_name=route_table_name(common.key),
             resource_group_name=rg.name,
             location=common.location,
             disable_bgp_route_propagation=True,  # nothing learnt over the gateway bypasses the firewall
@@ -145,7 +145,7 @@ class HubNetwork(pulumi.ComponentResource):
     """The consortium hub: VNet with the hub segments from IPAM, Azure Firewall with a policy from the flow
     matrix, Bastion, NSGs on the hub's own segments and a route table sending their egress to the firewall."""
 
-    def __init__(self, name: str, props: HubProps, *, workspace_id: pulumi.Input[str],
+    def __init__(self, name: str, props: HubProps, env: Env, *, workspace_id: pulumi.Input[str],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("shared-estate:network:Hub", name, None, opts)
         c = props.common
@@ -228,6 +228,11 @@ class HubNetwork(pulumi.ComponentResource):
             opts=child(self),
         )
         diagnostics(f"diag-bas-{c.key}", resource_uri=bastion.id, workspace_id=workspace_id, parent=self)
+        # The hub's side of each deployed spoke's peering. It lives here, not in the council's stack, so a council
+        # is deployed with no rights in the hub's resource groups (README, "Deployer rights").
+        for spoke in props.spokes:
+            peering(f"peer-hub-to-{spoke.key}", f"to-{spoke.key}", vnet_name=self.vnet.name, rg_name=self.rg.name,
+                    remote_id=spoke_vnet_id(env, spoke), parent=self)
         self.register_outputs({"vnetId": self.vnet.id})
 
     @staticmethod
@@ -288,6 +293,34 @@ def _application_rule(r: ApplicationRule) -> network.ApplicationRuleArgs:
     )
 
 
+def spoke_vnet_id(env: Env, spoke: Spoke) -> pulumi.Output[str]:
+    """A council's spoke VNet by the naming convention, in the hub's subscription: the hub needs no
+    StackReference to the council (which would be a cycle: the council reads the hub's)."""
+    return env.subscription_id.apply(lambda sub: f"/subscriptions/{sub}/resourceGroups/{spoke.rg}/providers/"
+                                                 f"Microsoft.Network/virtualNetworks/{spoke.vnet}")
+
+
+def peering(name: str, peering_name: str, *, vnet_name: pulumi.Input[str], rg_name: pulumi.Input[str],
+            remote_id: pulumi.Input[str], parent: pulumi.Resource) -> network.VirtualNetworkPeering:
+    """One side of a hub<->spoke peering. Azure connects a peering once both sides exist: the first side created
+    stays `Initiated` until the other is created, then both are `Connected`; the remote VNet must exist when a side
+    is created (learn.microsoft.com/azure/virtual-network/virtual-network-manage-peering)."""
+    return network.VirtualNetworkPeering(
+        name,
+        network.VirtualNetworkPeeringInitArgs(
+            virtual_network_peering_name=peering_name,
+            virtual_network_name=vnet_name,
+            resource_group_name=rg_name,
+            remote_virtual_network=network.SubResourceArgs(id=remote_id),
+            allow_virtual_network_access=True,
+            allow_forwarded_traffic=True,
+            allow_gateway_transit=False,
+            use_remote_gateways=False,
+        ),
+        opts=child(parent),
+    )
+
+
 @dataclass(frozen=True)
 class HubRef:
     """The hub's outputs, as a council stack reads them through its StackReference to `shared`."""
@@ -320,7 +353,8 @@ class HubRef:
 
 class SpokeNetwork(pulumi.ComponentResource):
     """A council's spoke: one subnet per VLAN from IPAM, an NSG per subnet from the flow matrix, a route table
-    sending egress and other councils' traffic through the hub firewall, and peerings with the hub both ways."""
+    sending egress and other councils' traffic through the hub firewall, and its side of the peering with the
+    hub (the hub stack owns the other side)."""
 
     def __init__(self, name: str, props: CouncilProps, hub: HubRef,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -334,35 +368,8 @@ class SpokeNetwork(pulumi.ComponentResource):
             _via_firewall("consortium-via-hub-firewall", c.supernet, hub.firewall_ip),
         ], self)
         self.segments = _Segments(self, c, self.rg, self.vnet, route_table, hub.workspace_id)
-        network.VirtualNetworkPeering(
-            f"peer-{c.key}-to-hub",
-            network.VirtualNetworkPeeringInitArgs(
-                virtual_network_peering_name="to-hub",
-                virtual_network_name=self.vnet.name,
-                resource_group_name=self.rg.name,
-                remote_virtual_network=network.SubResourceArgs(id=hub.vnet_id),
-                allow_virtual_network_access=True,
-                allow_forwarded_traffic=True,
-                allow_gateway_transit=False,
-                use_remote_gateways=False,
-            ),
-            opts=child(self),
-        )
-        # The hub's side lives in the hub's resource group but belongs to this council's stack: it comes and goes
-        # with the council. (The hub stack still lists the councils' prefixes in its NSGs and firewall policy, so
-        # it is re-run after a council joins; see README.)
-        network.VirtualNetworkPeering(
-            f"peer-hub-to-{c.key}",
-            network.VirtualNetworkPeeringInitArgs(
-                virtual_network_peering_name=f"to-{c.key}",
-                virtual_network_name=hub.vnet_name,
-                resource_group_name=hub.rg_name,
-                remote_virtual_network=network.SubResourceArgs(id=self.vnet.id),
-                allow_virtual_network_access=True,
-                allow_forwarded_traffic=True,
-                allow_gateway_transit=False,
-                use_remote_gateways=False,
-            ),
-            opts=child(self),
-        )
+        # This council's side of its peering with the hub. The hub's side belongs to the hub stack (config `spokes`
+        # lists this council once its spoke exists): until the hub runs again this side stays `Initiated`.
+        peering(f"peer-{c.key}-to-hub", "to-hub", vnet_name=self.vnet.name, rg_name=self.rg.name,
+                remote_id=hub.vnet_id, parent=self)
         self.register_outputs({"vnetId": self.vnet.id})

@@ -12,15 +12,10 @@ from typing import Any
 
 import pulumi
 
+from estate import stackfile
+from estate.errors import EstateError, Problem
 from estate.loader import Estate
-
-from .access import Access
-from .common import Env
-from .datacentre import CouncilDataCentre, HubDataCentre
-from .desktop import Desktop
-from .helpdesk import Helpdesk
-from .network import HubNetwork, HubRef, SpokeNetwork
-from .props import (
+from estate.stackfile import (
     CFG_ADMIN_GROUP,
     CFG_ADMIN_GROUP_NAME,
     CFG_AVD_SERVICE_PRINCIPAL,
@@ -28,23 +23,29 @@ from .props import (
     CFG_HUB_STACK,
     CFG_KEY_VAULT_GENERATION,
     CFG_REGISTRATION_EXPIRY,
-    CFG_SESSION_PASSWORD,
+    CFG_SPOKES,
     CFG_SSH_KEY,
     CFG_USERS_GROUP,
-    HUB,
-    CouncilProps,
-    HubProps,
-    StackConfig,
-    build,
 )
+
+from .access import Access
+from .common import Env
+from .datacentre import CouncilDataCentre, HubDataCentre
+from .desktop import Desktop
+from .guard import SpokeGuard
+from .helpdesk import Helpdesk
+from .network import HubNetwork, HubRef, SpokeNetwork
+from .props import HUB, PROJECT, CouncilProps, HubProps, StackConfig, build
 
 # An AVD registration token lives at most 30 days; a deployment asks for one valid this long.
 REGISTRATION_DAYS = 27
 
 
 def read_config(stack: str, *, now: dt.datetime | None = None) -> StackConfig:
-    """The stack's config from Pulumi (`Pulumi.<stack>.yaml` and `pulumi config set`). With `now`, a missing
+    """The stack's config from Pulumi (`Pulumi.<stack>.yaml` and `pulumi config set`), checked first: a key the
+    stacks do not read, or a secret one given in clear text, is an error (estate.stackfile). With `now`, a missing
     registration expiry defaults to `now` + 27 days."""
+    check_config(stack)
     project = pulumi.Config()
     expiry = project.get(CFG_REGISTRATION_EXPIRY)
     if expiry is None and now is not None:
@@ -59,10 +60,43 @@ def read_config(stack: str, *, now: dt.datetime | None = None) -> StackConfig:
         desktop_users_group=project.get(CFG_USERS_GROUP),
         avd_service_principal=project.get(CFG_AVD_SERVICE_PRINCIPAL),
         ssh_public_key=project.get(CFG_SSH_KEY),
-        session_host_password=project.get_secret(CFG_SESSION_PASSWORD),
         registration_expiry=expiry,
         key_vault_generation=project.get(CFG_KEY_VAULT_GENERATION),
+        spokes=_spokes(stack),
     )
+
+
+def check_config(stack: str) -> None:
+    """Every config key Pulumi hands this program (the stack file and `pulumi config set`) is one the stacks read,
+    and a secret one arrives as a secret: one line per problem, naming the stack file."""
+    from pulumi.runtime import config as runtime
+
+    project = pulumi.get_project()
+    keys = sorted({*runtime.CONFIG.get(), *runtime.get_config_env()})
+    problems = []
+    for key in keys:
+        wrong = stackfile.key_problem(key, stack, project)
+        if wrong is None and stackfile.is_secret(key, project) and not runtime.is_config_secret(key):
+            wrong = stackfile.clear_text_secret(key.partition(":")[2])
+        if wrong:
+            problems.append(Problem(f"Pulumi.{stack}.yaml", 0, key, wrong))
+    if problems:
+        raise EstateError(problems)
+
+
+def _spokes(stack: str) -> tuple[str, ...] | None:
+    if stack != HUB:
+        return None
+    try:
+        value = pulumi.Config().get_object(CFG_SPOKES)
+    except pulumi.ConfigTypeError:  # not JSON
+        value = "?"
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise EstateError.one(f"Pulumi.{stack}.yaml", 0, f"{PROJECT}:{CFG_SPOKES}", "expected a list of council "
+                              f"keys (pulumi config set --path '{CFG_SPOKES}[0]' <council>)")
+    return tuple(value)
 
 
 def run(estate: Estate, stack: str, config: StackConfig | None = None) -> dict[str, Any]:
@@ -78,8 +112,10 @@ def run(estate: Estate, stack: str, config: StackConfig | None = None) -> dict[s
 def _hub(props: HubProps, env: Env) -> dict[str, Any]:
     c = props.common
     dc = HubDataCentre(f"{c.key}-datacentre", props)
-    net = HubNetwork(f"{c.key}-network", props, workspace_id=dc.workspace.id)
+    net = HubNetwork(f"{c.key}-network", props, env, workspace_id=dc.workspace.id)
     dc.link(net.vnet.id)
+    dc.link_spokes(env, props.spokes)
+    SpokeGuard(f"{c.key}-spoke-guard", props, env)
     helpdesk = Helpdesk(f"{c.key}-helpdesk", props, env, net, dc)
     Access(f"{c.key}-access", c, env, {"network": net.rg, "datacentre": dc.rg, "helpdesk": helpdesk.rg})
     return {

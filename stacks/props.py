@@ -14,13 +14,25 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address
-from typing import Any
 
 from estate import ipam
 from estate.azure import BASTION_SUBNET, FIREWALL_SUBNET, NO_NSG_SUBNETS, PLATFORM_SUBNETS, RESERVED_AT_START
 from estate.errors import EstateError, Problem
 from estate.loader import Estate, host_addresses
 from estate.models import ImageControl
+from estate.stackfile import (
+    CFG_ADMIN_GROUP,
+    CFG_ADMIN_GROUP_NAME,
+    CFG_AVD_SERVICE_PRINCIPAL,
+    CFG_COUNCIL,
+    CFG_HUB_STACK,
+    CFG_KEY_VAULT_GENERATION,
+    CFG_LOCATION,
+    CFG_REGISTRATION_EXPIRY,
+    CFG_SPOKES,
+    CFG_SSH_KEY,
+    CFG_USERS_GROUP,
+)
 
 from .flows import (
     BASELINE_PRIORITY,
@@ -44,19 +56,8 @@ ROLE_SERVICES = "dc_services"  # the council's infrastructure services: Key Vaul
 ROLE_HELPDESK = "helpdesk"  # the hub host (inventories/shared/hosts.yml) that runs the shared helpdesk
 
 
-# Stack config keys, in the project namespace unless they carry their own (`pulumi config set KEY VALUE`).
-CFG_LOCATION = "azure-native:location"
-CFG_COUNCIL = "council"
-CFG_HUB_STACK = "hubStack"
-CFG_ADMIN_GROUP = "adminGroupObjectId"
-CFG_ADMIN_GROUP_NAME = "adminGroupName"  # hub: the operations group's display name (PostgreSQL's Entra admin)
-CFG_USERS_GROUP = "desktopUsersGroupObjectId"
-CFG_AVD_SERVICE_PRINCIPAL = "avdServicePrincipalObjectId"  # per tenant: the AVD app 9cdead84-...'s object id
-CFG_SSH_KEY = "sshPublicKey"
-CFG_SESSION_PASSWORD = "sessionHostAdminPassword"
-CFG_REGISTRATION_EXPIRY = "registrationTokenExpiry"
-CFG_KEY_VAULT_GENERATION = "keyVaultGeneration"  # bumped when a council really tears down and rebuilds its vault
-
+# Stack config keys, in the project namespace unless they carry their own (`pulumi config set KEY VALUE`): one list,
+# in estate.stackfile, which also refuses a stack file that sets any other.
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
@@ -77,9 +78,9 @@ class StackConfig:
     desktop_users_group: str | None = None
     avd_service_principal: str | None = None
     ssh_public_key: str | None = None
-    session_host_password: Any = None  # a secret Output[str] under Pulumi; None when not set
     registration_expiry: str | None = None
     key_vault_generation: str | None = None  # a positive integer; unset is 1
+    spokes: tuple[str, ...] | None = None  # hub: councils whose spoke VNet is deployed (the hub connects those)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,20 @@ class Common:
         return {**self.tag_values, "service": service}
 
     def rg(self, service: str) -> str:
-        return f"rg-{self.key}-{service}"
+        return rg_name(self.key, service)
+
+
+@dataclass(frozen=True)
+class Spoke:
+    """A council's spoke as the hub stack knows it, by the naming convention (`names`) alone: the hub connects it
+    (both peerings, its links on the hub's private DNS zones) and pins its subnets to the route table and NSGs its
+    council's stack gives them (an Azure Policy deny assignment on the spoke's network resource group)."""
+
+    key: str
+    rg: str  # the spoke's network resource group
+    vnet: str
+    route_table: str
+    nsgs: tuple[str, ...]  # the NSG of each of its subnets that has one
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,7 @@ class HubProps:
     helpdesk: HelpdeskProps
     admin_group_name: str  # the operations group's Entra display name: the helpdesk database's administrator
     flow_log_storage: str  # the storage account (a global name) that keeps every VNet's flow logs
+    spokes: tuple[Spoke, ...]  # config `spokes`: the councils whose spoke is deployed, for the hub to connect
 
 
 @dataclass(frozen=True)
@@ -203,7 +218,6 @@ class DesktopProps:
     registration_expiry: str
     computer_name_prefix: str
     users_group: str
-    session_host_password: Any
     avd_service_principal: str  # powers session hosts on when start_vm_on_connect
 
 
@@ -230,6 +244,22 @@ def session_host_count(desktop_users: int, concurrency: float, max_sessions_per_
 def firewall_address(prefix: str) -> str:
     """Azure Firewall takes the first address Azure leaves free in AzureFirewallSubnet (.4)."""
     return str(ipam.parse_network(prefix).network_address + RESERVED_AT_START)
+
+
+def vnet_name(key: str) -> str:
+    return f"vnet-{key}"
+
+
+def route_table_name(key: str) -> str:
+    return f"rt-{key}"
+
+
+def nsg_name(key: str, segment: str) -> str:
+    return f"nsg-{key}-{segment}"
+
+
+def rg_name(key: str, service: str) -> str:
+    return f"rg-{key}-{service}"
 
 
 def deterministic_guid(*parts: str) -> str:
@@ -287,7 +317,7 @@ def _guid(problems: _Problems, key: str, value: str | None, what: str) -> str:
         problems.config(f"{PROJECT}:{key}", f"not set: the Entra object id of {what} "
                                             f"(pulumi config set {key} <object-id>)")
         return ""
-    if not _GUID.fullmatch(value):
+    if not _GUID.match(value):
         problems.config(f"{PROJECT}:{key}", f"{value!r} is not an object id (a GUID)")
     return value
 
@@ -444,7 +474,22 @@ def _hub(estate: Estate, common: Common, config: StackConfig, problems: _Problem
         ),
         admin_group_name=config.admin_group_name or "",
         flow_log_storage=storage_account_name(fw.name, "flowlogs"),
+        spokes=_spokes(estate, config, problems),
     )
+
+
+def _spokes(estate: Estate, config: StackConfig, problems: _Problems) -> tuple[Spoke, ...]:
+    out = []
+    for i, key in enumerate(config.spokes or ()):
+        if key not in estate.councils:
+            problems.config(f"{PROJECT}:{CFG_SPOKES}[{i}]", f"{key!r} is not a council in inventories/ "
+                                                           f"(known: {', '.join(sorted(estate.councils))})")
+            continue
+        segments = estate.addresses.site(key).segments
+        out.append(Spoke(key=key, rg=rg_name(key, "network"), vnet=vnet_name(key), route_table=route_table_name(key),
+                         nsgs=tuple(nsg_name(key, seg.name) for seg in segments
+                                    if seg.azure_name not in NO_NSG_SUBNETS)))
+    return tuple(out)
 
 
 def _helpdesk_host(estate: Estate, problems: _Problems) -> tuple[str, str, str]:
@@ -501,12 +546,8 @@ def _council(estate: Estate, common: Common, config: StackConfig, problems: _Pro
                           "the Azure Virtual Desktop service principal in this tenant (app id "
                           "9cdead84-a844-4324-93f2-b2e6bb768d07: az ad sp show --id <app id> --query id)"
                           ) if avd.start_vm_on_connect else ""
-    if config.session_host_password is None:
-        problems.config(f"{PROJECT}:{CFG_SESSION_PASSWORD}",
-                        "not set: the session hosts' local administrator password "
-                        f"(pulumi config set --secret {CFG_SESSION_PASSWORD})")
     expiry = config.registration_expiry or ""
-    if not _RFC3339.fullmatch(expiry):
+    if not _RFC3339.match(expiry):
         problems.config(f"{PROJECT}:{CFG_REGISTRATION_EXPIRY}", f"{expiry!r} is not a UTC time like "
                                                                "2026-12-01T00:00:00Z")
     desktop = DesktopProps(
@@ -526,7 +567,6 @@ def _council(estate: Estate, common: Common, config: StackConfig, problems: _Pro
         # Windows computer names are 15 characters; a flexible scale set appends 6: avd + the code's last 6 digits
         computer_name_prefix=f"avd{council.code[-6:]}".lower(),
         users_group=users_group,
-        session_host_password=config.session_host_password,
         avd_service_principal=avd_principal,
     )
     generation = (config.key_vault_generation or "1").strip()

@@ -5,6 +5,7 @@ that Microsoft's documentation and templates give."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -121,7 +122,7 @@ def test_the_avd_service_principal_is_validated_as_an_object_id(estate: Estate) 
     config = StackConfig(stack="newham", location="uksouth", admin_group=values["shared-estate:adminGroupObjectId"],
                          desktop_users_group=values["shared-estate:desktopUsersGroupObjectId"],
                          avd_service_principal="9cdead84", ssh_public_key="ssh-ed25519 AAAA x",
-                         session_host_password="x", hub_stack="organization/shared-estate/shared",
+                         hub_stack="organization/shared-estate/shared",
                          registration_expiry=values["shared-estate:registrationTokenExpiry"])
     with pytest.raises(EstateError) as caught:
         build(estate, "newham", config)
@@ -158,12 +159,12 @@ def test_the_key_vault_name_carries_its_generation(estate: Estate, planned: Plan
     names = {key_vault_name("newham", estate.framework.name, g) for g in (1, 2, 3)}
     assert len(names) == 3 and all(3 <= len(n) <= 24 for n in names)
     values = stack_config(estate, "newham")
-    base = {"stack": "newham", "location": "uksouth", "admin_group": values["shared-estate:adminGroupObjectId"],
-            "desktop_users_group": values["shared-estate:desktopUsersGroupObjectId"],
-            "avd_service_principal": values["shared-estate:avdServicePrincipalObjectId"],
-            "ssh_public_key": "ssh-ed25519 AAAA x", "session_host_password": "x",
-            "hub_stack": "organization/shared-estate/shared",
-            "registration_expiry": values["shared-estate:registrationTokenExpiry"]}
+    base: dict[str, Any] = {
+        "stack": "newham", "location": "uksouth", "admin_group": values["shared-estate:adminGroupObjectId"],
+        "desktop_users_group": values["shared-estate:desktopUsersGroupObjectId"],
+        "avd_service_principal": values["shared-estate:avdServicePrincipalObjectId"],
+        "ssh_public_key": "ssh-ed25519 AAAA x", "hub_stack": "organization/shared-estate/shared",
+        "registration_expiry": values["shared-estate:registrationTokenExpiry"]}
     rebuilt = build(estate, "newham", StackConfig(**base, key_vault_generation="2"))
     assert isinstance(rebuilt, CouncilProps)
     assert rebuilt.key_vault_name == key_vault_name("newham", estate.framework.name, 2) != vault.inputs["vaultName"]
