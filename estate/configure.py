@@ -32,6 +32,7 @@ from estate.errors import EstateError
 
 if TYPE_CHECKING:
     from estate.loader import Estate
+    from estate.models import Flow
 
 PLAYBOOK_DIR = "playbooks"
 PLAYBOOK = "site.yml"
@@ -119,12 +120,12 @@ def merge_ports(ports: Iterable[str]) -> list[str]:
 def inbound_ports(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
     """What the flow matrix lets reach each segment: {site: {segment: {"tcp": [...], "udp": [...]}}}.
 
-    A host's firewall opens these (its role's services: a flow into its segment exists because a
-    service there is used; the administration flows' ports, 22 or 3389, from hub/bastion and
-    hub/management) plus framework.yaml `network.administration.linux_port` on every host, for the
-    controller's Ansible over the management network. Scope intra flows end at a council VLAN; inter
-    flows at the VLAN of each council that agreed the flow with another (`Estate.exchanges`); hub flows
-    end at a hub segment or at the VLAN of every council; hub-internal flows end at a hub segment."""
+    A host's firewall opens these to any source (its role's services: a flow into its segment exists
+    because a service there is used). The administration paths are not here (`is_admin_flow`):
+    `admin_inbound` opens their ports only from the administration sources. Scope intra flows end at a
+    council VLAN; inter flows at the VLAN of each council that agreed the flow with another
+    (`Estate.exchanges`); hub flows end at a hub segment or at the VLAN of every council; hub-internal
+    flows end at a hub segment."""
     from estate.ipam import HUB
 
     plan = estate.addresses
@@ -132,6 +133,8 @@ def inbound_ports(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
     for site in (HUB, *plan.councils):
         out[site] = {seg.name: {"tcp": [], "udp": []} for seg in plan.site(site).segments}
     for flow in estate.framework.network.flows:
+        if is_admin_flow(estate, flow):
+            continue
         if flow.destination.startswith("hub/"):
             targets = [(HUB, flow.destination.removeprefix("hub/"))]
         elif flow.scope == "inter":
@@ -141,13 +144,62 @@ def inbound_ports(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
             targets = [(council, flow.destination) for council in plan.councils]
         for site, segment in targets:
             out[site][segment][flow.protocol].extend(flow.ports)
-    management = (estate.framework.network.administration.linux_port,)
     for segments in out.values():
         for ports in segments.values():
             for proto in ("tcp", "udp"):
-                extra = management if proto == "tcp" else ()
-                ports[proto] = merge_ports([*ports[proto], *extra])
+                ports[proto] = merge_ports(ports[proto])
     return out
+
+
+def is_admin_flow(estate: Estate, flow: Flow) -> bool:
+    """An administration path: an `administration` flow, or any flow on the administration ports (22, 3389)."""
+    admin = estate.framework.network.administration
+    return flow.kind == "administration" or (flow.protocol == "tcp" and bool(
+        {admin.linux_port, admin.windows_port} & set(flow.ports)))
+
+
+def admin_inbound(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """Who may administer each segment's hosts: {site: {segment: {"ports": [tcp...], "sources": [cidr...]}}}.
+
+    Ports: framework.yaml `network.administration.linux_port` everywhere, plus the ports of every
+    administration path (`is_admin_flow`) ending there. Sources: the networks of `network.administration.
+    sources` (a `hub/<segment>` is that hub segment; a VLAN name is the host's own council's VLAN), plus
+    the source of each administration path into the segment (FL-07: the council's own management VLAN
+    to its servers). A host's firewall opens these ports only from these sources, and only on the
+    interface they are routed through (roles/baseline host-firewall.nft.j2): never from a guest, voice or
+    printer leg, nor from another council."""
+    from estate.ipam import HUB
+
+    plan = estate.addresses
+    admin = estate.framework.network.administration
+    hub = {seg.name: str(seg.network) for seg in plan.hub.segments}
+
+    def networks(end: str, site: str, partners: Iterable[str] = ()) -> list[str]:
+        if end.startswith("hub/"):
+            return [hub[end.removeprefix("hub/")]]
+        sites = list(partners) if partners else ([] if site == HUB else [site])
+        return [str(seg.network) for other in sites for seg in plan.site(other).segments if seg.name == end]
+
+    out: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for site in (HUB, *plan.councils):
+        base = [n for source in admin.sources for n in networks(source, site)]
+        out[site] = {seg.name: {"ports": [admin.linux_port], "sources": list(base)} for seg in plan.site(site).segments}
+    for flow in estate.framework.network.flows:
+        if not is_admin_flow(estate, flow):
+            continue
+        if flow.destination.startswith("hub/"):
+            targets = [(HUB, flow.destination.removeprefix("hub/"))]
+        else:
+            targets = [(council, flow.destination) for council in plan.councils]
+        for site, segment in targets:
+            partners = estate.exchanges.partners(flow.id, site) if flow.scope == "inter" else []
+            if flow.scope == "inter" and not partners:
+                continue
+            entry = out[site][segment]
+            entry["ports"].extend(p for p in flow.ports if flow.protocol == "tcp")
+            entry["sources"].extend(networks(flow.source, site, partners))
+    return {site: {seg: {"ports": merge_ports(e["ports"]), "sources": list(dict.fromkeys(e["sources"]))}
+                   for seg, e in segs.items()} for site, segs in out.items()}
 
 
 def _pool(network: IPv4Network) -> tuple[str, str]:
@@ -179,6 +231,26 @@ def site_vars(estate: Estate) -> dict[str, Any]:
         records = [{"name": h["name"], "address": h["address"]} for h in hosts]
         out[site] = {"name": name, "block": str(sp.block), "vlans": vlans, "hosts": hosts, "records": records}
     return out
+
+
+def log_senders(estate: Estate) -> list[dict[str, str]]:
+    """Every host by the address its logs come from: [{address, council, host}], for the log collector, which
+    files a message by its sender's address and never by the HOSTNAME the message claims. A host sends from
+    its IPAM address; the router from the leg it sends on, so each segment's gateway address is the router's
+    too (its legs hold every segment's gateway: inventories/shared/hosts.yml)."""
+    from estate.ipam import HUB
+    from estate.loader import host_addresses
+
+    plan = estate.addresses
+    out: dict[str, dict[str, str]] = {}
+    for site in (HUB, *plan.councils):
+        for name, role, _, address in host_addresses(estate, site):
+            out[str(address)] = {"address": str(address), "council": site, "host": name}
+            if site == HUB and role == "router":
+                for other in (HUB, *plan.councils):
+                    for seg in plan.site(other).segments:
+                        out.setdefault(str(seg.gateway), {"address": str(seg.gateway), "council": site, "host": name})
+    return sorted(out.values(), key=lambda s: tuple(int(p) for p in s["address"].split(".")))
 
 
 @dataclass(frozen=True)
@@ -251,6 +323,8 @@ def playbook_vars(estate: Estate, secrets_: Secrets, ruleset_file: Path) -> dict
         "estate_spec": spec,
         "estate_sites": site_vars(estate),
         "estate_inbound": inbound_ports(estate),
+        "estate_admin_inbound": admin_inbound(estate),
+        "estate_log_senders": log_senders(estate),
         "estate_helpdesk_councils": councils,
         "estate_helpdesk_root_password": secrets_.helpdesk_root_password,
         "estate_helpdesk_rest_password": secrets_.helpdesk_rest_password,
@@ -444,8 +518,10 @@ def prepare(estate: Estate, state: Path) -> dict[str, Any]:
 
 def run(estate: Estate, *, inventory: Path, council: str | None = None, check: bool = False, fast: bool = True,
         forks: int | None = None, on_event: Callable[[Mapping[str, Any]], None] | None = None,
-        timeout: int | None = None) -> Result:
-    """Run playbooks/site.yml over the inventory's hosts (one council's, with `council`) and tally the events."""
+        timeout: int | None = None, host: str | None = None, overrides: Mapping[str, Any] | None = None) -> Result:
+    """Run playbooks/site.yml over the inventory's hosts (one council's, with `council`; one host, with `host`)
+    and tally the events. `overrides` replaces extra vars for this run (the lab tests: a council taken out of
+    the helpdesk's input, a small log cap)."""
     import ansible_runner
 
     root = estate.root
@@ -460,10 +536,14 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
         limit = council_group(council)
         if not any(limit in h["groups"] for h in hosts.values()):
             raise EstateError.one(inventory, 0, "", f"no host of council {council!r} in this inventory")
+    if host is not None:
+        if host not in hosts:
+            raise EstateError.one(inventory, 0, "", f"no host {host!r} in this inventory")
+        limit = host
     if not hosts:
         raise EstateError.one(inventory, 0, "", "the inventory has no hosts")
     state = state_dir(root)
-    extravars = prepare(estate, state)
+    extravars = {**prepare(estate, state), **(overrides or {})}
     (state / "cp").mkdir(exist_ok=True, mode=0o700)
     env = common_settings(root)
     kwargs: dict[str, Any] = {}

@@ -39,27 +39,46 @@ def test_merge_ports(ports: list[str], merged: list[str]) -> None:
 
 def test_inbound_ports_follow_the_flow_matrix(estate: Estate) -> None:
     inbound = configure.inbound_ports(estate)
-    assert set(inbound) == {"shared", *estate.councils}
+    admin_in = configure.admin_inbound(estate)
+    assert set(inbound) == set(admin_in) == {"shared", *estate.councils}
     for flow in estate.framework.network.flows:
         if flow.destination.startswith("hub/"):
             sites, seg = ["shared"], flow.destination.removeprefix("hub/")
         else:
-            sites, seg = list(estate.councils), flow.destination
+            sites = [c for c in estate.councils if flow.scope != "inter" or estate.exchanges.partners(flow.id, c)]
+            seg = flow.destination
         for site in sites:
-            opened = inbound[site][seg][flow.protocol]
+            admin_path = configure.is_admin_flow(estate, flow)
+            opened = admin_in[site][seg]["ports"] if admin_path else inbound[site][seg][flow.protocol]
             for port in flow.ports:
                 low, _, high = port.partition("-")
                 assert any(_covers(o, int(low), int(high or low)) for o in opened), (site, seg, flow.id)
-    # a segment no flow reaches is open for SSH (the administration Linux port) only
     admin = estate.framework.network.administration
-    reached = {f.destination for f in estate.framework.network.flows}
-    for vlan in estate.framework.network.vlans:
-        if vlan.name not in reached:
-            assert inbound[next(iter(estate.councils))][vlan.name] == {"tcp": [admin.linux_port], "udp": []}
-    # the administration flows open their ports: RDP from Bastion into the desktops, SSH into the hub's services
+    # the administration ports are never open to any source: only from the administration paths
+    for site, segments in inbound.items():
+        for seg, ports in segments.items():
+            assert admin.linux_port not in ports["tcp"] and admin.windows_port not in ports["tcp"], (site, seg)
+            assert admin_in[site][seg]["ports"][0] == admin.linux_port
+    # RDP from Bastion into the desktops; SSH into the hub's services
     for site in estate.councils:
-        assert admin.windows_port in inbound[site]["desktops"]["tcp"]
-    assert inbound["shared"]["shared-services"]["tcp"][0] == admin.linux_port
+        assert admin.windows_port in admin_in[site]["desktops"]["ports"]
+        assert admin.windows_port not in admin_in[site]["servers"]["ports"]
+    assert admin_in["shared"]["shared-services"]["ports"] == [admin.linux_port]
+
+
+def test_administration_sources_are_the_hub_paths_and_the_councils_own_management(estate: Estate) -> None:
+    admin_in = configure.admin_inbound(estate)
+    plan = estate.addresses
+    hub = {f"hub/{seg.name}": str(seg.network) for seg in plan.hub.segments}
+    admin_sources = [hub[s] for s in estate.framework.network.administration.sources]
+    for site in estate.councils:
+        vlans = {seg.name: str(seg.network) for seg in plan.site(site).segments}
+        for seg, entry in admin_in[site].items():
+            assert entry["sources"][:len(admin_sources)] == admin_sources
+            # FL-07/FL-08: the council's own management VLAN reaches its servers and services over SSH
+            extra = [vlans["management"]] if seg in ("servers", "shared-services") else []
+            assert entry["sources"][len(admin_sources):] == extra, (site, seg)
+        assert vlans["guest"] not in {s for e in admin_in[site].values() for s in e["sources"]}
 
 
 def _covers(entry: str, low: int, high: int) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from estate.configure import common_settings, inventory_hosts, load_secrets, playbook_vars
+from estate.configure import common_settings, inventory_hosts, is_admin_flow, load_secrets, playbook_vars
 from estate.loader import Estate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -205,7 +205,7 @@ def test_baseline_values_come_from_the_framework(estate: Estate, role_values: di
         assert values["baseline_forbidden_accounts"] == sec.default_accounts.forbidden
         assert values["baseline_firewall_policy"] == sec.host_firewall.default_policy
         assert values["baseline_log_forward_port"] == sec.logging.forward_port
-        assert "22" in values["baseline_firewall_tcp_ports"]
+        assert "22" in values["baseline_firewall_admin_tcp_ports"] and "22" not in values["baseline_firewall_tcp_ports"]
 
 
 def test_time_and_logs_point_at_the_right_hosts(estate: Estate, role_values: dict[str, dict[str, Any]]) -> None:
@@ -235,18 +235,43 @@ def test_firewall_opens_what_the_flow_matrix_lets_in(estate: Estate, role_values
         for name, role, seg, _ in host_addresses(estate, key):
             tcp = role_values[name]["baseline_firewall_tcp_ports"]
             udp = role_values[name]["baseline_firewall_udp_ports"]
+            admin_ports = role_values[name]["baseline_firewall_admin_tcp_ports"]
             for flow in estate.framework.network.flows:
-                if flow.destination == seg.name:
-                    opened = tcp if flow.protocol == "tcp" else udp
+                if flow.destination == seg.name and (flow.scope != "inter" or estate.exchanges.partners(flow.id, key)):
+                    opened = admin_ports if is_admin_flow(estate, flow) else tcp if flow.protocol == "tcp" else udp
                     for port in flow.ports:
                         assert port in opened, f"{name}: {flow.id} {flow.protocol}/{port} is not open"
-            if role == "thin_client":  # SSH for the controller, RDP for Bastion (the administration flow)
+            if role == "thin_client":  # SSH for the controller, RDP for Bastion (the administration flow): nothing else
                 admin = estate.framework.network.administration
-                assert tcp == [admin.linux_port, admin.windows_port] and udp == []
+                assert admin_ports == [admin.linux_port, admin.windows_port] and tcp == [] and udp == []
             if role == "dc_services":
                 assert "67" in udp and "53" in tcp
     for name, role, _, _ in host_addresses(estate, "shared"):
         assert role_values[name].get("baseline_firewall_filter_forward", True) is (role != "router")
+
+
+def test_administration_ports_open_only_from_the_administration_sources(
+        estate: Estate, role_values: dict[str, dict[str, Any]]) -> None:
+    """SSH (and RDP) never open to any source: only from the hub's Bastion and management segments, the host's
+    own council's management VLAN where the flow matrix gives it a path, and the controller running the play;
+    never from a guest, voice or printer network, nor another council's networks (issue 17, item 4)."""
+    from estate.loader import host_addresses
+
+    admin = estate.framework.network.administration
+    plan = estate.addresses
+    hub_sources = {str(seg.network) for seg in plan.hub.segments if f"hub/{seg.name}" in admin.sources}
+    assert hub_sources
+    for site in ("shared", *estate.councils):
+        own_management = {str(seg.network) for seg in plan.site(site).segments if seg.name == "management"}
+        for name, _, _, _ in host_addresses(estate, site):
+            values = role_values[name]
+            assert admin.linux_port not in values["baseline_firewall_tcp_ports"], name
+            assert admin.windows_port not in values["baseline_firewall_tcp_ports"], name
+            assert admin.linux_port in values["baseline_firewall_admin_tcp_ports"], name
+            sources = set(values["baseline_firewall_admin_sources"])
+            estate_sources = {s for s in sources if "/" in s}
+            assert hub_sources <= estate_sources <= hub_sources | own_management, (name, sources)
+            assert len(sources - estate_sources) == 1  # the controller (the lab's, on its out-of-band network)
 
 
 def test_role_values_from_the_spec(estate: Estate, role_values: dict[str, dict[str, Any]]) -> None:
@@ -295,3 +320,74 @@ def test_ansible_lint_production_profile() -> None:
                            "--profile", "production", "roles", "playbooks"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+RENDER = """
+- name: Render one role template with a host's role values
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Render
+      ansible.builtin.template:
+        src: "{{ template_src }}"
+        dest: "{{ template_dest }}"
+        mode: "0600"
+"""
+
+
+def _render(role: str, template: str, values: dict[str, Any], tmp: Path) -> str:
+    """A role's template rendered by Ansible with the values one host gets."""
+    import ansible_runner
+
+    (tmp / "project").mkdir()
+    (tmp / "runner").mkdir()
+    (tmp / "project" / "render.yml").write_text(RENDER, encoding="utf-8")
+    out = tmp / "out.txt"
+    defaults = _yaml(REPO / "roles" / role / "defaults" / "main.yml") or {}
+    extravars = {**defaults, **values, "template_src": str(REPO / "roles" / role / "templates" / template),
+                 "template_dest": str(out)}
+    result = ansible_runner.run(private_data_dir=str(tmp / "runner"), project_dir=str(tmp / "project"),
+                                playbook="render.yml", extravars=extravars, envvars=common_settings(REPO),
+                                quiet=True)
+    assert result.rc == 0, [e["event_data"].get("res", {}).get("msg") for e in result.events
+                            if e.get("event") == "runner_on_failed"]
+    return out.read_text(encoding="utf-8")
+
+
+def test_log_collector_knows_every_host_by_its_address(estate: Estate, role_values: dict[str, dict[str, Any]]) -> None:
+    from estate.loader import host_addresses
+
+    collector = next(v for v in role_values.values() if "log_collector_senders" in v)
+    senders = {s["address"]: (s["council"], s["host"]) for s in collector["log_collector_senders"]}
+    assert len(senders) == len(collector["log_collector_senders"])
+    for site in ("shared", *estate.councils):
+        for name, _, _, address in host_addresses(estate, site):
+            assert senders[str(address)] == (site, name)
+    router = next(n for n, r, _, _ in host_addresses(estate, "shared") if r == "router")
+    for site in ("shared", *estate.councils):
+        for seg in estate.addresses.site(site).segments:  # the router sends from the leg it sends on
+            assert senders[str(seg.gateway)] == ("shared", router)
+
+
+def test_log_collector_files_by_sender_address_never_by_claimed_hostname(
+        role_values: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    """Issue 17, item 4: today's receiver files under %HOSTNAME%, which any sender sets to another council's host."""
+    collector = {**(_yaml(REPO / "roles/log_collector/defaults/main.yml") or {}),
+                 **next(v for v in role_values.values() if "log_collector_senders" in v)}
+    conf = _render("log_collector", "rsyslog-receiver.conf.j2", collector, tmp_path)
+    directory = collector["log_collector_directory"]
+    actions = re.findall(
+        r'if \$fromhost-ip == (\[[^]]*\]) then \{\s*action\(type="omfile" file="([^"]+)"(.*?)\)\s*stop', conf, re.S)
+    filed = {address: file for addresses, file, _ in actions for address in json.loads(addresses)}
+    assert set(filed) == {s["address"] for s in collector["log_collector_senders"]}
+    assert len({file for _, file, _ in actions}) == len(actions)  # one action per file
+    for sender in collector["log_collector_senders"]:
+        assert filed[sender["address"]] == f"{directory}/{sender['council']}/{sender['host']}.log"
+    for _, file, rest in actions:
+        assert f'rotation.sizeLimit="{collector["log_collector_sender_cap_mb"]}m"' in rest
+        assert f'rotation.sizeLimitCommand="/usr/local/sbin/estate-log-cap {file}"' in rest
+    assert "dynaFile" not in conf and "%HOSTNAME" not in conf.split("template(", 1)[0]
+    # what no sender matches goes to the one quarantine file, capped too; the input is rate-limited
+    tail = conf.rsplit("stop\n    }", 1)[1]
+    assert f'file="{directory}/{collector["log_collector_quarantine"]}.log"' in tail and "rotation.sizeLimit" in tail
+    assert re.search(r'input\(type="imtcp".*RateLimit\.Interval="\d+" RateLimit\.Burst="\d+"', conf, re.S)
