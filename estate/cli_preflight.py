@@ -82,7 +82,7 @@ def preflight_command(
 
 def _quota_spec(spec: str) -> tuple[str | None, Path]:
     """REGION=FILE, or a bare FILE (for the one region the plan needs)."""
-    m = _REGION_SPEC.match(spec)
+    m = _REGION_SPEC.fullmatch(spec)
     if m and not Path(spec).exists():
         return m.group(1), Path(m.group(2))
     return None, Path(spec)

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def one_line(text: str) -> str:
+    """`text` with every control, format or line-separator character escaped (`\\n`, `\\x1b`, `\\u202e`): a
+    problem is one line whatever a file name or a value held."""
+    if text.isprintable():
+        return text
+    return "".join(char if unicodedata.category(char) not in ("Cc", "Cf", "Cs", "Zl", "Zp")
+                   else repr(char)[1:-1] if char.isascii() else f"\\u{ord(char):04x}" for char in text)
 
 
 @dataclass(frozen=True, order=True)
@@ -16,7 +26,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        text = f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return one_line(text)
 
 
 class EstateError(Exception):

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from estate import ipam
 from estate.errors import EstateError, Problem, format_path
-from estate.models import Council, FieldError, Framework, Hosts
-from estate.yamlsrc import Sourced, display, load
+from estate.models import COUNCIL_KEY_RULE, Council, FieldError, Framework, Hosts, is_council_key
+from estate.yamlsrc import LIMIT_COUNCIL, LIMIT_FRAMEWORK, LIMIT_HOSTS, Sourced, display, load
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -164,7 +164,7 @@ def address_plan(framework: Framework, blocks: dict[str, IPv4Network]) -> ipam.A
 
 
 def load_framework(path: Path) -> tuple[Framework, Sourced]:
-    src = load(path)
+    src = load(path, LIMIT_FRAMEWORK)
     framework = validate(Framework, src)
     net = framework.network
     supernet = ipam.parse_network(net.supernet)
@@ -182,36 +182,77 @@ def load_framework(path: Path) -> tuple[Framework, Sourced]:
 
 
 def _load_council(folder: Path) -> CouncilRecord:
-    src = load(folder / COUNCIL_FILE)
+    src = load(folder / COUNCIL_FILE, LIMIT_COUNCIL)
     record = CouncilRecord(folder.name, validate(Council, src), src)
     hosts_path = folder / HOSTS_FILE
-    if hosts_path.exists():
-        record.hosts_source = load(hosts_path)
+    if os.path.lexists(hosts_path):  # a link to nothing is reported by load, not skipped
+        record.hosts_source = load(hosts_path, LIMIT_HOSTS)
         record.hosts = validate(Hosts, record.hosts_source)
     return record
+
+
+def inventory_folders(root: Path) -> list[Path]:
+    """The folders under inventories/ (the hub's `shared` and one per council), each named by a valid key.
+
+    Refused, one line each: no inventories/ (or a link to nothing, or a file): a check that judged no council
+    would pass; an entry whose name is not a council key (a space, `$`, a capital, a leading dot: such a folder
+    would become a stack, a VLAN interface and an RT queue name); a link to nothing; a link to a folder another
+    entry already is (a council twice under two keys). Files beside the folders (the inventory plugin's
+    estate.yml) are not councils and are left alone."""
+    inv = root / INVENTORIES
+    shown = display(inv)
+    if not inv.is_dir():
+        what = ("a link to nothing" if inv.is_symlink() and not inv.exists()
+                else "not a folder" if os.path.lexists(inv) else "missing")
+        raise EstateError.one(shown, 0, "", f"the councils' folder is {what}: there is nothing to judge "
+                                            f"(it holds one folder per council and `{ipam.HUB}` for the hub)")
+    problems: list[Problem] = []
+    folders: list[Path] = []
+    real: dict[Path, Path] = {}
+    for entry in sorted(inv.iterdir()):
+        name = display(entry)
+        if entry.is_symlink() and not entry.exists():
+            problems.append(Problem(name, 0, "", "a link to nothing (or a loop of links)"))
+            continue
+        if not entry.is_dir():
+            continue
+        if not is_council_key(entry.name):
+            problems.append(Problem(name, 0, "", f"{entry.name!r} is not a council key ({COUNCIL_KEY_RULE}): "
+                                                 "rename the folder or move it out of inventories/"))
+            continue
+        target = entry.resolve()
+        if target in real:
+            first = real[target]
+            link, other = (entry, first) if entry.is_symlink() or not first.is_symlink() else (first, entry)
+            problems.append(Problem(display(link), 0, "", f"a link to {display(other)}: "
+                                                          "one council's folder under two keys"))
+            continue
+        real[target] = entry
+        folders.append(entry)
+    if problems:
+        raise EstateError(problems)
+    return folders
 
 
 def load_estate(root: Path | None = None) -> Estate:
     root = find_root() if root is None else root.resolve()
     framework, fsrc = load_framework(root / FRAMEWORK_FILE)
     estate = Estate(root, framework, fsrc)
-    inv = root / INVENTORIES
     problems: list[Problem] = []
-    if inv.is_dir():
-        for folder in sorted(p for p in inv.iterdir() if p.is_dir()):
-            if folder.name == ipam.HUB:
-                hub_hosts = folder / HOSTS_FILE
-                if hub_hosts.exists():
-                    estate.hub_hosts_source = load(hub_hosts)
-                    estate.hub_hosts = validate(Hosts, estate.hub_hosts_source)
-                continue
-            if not (folder / COUNCIL_FILE).exists():
-                problems.append(Problem(str(folder), 0, "", f"no {COUNCIL_FILE} in this council folder"))
-                continue
-            try:
-                estate.councils[folder.name] = _load_council(folder)
-            except EstateError as exc:
-                problems.extend(exc.problems)
+    for folder in inventory_folders(root):
+        if folder.name == ipam.HUB:
+            hub_hosts = folder / HOSTS_FILE
+            if os.path.lexists(hub_hosts):
+                estate.hub_hosts_source = load(hub_hosts, LIMIT_HOSTS)
+                estate.hub_hosts = validate(Hosts, estate.hub_hosts_source)
+            continue
+        if not os.path.lexists(folder / COUNCIL_FILE):
+            problems.append(Problem(display(folder), 0, "", f"no {COUNCIL_FILE} in this council folder"))
+            continue
+        try:
+            estate.councils[folder.name] = _load_council(folder)
+        except EstateError as exc:
+            problems.extend(exc.problems)
     if problems:
         raise EstateError(problems)
     check_estate(estate)

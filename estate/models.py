@@ -31,7 +31,8 @@ class FieldError(ValueError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # strict: no true for a number, no "3" for 3; allow_inf_nan=False: NaN and infinity are not numbers here.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 def _network(value: str) -> str:
@@ -43,15 +44,24 @@ def _network(value: str) -> str:
 
 
 Cidr = Annotated[str, AfterValidator(_network)]
-Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*[a-z0-9]$", max_length=40)]
+# A name that becomes a folder, a stack, a VLAN or an Azure resource name: a council key is one.
+SLUG = r"[a-z][a-z0-9-]*[a-z0-9]"
+SLUG_MAX = 40
+Slug = Annotated[str, Field(pattern=rf"^{SLUG}$", max_length=SLUG_MAX)]
+COUNCIL_KEY_RULE = f"lower-case letters, digits and '-', 2 to {SLUG_MAX} characters"
+
+
+def is_council_key(name: str) -> bool:
+    """A council key (a folder under inventories/, a stack name): the whole name, no trailing newline."""
+    return len(name) <= SLUG_MAX and re.fullmatch(SLUG, name) is not None
 PrefixLen = Annotated[int, Field(ge=8, le=30)]
 Enforcement = Literal["mandatory", "advisory", "disabled"]
 ControlId = Annotated[str, Field(pattern=r"^\d+\.\d+$")]
-_PORT = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
+_PORT = re.compile(r"(\d{1,5})(?:-(\d{1,5}))?")
 
 
 def _port(value: str) -> str:
-    match = _PORT.match(value)
+    match = _PORT.fullmatch(value)
     if not match:
         raise ValueError("a port is a number or a range 'LOW-HIGH'")
     low = int(match.group(1))

@@ -16,6 +16,7 @@ import csv
 import datetime as dt
 import fcntl
 import io
+import math
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,6 +43,7 @@ from estate.loader import (
     validate,
 )
 from estate.models import (
+    COUNCIL_KEY_RULE,
     Contract,
     Council,
     DesktopAsset,
@@ -49,8 +51,9 @@ from estate.models import (
     Hosts,
     NetworkAsset,
     ServerAsset,
+    is_council_key,
 )
-from estate.yamlsrc import display, parse
+from estate.yamlsrc import LIMIT_CSV, MAX_SCALAR, control_character, display, parse, read_text_bounded, shorten
 
 WHO = "estate onboard"  # the "file" of a problem with the command's own arguments
 
@@ -113,13 +116,15 @@ def _convert(text: str, kind: str) -> Any:
         return text
     if kind == "int":
         if not re.fullmatch(r"[+-]?\d+", text.replace(",", "")):
-            raise ValueError(f"{text!r} is not a whole number")
+            raise ValueError(f"{shorten(text)} is not a whole number")
         return int(text.replace(",", ""))
     if kind == "float":
         try:
             number = float(text.replace(",", "").removeprefix("£"))
         except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
+            raise ValueError(f"{shorten(text)} is not a number") from None
+        if not math.isfinite(number):  # "nan", "inf", "1e309"
+            raise ValueError(f"{shorten(text)} is not a finite number")
         return int(number) if number.is_integer() else number
     if kind == "bool":
         low = text.lower()
@@ -127,12 +132,12 @@ def _convert(text: str, kind: str) -> Any:
             return True
         if low in _FALSE:
             return False
-        raise ValueError(f"{text!r} is not yes/no (true, false, yes, no)")
+        raise ValueError(f"{shorten(text)} is not yes/no (true, false, yes, no)")
     if kind == "date":
         try:
             return dt.date.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+            raise ValueError(f"{shorten(text)} is not a date (YYYY-MM-DD)") from None
     raise AssertionError(kind)
 
 
@@ -158,12 +163,7 @@ class _Rows:
 
 def _read_csv(path: Path, known: Sequence[str], required: Sequence[str]) -> _Rows:
     shown = display(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise EstateError.one(shown, 0, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EstateError.one(shown, 0, "", f"cannot read: {exc}") from None
+    text = read_text_bounded(path, LIMIT_CSV, encoding="utf-8-sig")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
@@ -171,7 +171,9 @@ def _read_csv(path: Path, known: Sequence[str], required: Sequence[str]) -> _Row
             raise EstateError.one(shown, 1, "",
                                   f"the file is empty: the first line names the columns ({', '.join(known)})")
         header = [h.strip() for h in header]
-        problems = []
+        problems = [Problem(shown, 1, "(header)", bad) for bad in map(control_character, header) if bad]
+        if problems:
+            raise EstateError(problems[:1])
         seen: set[str] = set()
         for name in header:
             if name not in known:
@@ -191,6 +193,11 @@ def _read_csv(path: Path, known: Sequence[str], required: Sequence[str]) -> _Row
             if len(cells) != len(header):
                 problems.append(Problem(shown, line, "", f"{len(cells)} fields where the header has {len(header)}"))
                 continue
+            for name, cell in zip(header, cells, strict=True):
+                bad = control_character(cell) or (f"a value of {len(cell):,} characters (at most {MAX_SCALAR:,})"
+                                                   if len(cell) > MAX_SCALAR else None)
+                if bad:  # a quoted cell may hold a newline: it would become a line of council.yml's comments
+                    problems.append(Problem(shown, line, name or "(blank)", bad))
             out.rows.append((line, {h: c.strip() for h, c in zip(header, cells, strict=True)}))
     except csv.Error as exc:
         raise EstateError.one(shown, reader.line_num, "", f"CSV syntax: {exc}") from None
@@ -321,11 +328,9 @@ def default_title(key: str) -> str:
 def check_request(estate: Estate, req: Request) -> None:
     """The refusals that need only the arguments and the estate: one line each."""
     problems: list[Problem] = []
-    code_pattern = _pattern(Council, "code")
-    slug = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
-    if not slug.match(req.key) or len(req.key) > 40:
-        problems.append(Problem(WHO, 0, "NAME", f"{req.key!r} is not a council key "
-                                "(lower-case letters, digits and '-', 2 to 40 characters)"))
+    code_pattern = _pattern(Council, "code").removeprefix("^").removesuffix("$")
+    if not is_council_key(req.key):
+        problems.append(Problem(WHO, 0, "NAME", f"{req.key!r} is not a council key ({COUNCIL_KEY_RULE})"))
     elif req.key == ipam.HUB:
         problems.append(Problem(WHO, 0, "NAME", f"{req.key!r} is the hub's key"))
     elif req.key in estate.councils:
@@ -334,7 +339,7 @@ def check_request(estate: Estate, req: Request) -> None:
     elif (estate.root / INVENTORIES / req.key).exists():
         problems.append(Problem(WHO, 0, "NAME",
                                 f"{display(estate.root / INVENTORIES / req.key)} already exists"))
-    if not re.match(code_pattern, req.code):
+    if not re.fullmatch(code_pattern, req.code):
         problems.append(Problem(WHO, 0, "--code", f"{req.code!r} is not a GSS code "
                                 "(E, N, S or W then eight digits)"))
     else:

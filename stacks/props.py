@@ -317,7 +317,7 @@ def _guid(problems: _Problems, key: str, value: str | None, what: str) -> str:
         problems.config(f"{PROJECT}:{key}", f"not set: the Entra object id of {what} "
                                             f"(pulumi config set {key} <object-id>)")
         return ""
-    if not _GUID.match(value):
+    if not _GUID.fullmatch(value):
         problems.config(f"{PROJECT}:{key}", f"{value!r} is not an object id (a GUID)")
     return value
 
@@ -547,7 +547,7 @@ def _council(estate: Estate, common: Common, config: StackConfig, problems: _Pro
                           "9cdead84-a844-4324-93f2-b2e6bb768d07: az ad sp show --id <app id> --query id)"
                           ) if avd.start_vm_on_connect else ""
     expiry = config.registration_expiry or ""
-    if not _RFC3339.match(expiry):
+    if not _RFC3339.fullmatch(expiry):
         problems.config(f"{PROJECT}:{CFG_REGISTRATION_EXPIRY}", f"{expiry!r} is not a UTC time like "
                                                                "2026-12-01T00:00:00Z")
     desktop = DesktopProps(

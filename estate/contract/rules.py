@@ -181,7 +181,7 @@ def _names(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
             if not rule.min <= len(name) <= rule.max:
                 yield res, "$.name", (f"{arm.resource_type} name {name!r} is {len(name)} characters; "
                                       f"allowed {rule.min}-{rule.max}")
-            elif not re.match(rule.pattern, name):
+            elif not re.fullmatch(rule.pattern, name):
                 yield res, "$.name", f"{arm.resource_type} name {name!r}: {rule.characters}"
     for res in index.of("compute:VirtualMachine"):
         profile = res.inputs.get("osProfile")
@@ -201,7 +201,7 @@ def _computer_name(res: PlannedResource, path: str, name: str, most: int,
                    os_name: str) -> Iterator[tuple[PlannedResource, str, str]]:
     if not 1 <= len(name) <= most:
         yield res, path, f"{os_name} computer name {name!r} is {len(name)} characters; at most {most}"
-    elif not _COMPUTER_NAME.match(name):
+    elif not _COMPUTER_NAME.fullmatch(name):
         yield res, path, (f"computer name {name!r}: no spaces or special characters, not only digits, no "
                           "leading underscore, no trailing period or hyphen")
 
@@ -344,7 +344,7 @@ def _nsg_ports(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
 
 
 def _port_ok(value: str) -> bool:
-    if not _PORT.match(value):
+    if not _PORT.fullmatch(value):
         return False
     if value == "*":
         return True

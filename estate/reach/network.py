@@ -343,7 +343,7 @@ class Network:
                 return found[0]
         if raw.lower().startswith("tag:") and len(raw) > 4:
             return Endpoint(raw, INTERNET, fqdn_tag=raw[4:])
-        if "/" not in raw and _FQDN.match(raw):
+        if "/" not in raw and _FQDN.fullmatch(raw):
             return Endpoint(raw, INTERNET, fqdn=raw.lower())
         known = ", ".join(sorted(self.names)[:6])
         raise ReachError(f"unknown endpoint {raw!r}: give a segment (e.g. {known} ...), an address, a VM's name, "
