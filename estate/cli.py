@@ -3,12 +3,13 @@ the commands so that `estate --help` stays fast."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+
+from estate.signals import handling_signals
 
 if TYPE_CHECKING:
     from estate.loader import Estate
@@ -159,11 +160,9 @@ def _register_extensions() -> None:
 
 def main() -> None:
     _register_extensions()
-    try:
+    # Ctrl-C, SIGTERM and SIGHUP: every command's clean-up runs, then one line and exit 128+signal
+    with handling_signals():
         app()
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
 
 
 if __name__ == "__main__":

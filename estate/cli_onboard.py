@@ -49,7 +49,7 @@ def onboard(
     folder = root.resolve() if root else find_root()
     when = _today(today)
     req = Request(key=name, code=code, users=users, title=title, desktop_users=desktop_users,
-                  helpdesk_agents=helpdesk_agents, assets=assets, contracts=contracts)
+                  helpdesk_agents=helpdesk_agents, assets=assets, contracts=contracts, today=when)
     done = run(folder, req)
     typer.echo(f"onboarded {done.key}: block {done.block}")
     for path in done.files:

@@ -19,6 +19,8 @@ import io
 import math
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -311,6 +313,7 @@ class Request:
     helpdesk_agents: int = 0
     assets: Path | None = None
     contracts: Path | None = None
+    today: dt.date | None = None  # the date in the files' header (`--today`; default the real date)
 
 
 @dataclass(frozen=True)
@@ -512,44 +515,108 @@ def estate_lock(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def write_all_or_nothing(files: Sequence[tuple[Path, str]],
-                         check: Callable[[], None] | None = None) -> None:
-    """Write every file or none: all to temporary names first, then each linked to its name (never
-    overwriting), then `check()`. Any failure, at any step, removes what was written."""
-    made_dirs: list[Path] = []
-    temps: list[Path] = []
-    written: list[Path] = []
+STAGING = ".estate-onboard"  # a staging folder in the repo root: `.estate-onboard.<random>.tmp`
+
+
+def clear_stale_staging(root: Path) -> None:
+    """Remove staging folders a killed onboard left (SIGKILL cannot be caught). Called under
+    `estate_lock`, so no onboard that is still running owns one. Nothing else reads them: they lie
+    outside inventories/ and their names start with a dot."""
+    for stale in root.glob(f"{STAGING}.*.tmp"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for path, _ in files:
-            missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
-            for folder in reversed(missing):
-                folder.mkdir()
-                made_dirs.append(folder)
-        for path, text in files:
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temps.append(tmp)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_all_or_nothing(root: Path, folder: Path, files: Sequence[tuple[Path, str]],
+                         check: Callable[[], None] | None = None) -> None:
+    """Write the new `folder` (a council's) with its files, and the files outside it (its stack
+    config), all or nothing.
+
+    Every file is first written and fsynced in a staging folder in `root` (`.estate-onboard.*.tmp`:
+    outside inventories/, so no loader ever reads it). Then each outside file is linked to its name
+    (never overwriting: one that already holds exactly this text, left by an onboard that was killed,
+    is kept), and last the folder is renamed into inventories/ in one step: the moment the council
+    exists it is whole. Then `check()`. Any failure at any step, an exception, Ctrl-C, SIGTERM or
+    SIGHUP (estate.signals), removes everything written; an OSError becomes one line `PATH: cannot
+    write: <reason>`. A SIGKILL can leave only the staging folder, which the next onboard removes, and
+    a stack config no council uses, which the next onboard of that council takes as its own.
+    """
+    inside = [(path, text) for path, text in files if path.parent == folder]
+    outside = [(path, text) for path, text in files if path.parent != folder]
+    staging: Path | None = None
+    linked: list[Path] = []
+    made_parent = False
+    renamed = False
+    current = folder
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}.", suffix=".tmp", dir=root))
+        staged_folder = staging / folder.name
+        staged_folder.mkdir()  # the council folder's mode: as any mkdir (mkdtemp's own is 0o700)
+        staged: list[tuple[Path, Path, str]] = []
+        for path, text in inside:
+            staged.append((staged_folder / path.name, path, text))
+        for i, (path, text) in enumerate(outside):
+            staged.append((staging / f"{i}-{path.name}", path, text))
+        for tmp, path, text in staged:
+            current = path
             with open(tmp, "x", encoding="utf-8") as fh:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
-        for (path, _), tmp in zip(files, temps, strict=True):
+        _fsync_dir(staged_folder)
+        for tmp, path, text in staged[len(inside):]:
+            current = path
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                raise EstateError.one(display(path), 0, "", "already exists; not overwritten") from None
-            written.append(path)
-        for tmp in temps:
-            tmp.unlink()
-        temps.clear()
+                if not _holds(path, text):
+                    raise EstateError.one(display(path), 0, "", "already exists; not overwritten") from None
+                continue
+            linked.append(path)
+            _fsync_dir(path.parent)
+        current = folder
+        if not folder.parent.exists():
+            folder.parent.mkdir()
+            made_parent = True
+        if folder.exists() or folder.is_symlink():  # a rename would replace an empty folder silently
+            raise EstateError.one(display(folder), 0, "", "already exists; not overwritten")
+        os.rename(staged_folder, folder)
+        renamed = True
+        _fsync_dir(folder.parent)
+        shutil.rmtree(staging)
+        staging = None
         if check is not None:
             check()
-    except BaseException:
-        for path in [*written, *temps]:
-            path.unlink(missing_ok=True)
-        for folder in reversed(made_dirs):
+    except BaseException as exc:
+        if renamed:
+            shutil.rmtree(folder, ignore_errors=True)
+        for path in linked:
             with suppress(OSError):
-                folder.rmdir()
+                path.unlink()
+        if made_parent:
+            with suppress(OSError):
+                folder.parent.rmdir()
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise EstateError.one(display(current), 0, "", f"cannot write: {exc.strerror or exc}") from None
         raise
+
+
+def _holds(path: Path, text: str) -> bool:
+    """Whether `path` is a regular file holding exactly `text`."""
+    try:
+        return path.is_file() and path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 # --------------------------------------------------------------------------- the whole job
@@ -569,16 +636,18 @@ def prepare(estate: Estate, req: Request) -> tuple[IPv4Network, list[tuple[Path,
         sources.append(f"asset register {req.assets.name}")
     if req.contracts:
         sources.append(f"contracts {req.contracts.name}")
-    header = (f"{req.title or default_title(req.key)}: onboarded by `estate onboard` on {dt.date.today().isoformat()}\n"
+    day = req.today or dt.date.today()
+    header = (f"{req.title or default_title(req.key)}: onboarded by `estate onboard` on {day.isoformat()}\n"
               + (f"from {' and '.join(sources)}" if sources else "with no asset register yet") + ". "
               "Edited by people from here on: add contracts, exemptions\nand transactions as they are agreed.")
     council_text = render_council(council_data(req, block, assets, contracts), header)
     hosts_text = render_hosts(hosts)
     council_path, hosts_path = folder / COUNCIL_FILE, folder / HOSTS_FILE
     stack_path = stack_config_path(estate.root, req.key)
-    if stack_path.exists():
-        raise EstateError.one(display(stack_path), 0, "", "already exists; not overwritten")
     stack_text = render_stack_config(estate, req.key)
+    # one that holds exactly this text is what a killed onboard of this council left: taken as is
+    if (stack_path.exists() or stack_path.is_symlink()) and not _holds(stack_path, stack_text):
+        raise EstateError.one(display(stack_path), 0, "", "already exists; not overwritten")
 
     council_src = parse(council_text, display(council_path))
     hosts_src = parse(hosts_text, display(hosts_path))
@@ -596,6 +665,7 @@ def onboard(root: Path, req: Request) -> Onboarded:
     """Onboard one council; raises EstateError (nothing written) when it cannot."""
     loaded: list[Estate] = []
     with estate_lock(root):
+        clear_stale_staging(root)
         estate = load_estate(root)
         block, files, hosts = prepare(estate, req)
 
@@ -603,7 +673,7 @@ def onboard(root: Path, req: Request) -> Onboarded:
             """The estate as written must load, exactly as `estate validate` loads it."""
             loaded.append(load_estate(root))
 
-        write_all_or_nothing(files, check=reload)
+        write_all_or_nothing(root, estate.root / INVENTORIES / req.key, files, check=reload)
     done = loaded[-1]
     addresses = {name: str(addr) for name, _, _, addr in host_addresses(done, req.key)}
     return Onboarded(req.key, block, tuple(p for p, _ in files),

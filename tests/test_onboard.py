@@ -126,6 +126,13 @@ def test_a_fourth_council_onboards_and_the_estate_still_validates_plans_and_chec
     assert "redbridge" in check.stdout
 
 
+def test_today_dates_the_header_of_the_files_it_writes(repo: Path) -> None:
+    result = estate_cmd("onboard", "redbridge", "--code", "E09000026", "--users", "10", "--today", "2031-02-03")
+    assert result.exit_code in (0, 1), result.output
+    first = (repo / "inventories" / "redbridge" / "council.yml").read_text(encoding="utf-8").splitlines()[0]
+    assert first == "# Redbridge: onboarded by `estate onboard` on 2031-02-03"
+
+
 def test_without_a_register_the_council_has_empty_asset_lists(repo: Path) -> None:
     result = estate_cmd("onboard", "barking-and-dagenham", "--code", "E09000002", "--users", "2500")
     assert result.exit_code == 0, result.output
@@ -251,23 +258,58 @@ def test_every_bad_row_is_reported_at_once(repo: Path) -> None:
 # --------------------------------------------------------------------------- all or nothing
 
 
-def test_a_failure_while_writing_leaves_no_file_behind(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+# Each step of the write, failing with a full disk or interrupted (Ctrl-C; SIGTERM and SIGHUP raise the same
+# KeyboardInterrupt, see estate.signals): (what is patched, which call of it fails).
+WRITE_STEPS = [("os.fsync", 1), ("os.fsync", 4), ("os.link", 1), ("os.rename", 1), ("os.fsync", 6),
+               ("shutil.rmtree", 1)]
+
+
+@pytest.mark.parametrize("failure", ["enospc", "interrupt"])
+@pytest.mark.parametrize(("target", "nth"), WRITE_STEPS, ids=[f"{t}-{n}" for t, n in WRITE_STEPS])
+def test_a_failure_while_writing_leaves_no_file_behind(repo: Path, monkeypatch: pytest.MonkeyPatch, target: str,
+                                                       nth: int, failure: str) -> None:
     before = snapshot(repo)
-    real_link = os.link
+    module, name = target.split(".")
+    real = getattr(os if module == "os" else shutil, name)
     calls: list[Any] = []
 
-    def flaky_link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
-        calls.append(dst)
-        if len(calls) == 3:  # council.yml and hosts.yml are in place; the stack config fails
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == nth:
+            if failure == "interrupt":
+                raise KeyboardInterrupt
             raise OSError(28, "No space left on device")
-        real_link(src, dst, *args, **kwargs)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(os, "link", flaky_link)
-    with pytest.raises(OSError, match="No space left"):
-        onboard(repo, Request(key="redbridge", code="E09000026", users=10))
-    assert len(calls) == 3
+    monkeypatch.setattr(f"estate.onboard.{target}", flaky)
+    if failure == "interrupt":
+        with pytest.raises(KeyboardInterrupt):
+            onboard(repo, Request(key="redbridge", code="E09000026", users=10))
+    else:
+        with pytest.raises(EstateError, match="cannot write: No space left on device"):
+            onboard(repo, Request(key="redbridge", code="E09000026", users=10))
+    assert len(calls) >= nth  # the failing call was reached (the clean-up may call it again)
     assert snapshot(repo) == before
-    assert not (repo / "inventories" / "redbridge").exists()
+    assert sorted(p.name for p in repo.iterdir() if p.name.startswith(".")) == []  # no staging folder left
+    assert estate_cmd("validate").exit_code == 0
+
+
+def test_what_a_killed_onboard_leaves_does_not_break_the_next(repo: Path) -> None:
+    """SIGKILL cannot be caught: it can leave a staging folder and the stack config (written before the
+    council's folder appears). Every command still loads; the next onboard of that council completes."""
+    onboard(repo, Request(key="redbridge", code="E09000026", users=10))
+    stack = (repo / "Pulumi.redbridge.yaml").read_text(encoding="utf-8")
+    shutil.rmtree(repo / "inventories" / "redbridge")  # as if killed just before the folder's rename
+    stale = repo / ".estate-onboard.x1y2.tmp"
+    (stale / "redbridge").mkdir(parents=True)
+    (stale / "redbridge" / "council.yml").write_text("name: [half\n", encoding="utf-8")
+    validate = estate_cmd("validate")
+    assert validate.exit_code == 0, validate.output
+    done = onboard(repo, Request(key="redbridge", code="E09000026", users=10))
+    assert done.key == "redbridge"
+    assert (repo / "Pulumi.redbridge.yaml").read_text(encoding="utf-8") == stack
+    assert not stale.exists()
+    assert estate_cmd("validate").exit_code == 0
 
 
 def test_a_failure_of_the_final_check_leaves_no_file_behind(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
