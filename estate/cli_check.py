@@ -20,6 +20,7 @@ from estate.cli import RootOpt, guarded, load
 if TYPE_CHECKING:
     from estate.compliance.facts import HostFacts
     from estate.compliance.findings import Report
+    from estate.loader import Estate
 
 FORMATS = ("table", "json", "junit", "sarif", "html")
 
@@ -35,16 +36,22 @@ def _today(value: str | None) -> dt.date:
         raise EstateError.one("--today", 0, "", f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def read_facts(path: Path) -> list[HostFacts]:
-    """Host facts from a JSON file: a list of objects of the HostFacts model (CONTRACTS.md s.3)."""
+def read_facts(path: Path, estate: Estate | None = None) -> list[HostFacts]:
+    """Host facts from a JSON file: a list of objects of the HostFacts model (CONTRACTS.md s.3). With the
+    estate, each host must be one its council declares (hosts.yml), in the role declared there: facts filed
+    under another council, or in another role, would be judged by the wrong council's exemptions or rules."""
     from pydantic import ValidationError
 
     from estate.compliance.facts import HostFacts
+    from estate.compliance.state import refuse_non_finite
     from estate.errors import EstateError, format_path
     from estate.yamlsrc import display, load_json_list
 
     shown = display(path)
     data = load_json_list(path, "a JSON list of host facts")
+    if not data:
+        raise EstateError.one(shown, 0, "", "an empty list: no host facts to judge")
+    refuse_non_finite(data, shown)
     out = []
     for i, item in enumerate(data):
         try:
@@ -54,6 +61,30 @@ def read_facts(path: Path) -> list[HostFacts]:
             loc = (i, *(p for p in err["loc"] if isinstance(p, str | int)))
             msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
             raise EstateError.one(shown, 0, format_path(loc), msg) from None
+    if estate is not None:
+        owners = declared_hosts(estate)
+        for i, facts in enumerate(out):
+            owner = owners.get(facts.host)
+            if owner is None:
+                raise EstateError.one(shown, 0, f"[{i}].host", f"{facts.host!r} is no host of any council's hosts.yml")
+            if owner[0] != facts.council:
+                raise EstateError.one(shown, 0, f"[{i}].council", f"host {facts.host} belongs to {owner[0]}, "
+                                                                  f"not {facts.council!r}")
+            if owner[1] != facts.role:
+                raise EstateError.one(shown, 0, f"[{i}].role", f"host {facts.host} is a {owner[1]} in its hosts.yml, "
+                                                               f"not a {facts.role!r}")
+    return out
+
+
+def declared_hosts(estate: Estate) -> dict[str, tuple[str, str]]:
+    """Every host the inventories declare -> (its council, or 'shared' for the hub; its role)."""
+    from estate.compliance.base import HUB
+
+    out: dict[str, tuple[str, str]] = {}
+    sites = [(HUB, estate.hub_hosts), *((k, r.hosts) for k, r in estate.councils.items())]
+    for key, hosts in sites:
+        for host in hosts.hosts if hosts is not None else []:
+            out[host.name] = (key, host.role)
     return out
 
 
@@ -107,13 +138,23 @@ def check(
         sources.append("plan")
     elif state:
         from estate.compliance.state import read_states
+        from estate.yamlsrc import display
 
-        resources = read_states(state)
+        known = [HUB, *estate.councils]
+        resources = []
+        for path in state:
+            held = read_states([path], known)
+            # an export of a stack that --council leaves out would be judged by nothing: say so
+            if councils is not None and not {r.stack for r in held} & set(councils):
+                shown = ", ".join(sorted({r.stack for r in held}))
+                raise EstateError.one(display(path), 0, "", f"holds stack {shown}, which --council does not "
+                                                            f"select ({', '.join(councils)})")
+            resources.extend(held)
         sources.append("state")
     # Host facts: --facts reads gathered facts from a file; live gathering (`--hosts`) plugs in here too.
     host_facts: list[HostFacts] | None = None
     if facts:
-        host_facts = [f for path in facts for f in read_facts(path)]
+        host_facts = [f for path in facts for f in read_facts(path, estate)]
         sources.append("hosts")
     if hosts:
         from estate.compliance.gather import gather_inventory

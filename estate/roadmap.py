@@ -76,6 +76,9 @@ class Quarter:
     def next(self) -> Quarter:
         return Quarter(self.year + 1, 1) if self.q == 4 else Quarter(self.year, self.q + 1)
 
+    def previous(self) -> Quarter:
+        return Quarter(self.year - 1, 4) if self.q == 1 else Quarter(self.year, self.q - 1)
+
     def until(self, last: Quarter) -> list[Quarter]:
         """This quarter to `last`, inclusive."""
         out, cur = [], self
@@ -387,11 +390,38 @@ def channel_shift(estate: Estate, council: Council) -> ChannelShift | None:
     return ChannelShift(t.face_to_face, t.phone, t.web, t.web_share_target, moved, f2f, phone, saving)
 
 
+def last_day(areas: int) -> dt.date:
+    """The last date the roadmap can plan from. A move lands in the quarter after the later of today and its
+    blocking contract's end, one quarter later per area it waits for; the chart adds a quarter for the last
+    diamond, and a quarter's end is reckoned from the next quarter's start. Python's calendar ends with year
+    datetime.MAXYEAR (9999): a later quarter has no start date."""
+    quarter = Quarter(dt.MAXYEAR, 4)
+    for _ in range(areas + 3):
+        quarter = quarter.previous()
+    return quarter.end
+
+
+def check_horizon(estate: Estate, day: dt.date, keys: Sequence[str]) -> None:
+    """Refuse in one line a date the roadmap cannot lay out in quarters: today, or a council's contract end."""
+    from estate.errors import EstateError
+
+    limit = last_day(len(estate.framework.migration.areas))
+    why = f"is after {limit}, the last date the roadmap can plan from (its quarters end in {dt.MAXYEAR})"
+    if day > limit:
+        raise EstateError.one("--today", 0, "", f"{day} {why}")
+    for key in keys:
+        record = estate.council(key)
+        for i, contract in enumerate(record.council.contracts):
+            if contract.end > limit:
+                raise record.source.error(("contracts", i, "end"), f"{contract.end} {why}")
+
+
 def build(estate: Estate, today: dt.date | None = None, councils: Sequence[str] | None = None,
           report: Report | None = None) -> Roadmap:
     """The roadmap of the given councils (default: all), from `report` or the asset registers judged today."""
     day = today or dt.date.today()
     keys = list(councils) if councils is not None else list(estate.councils)
+    check_horizon(estate, day, keys)
     if report is None:
         from estate.compliance import evaluate
 

@@ -19,6 +19,7 @@ rule does not apply.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -261,14 +262,146 @@ def registry() -> dict[str, type[Rule]]:
 # --------------------------------------------------------------------------- wire-format helpers
 
 
+class WrongType(Exception):
+    """A property of a resource holds a value of the wrong JSON type (a list where an object is meant, a string
+    where a number is, NaN, a boolean where a number is). The engine turns it into a failing finding on the
+    resource: a value the rule cannot read is never a pass, and never a traceback."""
+
+    def __init__(self, path: str, value: Any, expected: str, resource: str | None = None) -> None:
+        self.path = path
+        self.value = value
+        self.expected = expected
+        self.resource = resource
+        super().__init__(f"property {path or '(the inputs)'} is {describe(value)}, expected {expected}")
+
+
+def describe(value: Any) -> str:
+    """A JSON value's kind, as an error names it: 'a list', 'an object', 'NaN', 'a boolean', ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({'true' if value else 'false'})"
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, float) and math.isinf(value):
+        return "infinite"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return type(value).__name__
+
+
+def non_finite(value: Any, path: tuple[str | int, ...] = ()) -> tuple[tuple[str | int, ...], float] | None:
+    """The first NaN or infinite number inside a wire-format value, with its path; None if there is none.
+    (Iterative: a deeply nested document cannot exhaust the stack.)"""
+    todo: list[tuple[tuple[str | int, ...], Any]] = [(path, value)]
+    while todo:
+        where, node = todo.pop()
+        if isinstance(node, float):
+            if not math.isfinite(node):
+                return where, node
+        elif isinstance(node, Mapping):
+            todo.extend(reversed([((*where, str(k)), v) for k, v in node.items()]))
+        elif isinstance(node, list | tuple):
+            todo.extend(reversed([((*where, i), v) for i, v in enumerate(node)]))
+    return None
+
+
+def _read(data: Mapping[str, Any] | CloudResource, path: str, where: str) -> tuple[Any, str, str | None]:
+    """The value at a dotted path (None when absent), the full path for messages, and the resource's URN when
+    `data` is a resource. An object on the way that is not an object is a WrongType."""
+    resource = None
+    if not isinstance(data, Mapping) and hasattr(data, "inputs") and hasattr(data, "urn"):
+        resource = data.urn
+        data = data.inputs
+    full = f"{where}.{path}" if where and path else where or path
+    node: Any = data
+    done: list[str] = [where] if where else []
+    for part in path.split(".") if path else []:
+        if node is None:
+            return None, full, resource
+        if not isinstance(node, Mapping):
+            raise WrongType(".".join(done), node, "an object", resource)
+        node = node.get(part)
+        done.append(part)
+    return node, full, resource
+
+
+def mapping(data: Mapping[str, Any] | CloudResource, path: str, where: str = "") -> Mapping[str, Any]:
+    """The object at a dotted path of a resource's inputs (or of a mapping inside them); {} when absent or null.
+    `where` is the path of `data` itself inside the inputs, for the message."""
+    value, full, resource = _read(data, path, where)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise WrongType(full, value, "an object", resource)
+    return value
+
+
+def items(data: Mapping[str, Any] | CloudResource, path: str, where: str = "") -> list[Any]:
+    """The list at a dotted path; [] when absent or null."""
+    value, full, resource = _read(data, path, where)
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise WrongType(full, value, "a list", resource)
+    return list(value)
+
+
+def objects(data: Mapping[str, Any] | CloudResource, path: str, where: str = "") -> list[Mapping[str, Any]]:
+    """The list of objects at a dotted path; [] when absent or null; an item that is no object is a WrongType."""
+    out = items(data, path, where)
+    resource = None if isinstance(data, Mapping) else data.urn
+    full = f"{where}.{path}" if where and path else where or path
+    for i, item in enumerate(out):
+        if not isinstance(item, Mapping):
+            raise WrongType(f"{full}[{i}]", item, "an object", resource)
+    return out
+
+
+def number(data: Mapping[str, Any] | CloudResource, path: str, where: str = "") -> float | None:
+    """The finite number at a dotted path; None when absent or null. A boolean, NaN, an infinity or a string is a
+    WrongType: `true` is no session limit and NaN no retention period (in Python a bool is an int and every
+    comparison with NaN is false, so a bare isinstance check would let both pass)."""
+    value, full, resource = _read(data, path, where)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise WrongType(full, value, "a finite number", resource)
+    return float(value)
+
+
+def text(data: Mapping[str, Any] | CloudResource, path: str, where: str = "") -> str | None:
+    """The string at a dotted path; None when absent or null."""
+    value, full, resource = _read(data, path, where)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise WrongType(full, value, "a string", resource)
+    return value
+
+
+def flag(data: Mapping[str, Any] | CloudResource, path: str, where: str = "") -> bool | None:
+    """The boolean at a dotted path; None when absent or null."""
+    value, full, resource = _read(data, path, where)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise WrongType(full, value, "a boolean", resource)
+    return value
+
+
 def get(data: Any, path: str, default: Any = None) -> Any:
-    """A nested value of wire-format inputs: get(inputs, 'hardwareProfile.vmSize')."""
-    node = data
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return default
-        node = node[part]
-    return node
+    """A nested value of wire-format inputs: get(inputs, 'hardwareProfile.vmSize'); `default` when it, or an
+    object on the way, is absent or null. An object on the way that holds another type (a list, a string) is a
+    WrongType, not an absent value: the rule reading it cannot judge the resource."""
+    value, _, _ = _read(data, path, "")
+    return default if value is None else value
 
 
 def tags(res: CloudResource) -> Mapping[str, Any]:

@@ -9,10 +9,22 @@ from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
-from estate.compliance.base import HUB, CloudResource, Context, Outcome, Rule, control_at, iter_rules
+from estate.compliance.base import (
+    HUB,
+    CloudResource,
+    Context,
+    Outcome,
+    Rule,
+    WrongType,
+    control_at,
+    describe,
+    failed,
+    iter_rules,
+    non_finite,
+)
 from estate.compliance.facts import HostFacts
 from estate.compliance.findings import CouncilResult, Finding, Report, Status
-from estate.errors import EstateError
+from estate.errors import EstateError, format_path
 from estate.models import Exemption
 
 if TYPE_CHECKING:
@@ -57,11 +69,56 @@ def finding(rule: Rule, kind: str, council: str, outcome: Outcome, ctx: Context)
     )
 
 
+def unreadable(res: CloudResource, ctx: Context) -> str | None:
+    """Why a resource cannot be judged at all (a NaN or infinite number in its inputs), or None. Every rule that
+    judges it then fails on it. Remembered per resource for the run."""
+    seen: dict[int, tuple[CloudResource, str | None]] = ctx.notes.setdefault("engine.unreadable", {})
+    known = seen.get(id(res))
+    if known is not None and known[0] is res:  # the entry holds the resource, so its id is not reused
+        return known[1]
+    found = non_finite(res.inputs)
+    why = None if found is None else (
+        f"{res.name}: property {format_path(found[0])} is {describe(found[1])}, expected a finite number; "
+        "it cannot be judged")
+    seen[id(res)] = (res, why)
+    return why
+
+
+def _cannot_judge(exc: WrongType, subject: CloudResource | str) -> Outcome:
+    """A rule met a value of the wrong type: a failure on the resource holding it, never a pass."""
+    if isinstance(subject, str):  # a stack or the estate: name the resource the accessor read, if it knows it
+        resource = exc.resource or subject
+        name = resource.rsplit("::", 1)[-1]
+    else:
+        resource, name = exc.resource or subject.urn, subject.name
+    return failed(resource, f"{name}: {exc}; it cannot be judged")
+
+
 def judge_resource(rule: Rule, res: CloudResource, ctx: Context) -> list[Finding]:
     """One rule on one resource (what a ResourceValidationPolicy does)."""
     if not rule.judges(res.type):
         return []
-    return [finding(rule, "cloud", res.stack, o, ctx) for o in rule.resource(res, ctx)]
+    why = unreadable(res, ctx)
+    if why is not None:
+        return [finding(rule, "cloud", res.stack, failed(res.urn, why), ctx)]
+    try:
+        outcomes = list(rule.resource(res, ctx))
+    except WrongType as exc:
+        outcomes = [_cannot_judge(exc, res)]
+    return [finding(rule, "cloud", res.stack, o, ctx) for o in outcomes]
+
+
+def _readable(resources: Sequence[CloudResource], ctx: Context) -> tuple[list[CloudResource], list[Outcome]]:
+    """The resources a stack or estate rule can read, and a failure for each it cannot."""
+    good: list[CloudResource] = []
+    bad: list[Outcome] = []
+    for res in resources:
+        why = unreadable(res, ctx)
+        if why is None:
+            good.append(res)
+        else:
+            bad.append(failed(res.urn, why))
+    return good, bad
 
 
 def judge_stack(rule: Rule, resources: Sequence[CloudResource], ctx: Context) -> list[Finding]:
@@ -69,14 +126,27 @@ def judge_stack(rule: Rule, resources: Sequence[CloudResource], ctx: Context) ->
     if not resources or not rule.implements("stack"):
         return []
     stack = resources[0].stack
-    return [finding(rule, "cloud", stack, o, ctx) for o in rule.stack(resources, ctx)]
+    good, outcomes = _readable(resources, ctx)
+    try:
+        outcomes.extend(rule.stack(good, ctx))
+    except WrongType as exc:
+        outcomes.append(_cannot_judge(exc, f"stack {stack}"))
+    return [finding(rule, "cloud", stack, o, ctx) for o in outcomes]
 
 
 def judge_estate(rule: Rule, resources: Sequence[CloudResource], ctx: Context) -> list[Finding]:
     """One rule on every stack's resources at once; each outcome counts for the stack it names."""
     if not resources or not rule.implements("estate"):
         return []
-    return [finding(rule, "estate", stack, o, ctx) for stack, o in rule.estate(resources, ctx)]
+    good, bad = _readable(resources, ctx)
+    stack_of = {r.urn: r.stack for r in resources}
+    pairs: list[tuple[str, Outcome]] = [(stack_of[o.resource], o) for o in bad]
+    try:
+        pairs.extend(rule.estate(good, ctx))
+    except WrongType as exc:
+        stack = stack_of.get(exc.resource or "", resources[0].stack)
+        pairs.append((stack, _cannot_judge(exc, f"stack {stack}")))
+    return [finding(rule, "estate", stack, o, ctx) for stack, o in pairs]
 
 
 def judge_assets(rule: Rule, key: str, ctx: Context) -> list[Finding]:

@@ -7,13 +7,15 @@ so that a renamed fact is an error, not a silently passing rule.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 HOST_ROLES = ("thin_client", "app_server", "dc_services", "router", "helpdesk", "log_collector")
 
 
 class HostFacts(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a fact has its JSON type (no "yes" read as true, no true read as 1 failed login, no 3.0 as 3):
+    # a host rule compares numbers, and a boolean or string in their place would pass or fail by accident.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     host: str
     council: str  # council key, or "shared" for hub hosts
@@ -38,3 +40,10 @@ class HostFacts(BaseModel):
     usb_storage_blocked: bool | None = None
     rdp_client: str | None = None  # installed RDP client package
     kiosk_sudo: bool | None = None  # does the kiosk user have sudo
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, value: str) -> str:
+        if value not in HOST_ROLES:
+            raise ValueError(f"unknown role {value!r} (known: {', '.join(HOST_ROLES)})")
+        return value

@@ -9,11 +9,11 @@ the field, as an EstateError.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from estate.compliance.base import Resource, urn_stack
+from estate.compliance.base import Resource, describe, non_finite, urn_stack
 from estate.errors import EstateError, Problem, format_path
 from estate.yamlsrc import display
 
@@ -28,21 +28,38 @@ def overlay(inputs: Any, outputs: Any) -> Any:
     return inputs if outputs is None else outputs
 
 
-def parse_state(text: str, file: str) -> list[Resource]:
+def refuse_non_finite(data: Any, file: str, line: int = 0, where: tuple[str | int, ...] = ()) -> None:
+    """Refuse NaN and infinite numbers anywhere in parsed JSON: Python's json reads NaN, Infinity and 1e309
+    (as inf), none of which is JSON (RFC 8259 section 6) or a value any property means; a NaN compares false
+    with every threshold, so a rule comparing it would pass."""
+    found = non_finite(data, where)
+    if found is not None:
+        raise EstateError.one(file, line, format_path(found[0]), f"{describe(found[1])} is not a number JSON allows")
+
+
+def parse_state(text: str, file: str, stacks: Collection[str] | None = None) -> list[Resource]:
+    """The resources of one stack export. `stacks`: the stacks of the estate (the hub and each council); a
+    resource of any other stack (a typo such as prod-havering) is an error, never dropped."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise EstateError.one(file, exc.lineno, "", f"not JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise EstateError.one(file, 0, "", "nested too deeply to be a stack export") from None
     if not isinstance(data, Mapping):
         raise EstateError.one(file, 0, "", "not a stack export: expected a JSON object")
     deployment = data.get("deployment")
     if not isinstance(deployment, Mapping):
         raise EstateError.one(file, 0, "deployment", "missing, or not an object: is this `pulumi stack export` output?")
-    items = deployment.get("resources", [])
-    if items is None:
-        items = []
+    items = deployment.get("resources")
     if not isinstance(items, list):
-        raise EstateError.one(file, 0, "deployment.resources", "expected a list of resources")
+        why = ("expected a list of resources" if items is not None else
+               "null: the export holds no resources to judge" if "resources" in deployment else
+               "missing: the export holds no resources to judge")
+        raise EstateError.one(file, 0, "deployment.resources", why)
+    if not items:
+        raise EstateError.one(file, 0, "deployment.resources", "empty: the export holds no resources to judge")
+    refuse_non_finite(items, file, 0, ("deployment", "resources"))
     out: list[Resource] = []
     problems: list[Problem] = []
     for i, item in enumerate(items):
@@ -71,6 +88,10 @@ def parse_state(text: str, file: str) -> list[Resource]:
             problems.append(Problem(file, 0, format_path((*where, "urn")),
                                     f"{urn!r} is not a URN (urn:pulumi:STACK::PROJECT::TYPE::NAME)"))
             continue
+        if stacks is not None and stack not in stacks:
+            problems.append(Problem(file, 0, format_path((*where, "urn")),
+                                    f"stack {stack!r} is no stack of the estate (known: {', '.join(stacks)})"))
+            continue
         inputs = overlay(item.get("inputs") or {}, item.get("outputs") or {})
         out.append(Resource(urn=urn, type=str(item["type"]), name=urn.rsplit("::", 1)[-1], stack=stack,
                             parent=parent, inputs=inputs))
@@ -79,8 +100,9 @@ def parse_state(text: str, file: str) -> list[Resource]:
     return out
 
 
-def read_states(paths: Sequence[Path]) -> list[Resource]:
-    """The resources of one or more stack exports (one per stack: the hub and each council)."""
+def read_states(paths: Sequence[Path], stacks: Collection[str] | None = None) -> list[Resource]:
+    """The resources of one or more stack exports (one per stack: the hub and each council). `stacks`: the
+    stacks a resource may belong to (see parse_state)."""
     out: list[Resource] = []
     for path in paths:
         shown = display(path)
@@ -90,5 +112,8 @@ def read_states(paths: Sequence[Path]) -> list[Resource]:
             raise EstateError.one(shown, 0, "", "file not found") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise EstateError.one(shown, 0, "", f"cannot read: {exc}") from None
-        out.extend(parse_state(text, shown))
+        try:
+            out.extend(parse_state(text, shown, stacks))
+        except RecursionError:
+            raise EstateError.one(shown, 0, "", "nested too deeply to be a stack export") from None
     return out

@@ -34,7 +34,10 @@ def _figure(salt: str, width: float, height: float) -> tuple[Any, Any]:
     from matplotlib.figure import Figure
 
     matplotlib.rcParams.update({"svg.hashsalt": salt, "svg.fonttype": "none", "font.size": 9,
-                                "axes.spines.top": False, "axes.spines.right": False})
+                                "axes.spines.top": False, "axes.spines.right": False,
+                                # names are drawn as written: with mathtext on, a "$" pair in a council or area
+                                # name is parsed as TeX and "$_$" or "$\\foo$" raises instead of drawing
+                                "text.parse_math": False, "text.usetex": False})
     fig = Figure(figsize=(width, height))
     return fig, fig.add_subplot()
 
@@ -66,12 +69,16 @@ def domain_chart(by_area: Mapping[str, Mapping[str, float]], order: Sequence[str
 def trend_chart(series: Mapping[str, Sequence[tuple[dt.date, float]]]) -> str:
     """One line per council: its score at each run of the history."""
     fig, ax = _figure("estate-trend", 7.5, 3.2)
+    days: list[dt.date] = []
     for i, (key, points) in enumerate(series.items()):
         if not points:
             continue
         xs = [p[0] for p in points]
         ys = [100 * p[1] for p in points]
+        days += xs
         ax.plot(xs, ys, marker="o", color=colour(i), label=key, linewidth=1.8, markersize=4)
+    if days:
+        ax.set_xlim(*_date_limits(min(days), max(days)))
     ax.set_ylim(-5, 105)
     ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
     ax.set_ylabel("score")
@@ -80,3 +87,13 @@ def trend_chart(series: Mapping[str, Sequence[tuple[dt.date, float]]]) -> str:
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     ax.set_title("Convergence over time")
     return _svg(fig)
+
+
+def _date_limits(first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]:
+    """The trend's x axis: the runs' dates with a margin (5% of the span, at least 15 days), kept inside the
+    calendar: matplotlib's own margin would reach past year 1 or 9999 for dates near either end, and it refuses
+    to convert such a day."""
+    pad = max((last - first) * 0.05, dt.timedelta(days=15))
+    low = first - pad if first - dt.date.min > pad else dt.date.min
+    high = last + pad if dt.date.max - last > pad else dt.date.max
+    return low, high

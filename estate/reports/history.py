@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,27 +56,46 @@ def entry_of(report: Report) -> Entry:
                  {k: {a: round(s, 4) for a, s in r.by_area.items()} for k, r in report.councils.items()})
 
 
+def _score(value: Any) -> bool:
+    """A score: a finite number from 0 to 1 (not a boolean, which Python counts as a number)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
+
+
 def _entry(data: Any, file: str, line: int) -> Entry:
     def bad(field_name: str, why: str) -> EstateError:
         return EstateError.one(file, line, field_name, why)
 
     if not isinstance(data, Mapping):
         raise bad("", "expected a JSON object")
+    raw_date = data.get("date")
     try:
-        date = dt.date.fromisoformat(str(data.get("date")))
+        if not isinstance(raw_date, str):
+            raise ValueError
+        date = dt.date.fromisoformat(raw_date)
     except ValueError:
-        raise bad("date", f"{data.get('date')!r} is not a date (YYYY-MM-DD)") from None
+        raise bad("date", f"{raw_date!r} is not a date (YYYY-MM-DD)") from None
     scores = data.get("scores")
-    if not isinstance(scores, Mapping) or not all(isinstance(v, int | float) and 0 <= v <= 1
-                                                  for v in scores.values()):
+    if not isinstance(scores, Mapping):
         raise bad("scores", "expected an object of council -> score between 0 and 1")
+    for key, value in scores.items():
+        if not _score(value):
+            raise bad(f"scores.{key}", f"{value!r} is not a score between 0 and 1")
     by_area = data.get("by_area") or {}
-    if not isinstance(by_area, Mapping) or not all(isinstance(v, Mapping) for v in by_area.values()):
+    if not isinstance(by_area, Mapping):
         raise bad("by_area", "expected an object of council -> {area: score}")
+    for key, areas in by_area.items():
+        if not isinstance(areas, Mapping):
+            raise bad(f"by_area.{key}", "expected an object of area -> score")
+        for area, value in areas.items():
+            if not _score(value):
+                raise bad(f"by_area.{key}.{area}", f"{value!r} is not a score between 0 and 1")
     sources = data.get("sources") or []
-    if not isinstance(sources, list):
-        raise bad("sources", "expected a list")
-    return Entry(date, str(data.get("framework_version", "")), tuple(str(s) for s in sources),
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise bad("sources", "expected a list of strings")
+    version = data.get("framework_version", "")
+    if not isinstance(version, str):
+        raise bad("framework_version", "expected a string")
+    return Entry(date, version, tuple(sources),
                  {str(k): float(v) for k, v in scores.items()},
                  {str(k): {str(a): float(s) for a, s in v.items()} for k, v in by_area.items()})
 
@@ -97,6 +117,8 @@ def read_history(path: Path) -> History:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise EstateError.one(shown, n, "", f"not JSON: {exc.msg} (column {exc.colno})") from None
+        except RecursionError:
+            raise EstateError.one(shown, n, "", "nested too deeply to be a history line") from None
         entries.append(_entry(data, shown, n))
     return History(entries)
 

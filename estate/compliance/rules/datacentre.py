@@ -14,9 +14,14 @@ from estate.compliance.base import (
     Rule,
     failed,
     get,
+    items,
+    mapping,
+    number,
+    objects,
     passed,
     rule,
     service_of,
+    text,
 )
 from estate.compliance.facts import HostFacts
 from estate.compliance.rules.desktop import COMPUTE, DESKTOP, VM, image_of, supported, vm_profile, vm_size
@@ -181,7 +186,7 @@ class BackupPolicy(Rule):
     types = (PROTECTION_POLICY,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
-        props = res.inputs.get("properties") or {}
+        props = mapping(res, "properties")
         if props.get("backupManagementType") != "AzureIaasVM":
             return []
         c = ctx.fw.data_centre.backup
@@ -193,14 +198,12 @@ class BackupPolicy(Rule):
         when = _time_of_day(times[0]) if times else None
         if when != c.time:
             wrong.append(f"starts at {when!r}, not {c.time}")
-        daily = get(props, "retentionPolicy.dailySchedule.retentionDuration") or {}
-        if daily.get("durationType") != "Days" or (daily.get("count") or 0) < c.retention_days:
-            wrong.append(f"keeps daily points {daily.get('count')!r} {daily.get('durationType')}, "
-                         f"not {c.retention_days} Days")
-        weekly = get(props, "retentionPolicy.weeklySchedule.retentionDuration") or {}
-        if weekly.get("durationType") != "Weeks" or (weekly.get("count") or 0) < c.weekly_retention_weeks:
-            wrong.append(f"keeps weekly points {weekly.get('count')!r} {weekly.get('durationType')}, "
-                         f"not {c.weekly_retention_weeks} Weeks")
+        for kind, unit, least in (("daily", "Days", c.retention_days), ("weekly", "Weeks", c.weekly_retention_weeks)):
+            path = f"properties.retentionPolicy.{kind}Schedule.retentionDuration"
+            count = number(res, f"{path}.count")
+            if text(res, f"{path}.durationType") != unit or (count or 0) < least:
+                wrong.append(f"keeps {kind} points {get(res.inputs, path + '.count')!r} "
+                             f"{get(res.inputs, path + '.durationType')}, not {least} {unit}")
         if wrong:
             return [failed(res.urn, f"{res.name}: " + "; ".join(wrong))]
         return [passed(res.urn, f"{res.name} runs {c.frequency} at {c.time}, keeps {c.retention_days} days")]
@@ -209,15 +212,16 @@ class BackupPolicy(Rule):
 def run_times(props: Mapping[str, Any]) -> list[Any]:
     """A VM policy's run times: a Standard (V1) schedule has them in scheduleRunTimes, an Enhanced (V2) one in
     its dailySchedule or weeklySchedule."""
-    schedule = props.get("schedulePolicy") or {}
+    schedule = mapping(props, "schedulePolicy", "properties")
+    where = "properties.schedulePolicy"
     if schedule.get("schedulePolicyType") == "SimpleSchedulePolicyV2":
         for key in ("dailySchedule", "weeklySchedule", "hourlySchedule"):
-            times = get(schedule, f"{key}.scheduleRunTimes")
+            times = items(schedule, f"{key}.scheduleRunTimes", where)
             if times:
-                return list(times)
+                return times
         start = get(schedule, "hourlySchedule.scheduleWindowStartTime")
         return [start] if start else []
-    return list(schedule.get("scheduleRunTimes") or [])
+    return items(schedule, "scheduleRunTimes", where)
 
 
 def _time_of_day(value: object) -> str | None:
@@ -241,10 +245,10 @@ class LogRetention(Rule):
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
         c = ctx.fw.data_centre.log_analytics
-        days = res.inputs.get("retentionInDays")
+        days = number(res, "retentionInDays")
         sku = get(res.inputs, "sku.name")
         wrong = []
-        if not isinstance(days, int | float) or days < c.retention_days:
+        if days is None or days < c.retention_days:
             wrong.append(f"keeps logs {days!r} days, not {c.retention_days}")
         if sku != c.sku:
             wrong.append(f"sku {sku!r}, not {c.sku}")
@@ -282,7 +286,7 @@ class KeyVaultAccess(Rule):
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
         c = ctx.fw.data_centre.key_vault
-        props = res.inputs.get("properties") or {}
+        props = mapping(res, "properties")
         wrong = []
         if c.rbac and props.get("enableRbacAuthorization") is not True:
             wrong.append("RBAC authorisation is off")
@@ -305,11 +309,10 @@ class KeyVaultRecovery(Rule):
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
         c = ctx.fw.data_centre.key_vault
-        props = res.inputs.get("properties") or {}
-        days = props.get("softDeleteRetentionInDays")
-        sku = get(props, "sku.name")
+        days = number(res, "properties.softDeleteRetentionInDays")
+        sku = get(res.inputs, "properties.sku.name")
         wrong = []
-        if not isinstance(days, int | float) or days < c.soft_delete_days:
+        if days is None or days < c.soft_delete_days:
             wrong.append(f"keeps deleted secrets {days!r} days, not {c.soft_delete_days}")
         if sku != c.sku:
             wrong.append(f"sku {sku!r}, not {c.sku}")
@@ -384,7 +387,7 @@ class TrustedLaunchBackupPolicy(Rule):
         policies = {(str(r.inputs.get("vaultName", "")), str(r.inputs.get("policyName") or r.name)): r
                     for r in resources if r.type == PROTECTION_POLICY}
         for item in (r for r in resources if r.type == PROTECTED_ITEM):
-            props = item.inputs.get("properties") or {}
+            props = mapping(item, "properties")
             vm = vms.get(_last(props.get("sourceResourceId")))
             if vm is None:
                 continue
@@ -439,7 +442,8 @@ ATTESTATION_PUBLISHERS = {"linux": "Microsoft.Azure.Security.LinuxAttestation",
 
 
 def _os_of(res: CloudResource) -> str:
-    profile = get(vm_profile(res), "osProfile") or {}
+    where = "virtualMachineProfile" if res.type != VM else ""
+    profile = mapping(vm_profile(res), "osProfile", where)
     return "windows" if "windowsConfiguration" in profile else "linux"
 
 
@@ -459,7 +463,8 @@ class TrustedLaunchAttested(Rule):
         c = ctx.fw.data_centre.trusted_launch
         extensions = [r for r in resources if r.type == VM_EXTENSION]
         for machine in (r for r in resources if r.type in COMPUTE):
-            security = get(vm_profile(machine), "securityProfile") or {}
+            where = "virtualMachineProfile" if machine.type != VM else ""
+            security = mapping(vm_profile(machine), "securityProfile", where)
             wrong = []
             if not trusted_launch(machine):
                 wrong.append(f"security type {security.get('securityType')!r}, not TrustedLaunch")
@@ -471,10 +476,9 @@ class TrustedLaunchAttested(Rule):
                 publisher = ATTESTATION_PUBLISHERS[_os_of(machine)]
                 if machine.type == VM:
                     names = {machine.name, str(machine.inputs.get("vmName", ""))}
-                    mine = [e.inputs for e in extensions if e.inputs.get("vmName") in names]
+                    mine = [e.inputs for e in extensions if str(e.inputs.get("vmName")) in names]
                 else:
-                    mine = [e for e in get(vm_profile(machine), "extensionProfile.extensions") or []
-                            if isinstance(e, Mapping)]
+                    mine = objects(vm_profile(machine), "extensionProfile.extensions", where)
                 if not any(e.get("type") == GUEST_ATTESTATION and e.get("publisher") == publisher for e in mine):
                     wrong.append(f"no {publisher} {GUEST_ATTESTATION} extension")
             if wrong:

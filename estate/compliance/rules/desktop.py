@@ -14,6 +14,8 @@ from estate.compliance.base import (
     Rule,
     failed,
     get,
+    mapping,
+    number,
     passed,
     rule,
     service_of,
@@ -36,13 +38,12 @@ def vm_size(res: CloudResource) -> Any:
 def vm_profile(res: CloudResource) -> Mapping[str, Any]:
     """Where a VM keeps its profiles: the VM itself, or a scale set's virtualMachineProfile."""
     if res.type == VMSS:
-        profile = res.inputs.get("virtualMachineProfile")
-        return profile if isinstance(profile, Mapping) else {}
+        return mapping(res, "virtualMachineProfile")
     return res.inputs
 
 
 def image_of(res: CloudResource) -> tuple[Any, ...]:
-    ref = get(vm_profile(res), "storageProfile.imageReference", {}) or {}
+    ref = mapping(vm_profile(res), "storageProfile.imageReference", "virtualMachineProfile" if res.type == VMSS else "")
     return tuple(ref.get(k) for k in ("publisher", "offer", "sku", "version"))
 
 
@@ -87,8 +88,8 @@ class HostPoolSessions(Rule):
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
         limit = ctx.fw.desktop.avd.max_sessions_per_host
-        got = res.inputs.get("maxSessionLimit")
-        if isinstance(got, int | float) and 1 <= got <= limit:
+        got = number(res, "maxSessionLimit")
+        if got is not None and 1 <= got <= limit:
             return [passed(res.urn, f"{res.name} allows {got:g} sessions per host (limit {limit})")]
         return [failed(res.urn, f"{res.name} allows {got!r} sessions per host; the limit is {limit}")]
 

@@ -11,6 +11,8 @@ from estate.compliance.base import (
     Rule,
     failed,
     get,
+    mapping,
+    number,
     passed,
     rule,
     service_of,
@@ -110,13 +112,13 @@ class HelpdeskDatabase(Rule):
         c = ctx.fw.helpdesk.platform
         sku = get(res.inputs, "sku.name")
         version = res.inputs.get("version")
-        storage = get(res.inputs, "storage.storageSizeGB")
+        storage = number(res, "storage.storageSizeGB")
         wrong = []
         if sku != c.database_sku:
             wrong.append(f"sku {sku!r}, not {c.database_sku}")
         if str(version) != c.database_version:
             wrong.append(f"version {version!r}, not {c.database_version}")
-        if not isinstance(storage, int | float) or storage < c.database_storage_gb:
+        if storage is None or storage < c.database_storage_gb:
             wrong.append(f"storage {storage!r} GB, not {c.database_storage_gb}")
         if wrong:
             return [failed(res.urn, f"{res.name}: " + "; ".join(wrong))]
@@ -137,11 +139,11 @@ class EntraDatabaseAdministrator(Rule):
     def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
         admins = [r for r in resources if r.type == POSTGRES_ADMIN]
         for server in (r for r in resources if r.type == POSTGRES):
-            auth = server.inputs.get("authConfig") or {}
+            auth = mapping(server, "authConfig")
             if str(auth.get("passwordAuth", "")).lower() != "disabled":
                 continue  # a password administrator can sign in
             names = {server.name, str(server.inputs.get("serverName", ""))}
-            mine = [a for a in admins if a.inputs.get("serverName") in names and a.inputs.get("objectId")]
+            mine = [a for a in admins if str(a.inputs.get("serverName")) in names and a.inputs.get("objectId")]
             if str(auth.get("activeDirectoryAuth", "")).lower() == "enabled" and mine:
                 shown = ", ".join(f"{a.inputs.get('principalName')} ({a.inputs.get('principalType')})" for a in mine)
                 yield passed(server.urn, f"{server.name}: Entra administrators {shown}")

@@ -17,6 +17,8 @@ from estate.compliance.base import (
     as_list,
     failed,
     get,
+    mapping,
+    number,
     passed,
     rule,
 )
@@ -385,9 +387,11 @@ def _app_protocols(r: Mapping[str, Any]) -> list[tuple[str, int]]:
     for p in as_list(r.get("protocols")):
         if not isinstance(p, Mapping):
             continue
+        value = p.get("port")
         try:
-            port = int(float(str(p.get("port"))))
-        except ValueError:
+            number = float(str(value))
+            port = int(number) if number.is_integer() and 0 <= number <= 65535 else 0
+        except (ValueError, OverflowError):
             port = 0
         out.append((str(p.get("protocolType", "")).lower(), port))
     return out
@@ -580,13 +584,12 @@ class VnetFlowLogs(Rule):
                 continue
             wrong: list[str] = []
             for f in mine:
-                days = get(f.inputs, "retentionPolicy.days")
-                analytics = get(f.inputs, "flowAnalyticsConfiguration.networkWatcherFlowAnalyticsConfiguration") or {}
+                days = number(f, "retentionPolicy.days")
+                analytics = mapping(f, "flowAnalyticsConfiguration.networkWatcherFlowAnalyticsConfiguration")
                 problems = []
                 if f.inputs.get("enabled") is not True:
                     problems.append("is not enabled")
-                if get(f.inputs, "retentionPolicy.enabled") is not True or not isinstance(days, int | float) \
-                        or days < c.retention_days:
+                if get(f.inputs, "retentionPolicy.enabled") is not True or days is None or days < c.retention_days:
                     problems.append(f"keeps records {days!r} days, not {c.retention_days}")
                 if analytics.get("enabled") is not True or not analytics.get("workspaceResourceId"):
                     problems.append("has no traffic analytics")
