@@ -3,6 +3,7 @@ the commands so that `estate --help` stays fast."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -162,7 +163,33 @@ def main() -> None:
     _register_extensions()
     # Ctrl-C, SIGTERM and SIGHUP: every command's clean-up runs, then one line and exit 128+signal
     with handling_signals():
-        app()
+        sys.exit(run())
+
+
+def run(args: list[str] | None = None) -> int:
+    """Run a command and return its exit code. A usage error (an unknown option or command, a value that is not
+    of the option's type, a missing argument) is one line on stderr and exit 2, as every bad input is: Typer
+    would draw Click's message in a boxed panel over several lines."""
+    # Typer 0.29 carries its own copy of Click (typer._click); its exceptions are the ones raised here
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="estate", standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # `estate` alone: the help, as before
+        typer.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message(), err=True)
+        return 2
+    except UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        typer.echo(f"Error: {' '.join(exc.format_message().split())}{hint}", err=True)
+        return exc.exit_code
+    except ClickException as exc:
+        typer.echo(f"Error: {' '.join(exc.format_message().split())}", err=True)
+        return exc.exit_code
+    except typer.Abort:  # end of input at a prompt
+        typer.echo("aborted", err=True)
+        return 1
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
