@@ -511,6 +511,12 @@ def roles(plan: Plan, stacks: Sequence[str], cat: Catalogue) -> list[RoleNeed]:
                     ra = rights["role_assignment"]
                     need(stack, scope, ra["role"], ra["action"], f"{r.name}: {role} for a {principal}")
                 continue
+            policy = rights["policy"].get(r.type)
+            if policy is not None:
+                scope = SUBSCRIPTION_SCOPE if policy["scope"] == "subscription" else r.inputs.get("scope")
+                if isinstance(scope, str):
+                    need(stack, scope, policy["role"], policy["action"], f"creates {r.name}")
+                continue
             rg = r.inputs.get("resourceGroupName")
             if not isinstance(rg, str):  # scoped to another resource (a diagnostic setting): its resource group
                 uri = r.inputs.get("resourceUri")

@@ -194,9 +194,27 @@ def test_every_role_assignment_scope_needs_role_assignment_write() -> None:
                for r in result().roles if r.action == "Microsoft.Authorization/roleAssignments/write")
 
 
+def test_the_hubs_spoke_guard_needs_resource_policy_contributor_where_it_writes() -> None:
+    from estate.preflight import shown_scope
+
+    # Contributor cannot write policy definitions or assignments (Azure Policy overview, "Azure RBAC permissions
+    # in Azure Policy"): the hub's deployer needs Resource Policy Contributor at the subscription (the definition)
+    # and on each spoke's network resource group (the assignment); a council's deployer needs neither
+    planned = [r for r in repo_plan().resources if r.type.startswith("azure-native:authorization:Policy")]
+    assert planned and {r.stack for r in planned} == {HUB}
+    want = {(SUBSCRIPTION_SCOPE, "Microsoft.Authorization/policyDefinitions/write")} | {
+        (shown_scope(r.inputs["scope"]), "Microsoft.Authorization/policyAssignments/write")
+        for r in planned if r.type == "azure-native:authorization:PolicyAssignment"}
+    rows = {(r.scope, r.action) for r in result().roles if r.role == "Resource Policy Contributor"}
+    assert rows == want
+    assert len(want) == 1 + len(_councils())
+    assert not [r for r in result().roles if r.stack != HUB and r.role == "Resource Policy Contributor"]
+
+
 def test_each_stack_creates_its_resource_groups_from_the_subscription() -> None:
     for stack in (HUB, *_councils()):
-        (row,) = [r for r in result().roles if r.stack == stack and r.scope == SUBSCRIPTION_SCOPE]
+        (row,) = [r for r in result().roles if r.stack == stack and r.scope == SUBSCRIPTION_SCOPE
+                  and r.role != "Resource Policy Contributor"]
         assert row.action == "Microsoft.Resources/subscriptions/resourceGroups/write"
         assert len(row.why) == 3 and all(w.startswith(f"creates rg-{stack}-") for w in row.why)
 
