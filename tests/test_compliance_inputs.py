@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import os
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,6 +135,56 @@ def test_a_wrong_type_in_an_export_is_a_failing_finding_naming_the_property(prop
     assert f["status"] == "fail"
     assert f["message"] == f"kv-newham: {expected}; it cannot be judged"
     assert f["resource"].endswith("::kv-newham")
+
+
+def test_an_export_of_only_the_stack_resource_is_an_error(tmp_path: Path) -> None:
+    """The stack resource alone (a stack never deployed, or emptied): nothing to judge, so no silent pass."""
+    path = state_file(tmp_path, export())
+    assert one_line(check("--state", str(path))).endswith(
+        "s.json: deployment.resources: only pulumi:pulumi:Stack: the export holds no resources of the stack, "
+        "only the stack itself")
+
+
+def special_files(tmp_path: Path, name: str) -> Iterator[tuple[Path, str]]:
+    """A FIFO (nobody writes it: reading it would wait for ever), a sparse file larger than any JSON input could be,
+    and /dev/zero through a link (reading it never ends), each with the end of the line that refuses it."""
+    from estate.yamlsrc import LIMIT_JSON
+
+    fifo = tmp_path / "fifo" / name
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    yield fifo, f"{name}: a FIFO, not a file: refused (not waited on)"
+    huge = tmp_path / "huge" / name
+    huge.parent.mkdir()
+    with open(huge, "wb") as handle:
+        handle.truncate(LIMIT_JSON + 1)
+    yield huge, f"{name}: {LIMIT_JSON + 1:,} bytes: larger than the 128 MiB this file could ever be"
+    zero = tmp_path / "zero" / name
+    zero.parent.mkdir()
+    zero.symlink_to("/dev/zero")
+    yield zero, "character device, not a file: refused (not waited on)"
+
+
+def test_a_special_or_huge_export_is_refused_without_reading_it(tmp_path: Path) -> None:
+    for path, expected in special_files(tmp_path, "s.json"):
+        assert one_line(check("--state", str(path))).endswith(expected), path
+
+
+def test_a_special_or_huge_history_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    for path, expected in special_files(tmp_path, "h.jsonl"):
+        before = os.lstat(path)
+        report = path.parent / "r.json"
+        assert one_line(check("--history", str(path), "--format", "json", "-o", str(report))).endswith(expected)
+        after = os.lstat(path)
+        assert (after.st_mode, after.st_size, after.st_ino) == (before.st_mode, before.st_size, before.st_ino)
+        assert not report.exists()
+
+
+def test_a_new_history_path_starts_the_history(tmp_path: Path) -> None:
+    history = tmp_path / "h.jsonl"
+    result = check("--history", str(history), "--format", "json", "-o", str(tmp_path / "r.json"))
+    assert result.exit_code in (0, 1), (result.output, result.exception)
+    assert len(history.read_text(encoding="utf-8").splitlines()) == 1
 
 
 def test_a_deeply_nested_export_is_one_line(tmp_path: Path) -> None:

@@ -1036,8 +1036,7 @@ PENDING = frozenset({
     "yaml-council-int-key-root", "yaml-hosts-int-key-root", "yaml-framework-int-key-root",
     "fifo-framework", "zero-device-framework", "folder-framework-directory", "folder-framework-loop",
     "folder-framework-to-null",
-    "huge-state", "fifo-state", "zero-device-state", "huge-history", "fifo-history", "history-output-fifo",
-    "state-type-nsg-rule-ports-number", "state-only-stack-resource",
+    "state-type-nsg-rule-ports-number",
     "csv-wrong-header", "csv-secret-content",
 })
 ALL_NAMES = [c.name for c in CASES]

@@ -15,7 +15,7 @@ from typing import Any
 
 from estate.compliance.base import Resource, describe, non_finite, urn_stack
 from estate.errors import EstateError, Problem, format_path
-from estate.yamlsrc import display
+from estate.yamlsrc import LIMIT_JSON, display, read_text_bounded
 
 
 def overlay(inputs: Any, outputs: Any) -> Any:
@@ -97,6 +97,11 @@ def parse_state(text: str, file: str, stacks: Collection[str] | None = None) -> 
                             parent=parent, inputs=inputs))
     if problems:
         raise EstateError(problems[:1])  # one line: the first problem
+    if all(r.type.startswith("pulumi:") for r in out):
+        # the stack resource (and providers) only: no rule has anything to judge, and a pass would be silent
+        held = ", ".join(sorted({r.type for r in out}))
+        raise EstateError.one(file, 0, "deployment.resources", f"only {held}: the export holds no resources "
+                                                               "of the stack, only the stack itself")
     return out
 
 
@@ -106,12 +111,9 @@ def read_states(paths: Sequence[Path], stacks: Collection[str] | None = None) ->
     out: list[Resource] = []
     for path in paths:
         shown = display(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise EstateError.one(shown, 0, "", "file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise EstateError.one(shown, 0, "", f"cannot read: {exc}") from None
+        # bounded: a FIFO or device is refused without waiting on it, a file larger than any export could be
+        # (LIMIT_JSON) is refused before it is read; one line naming the file
+        text = read_text_bounded(path, LIMIT_JSON)
         try:
             out.extend(parse_state(text, shown, stacks))
         except RecursionError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from estate.atomic import write_atomic
 from estate.compliance.findings import Report
 from estate.errors import EstateError
-from estate.yamlsrc import display
+from estate.yamlsrc import LIMIT_JSON, display, read_text_bounded
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,15 @@ def _entry(data: Any, file: str, line: int) -> Entry:
 def read_history(path: Path) -> History:
     """The history in a file; an absent file is an empty history; a corrupt line is an EstateError."""
     shown = display(path)
-    if not path.exists():
-        return History()
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EstateError.one(shown, 0, "", f"cannot read: {exc}") from None
+        os.stat(path)
+    except FileNotFoundError:  # a new path (or a link to one): the history starts here
+        return History()
+    except OSError:
+        pass  # a loop of links, a folder on the way, no permission: read_text_bounded says which, in one line
+    # a history must be a regular file: a FIFO or device is refused without waiting on it (it would be read
+    # here, then replaced), a file larger than LIMIT_JSON before it is read
+    text = read_text_bounded(path, LIMIT_JSON)
     entries = []
     for n, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
