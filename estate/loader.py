@@ -19,7 +19,17 @@ from pydantic import BaseModel, ValidationError
 from estate import ipam
 from estate.errors import EstateError, Problem, format_path
 from estate.models import COUNCIL_KEY_RULE, Council, FieldError, Framework, Hosts, is_council_key
-from estate.yamlsrc import LIMIT_COUNCIL, LIMIT_FRAMEWORK, LIMIT_HOSTS, Sourced, display, load
+from estate.yamlsrc import (
+    LIMIT_COUNCIL,
+    LIMIT_FRAMEWORK,
+    LIMIT_HOSTS,
+    Loc,
+    Sourced,
+    display,
+    load,
+    shorten,
+    stat_regular,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,30 +67,71 @@ def _message(err: dict[str, object]) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def _field_names(model: type[BaseModel]) -> set[str]:
+    return {name for key, info in model.model_fields.items() for name in (key, info.alias) if name}
+
+
+def _root_problem(model: type[BaseModel], src: Sourced) -> Problem | None:
+    """One line for a document that is not this kind of file at all: a top-level mapping holding none of the
+    model's fields (`1: 2`, another file's content) would otherwise be one line per missing field."""
+    data = src.data
+    if not isinstance(data, dict) or not data or not model.model_fields:
+        return None
+    if any(isinstance(key, str) and key in _field_names(model) for key in data):
+        return None
+    for key in data:
+        if not isinstance(key, str):
+            return _key_problem(src, (key,), key)
+    required = [name for name, info in model.model_fields.items() if info.is_required()]
+    expected = ", ".join(required[:6]) + (", ..." if len(required) > 6 else "")
+    keys = f"{len(data)} key" + ("" if len(data) == 1 else "s")
+    return Problem(src.file, src.line(()), "", f"no field of this file at the top level ({keys}, none a field "
+                                               f"name): expected {expected or 'its fields'}")
+
+
+def _key_problem(src: Sourced, loc: Loc, key: object) -> Problem:
+    return Problem(src.file, src.line(loc), format_path(loc), f"the key {shorten(key)} is not text: a field name is")
+
+
 def validate(model: type[M], src: Sourced) -> M:
+    """`src` as a `model`, or its problems: one line per problem, but one line in all when the document is not this
+    kind of file (see `_root_problem`) or a mapping key is not text (the first such key: the rest of that mapping's
+    problems would only be its missing fields again)."""
+    root = _root_problem(model, src)
+    if root is not None:
+        raise EstateError([root])
     try:
         return model.model_validate(src.data)
     except ValidationError as exc:
         problems = []
+        keys = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
             cause = (err.get("ctx") or {}).get("error")
             if isinstance(cause, FieldError):
                 loc = (*loc, *cause.loc)
+            if err.get("type") == "invalid_key":
+                keys.append(_key_problem(src, loc, err.get("input")))
             problems.append(Problem(src.file, src.line(loc), format_path(loc), _message(dict(err))))
-        raise EstateError(problems) from None
+        raise EstateError(sorted(keys)[:1] or problems) from None
 
 
 def find_root(start: Path | None = None) -> Path:
-    """The repo root: $ESTATE_ROOT, else the nearest folder upward holding framework.yaml."""
+    """The repo root: $ESTATE_ROOT, else the nearest folder upward holding framework.yaml.
+
+    The nearest framework.yaml found is the one meant: if it is not a regular file (a folder, a FIFO, a device,
+    a link to nothing, a loop of links) that is one line naming it, never a search on past it (nor a wait on a
+    FIFO: it is only stat'ed here)."""
     env = os.environ.get("ESTATE_ROOT")
     if env:
         return Path(env).resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / FRAMEWORK_FILE).is_file():
+        candidate = folder / FRAMEWORK_FILE
+        if os.path.lexists(candidate):
+            stat_regular(candidate)
             return folder
-    raise EstateError.one(here, 0, "", f"no {FRAMEWORK_FILE} here or above (set ESTATE_ROOT)")
+    raise EstateError.one(display(here), 0, "", f"no {FRAMEWORK_FILE} here or above (set ESTATE_ROOT)")
 
 
 @dataclass
@@ -116,7 +167,6 @@ class Estate:
     def addresses(self) -> ipam.AddressPlan:
         return address_plan(self.framework, {k: ipam.parse_network(r.council.block)
                                              for k, r in self.councils.items()})
-
 
     @cached_property
     def exchanges(self) -> Exchanges:

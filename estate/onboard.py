@@ -163,6 +163,27 @@ class _Rows:
     rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
 
 
+def _header_problem(header: Sequence[str], known: Sequence[str], required: Sequence[str]) -> tuple[str, str] | None:
+    """(field, message): what is wrong with a CSV's first line, in one line. Unknown columns first, counted and
+    placed but never quoted (the file may be anything: a key, a password file); then a repeated column, then
+    missing ones. Only known column names, which come from the code, are ever named."""
+    unknown = [i for i, name in enumerate(header, 1) if name not in known]
+    if unknown:
+        what = "an unknown column" if len(unknown) == 1 else f"{len(unknown)} unknown columns"
+        where = f"column {unknown[0]}" if len(unknown) == 1 else f"the first is column {unknown[0]}"
+        return "header", f"{what} ({where}); known: {', '.join(known)}"
+    first: dict[str, int] = {}
+    for i, name in enumerate(header, 1):
+        if name in first:
+            return name, f"duplicate column (columns {first[name]} and {i})"
+        first[name] = i
+    missing = [name for name in required if name not in first]
+    if missing:
+        more = f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""
+        return missing[0], f"missing column{more}"
+    return None
+
+
 def _read_csv(path: Path, known: Sequence[str], required: Sequence[str]) -> _Rows:
     shown = display(path)
     text = read_text_bounded(path, LIMIT_CSV, encoding="utf-8-sig")
@@ -176,16 +197,9 @@ def _read_csv(path: Path, known: Sequence[str], required: Sequence[str]) -> _Row
         problems = [Problem(shown, 1, "(header)", bad) for bad in map(control_character, header) if bad]
         if problems:
             raise EstateError(problems[:1])
-        seen: set[str] = set()
-        for name in header:
-            if name not in known:
-                problems.append(Problem(shown, 1, name or "(blank)", f"unknown column (known: {', '.join(known)})"))
-            elif name in seen:
-                problems.append(Problem(shown, 1, name, "duplicate column"))
-            seen.add(name)
-        problems += [Problem(shown, 1, name, "missing column") for name in required if name not in seen]
-        if problems:
-            raise EstateError(problems)
+        wrong = _header_problem(header, known, required)
+        if wrong:
+            raise EstateError.one(shown, 1, *wrong)
         out = _Rows(shown, header)
         problems = []
         for cells in reader:

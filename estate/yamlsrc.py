@@ -12,6 +12,7 @@ string is one line of printable text, every number finite.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -256,12 +257,10 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_bytes_bounded(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes, else one line naming the file.
-
-    A FIFO, a device, a socket or a folder is refused without opening it for reading (opening a FIFO
-    blocks until a writer comes); the open itself is non-blocking and the file checked again after it,
-    in case it was swapped in between. The read stops at `limit` + 1 bytes whatever the file claims."""
+def stat_regular(path: Path) -> os.stat_result:
+    """The status of `path` if it is (or links to) a regular file, else one line naming it by `display` and saying
+    what it is instead: missing, a link to nothing, a loop of links, a folder, a FIFO, a device, a socket. Only
+    `stat` is called: nothing is opened, so a FIFO is never waited on."""
     shown = display(path)
     try:
         st = os.stat(path)
@@ -269,9 +268,25 @@ def read_bytes_bounded(path: Path, limit: int) -> bytes:
         what = "a link to a missing file" if path.is_symlink() else "file not found"
         raise EstateError.one(shown, 0, "", what) from None
     except OSError as exc:
-        raise EstateError.one(shown, 0, "", f"cannot read: {exc.strerror or type(exc).__name__}") from None
+        what = ("a loop of links: refused" if exc.errno == errno.ELOOP
+                else f"cannot read: {exc.strerror or type(exc).__name__}")
+        raise EstateError.one(shown, 0, "", what) from None
     if not stat.S_ISREG(st.st_mode):
-        raise EstateError.one(shown, 0, "", f"{_kind(st.st_mode)}, not a file: refused (not waited on)")
+        kind = _kind(st.st_mode)
+        if path.is_symlink() and kind.startswith("a "):
+            kind = f"a link to {kind}"
+        raise EstateError.one(shown, 0, "", f"{kind}, not a file: refused (not waited on)")
+    return st
+
+
+def read_bytes_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, else one line naming the file.
+
+    A FIFO, a device, a socket or a folder is refused without opening it for reading (opening a FIFO
+    blocks until a writer comes); the open itself is non-blocking and the file checked again after it,
+    in case it was swapped in between. The read stops at `limit` + 1 bytes whatever the file claims."""
+    shown = display(path)
+    st = stat_regular(path)
     if st.st_size > limit:
         raise EstateError.one(shown, 0, "", f"{st.st_size:,} bytes: larger than the {_size(limit)} this file "
                                             "could ever be")

@@ -1033,11 +1033,7 @@ for signame, sig in (("term", signal.SIGTERM), ("hup", signal.SIGHUP), ("int", s
 # Not yet in the table: cases that fail on the code as it stands (issue 17 items in progress). A name leaves this
 # set, and its case joins the table, as soon as it passes; the sweep's report lists what is left.
 PENDING = frozenset({
-    "yaml-council-int-key-root", "yaml-hosts-int-key-root", "yaml-framework-int-key-root",
-    "fifo-framework", "zero-device-framework", "folder-framework-directory", "folder-framework-loop",
-    "folder-framework-to-null",
     "state-type-nsg-rule-ports-number",
-    "csv-wrong-header", "csv-secret-content",
 })
 ALL_NAMES = [c.name for c in CASES]
 assert len(ALL_NAMES) == len(set(ALL_NAMES)), "case names repeat"

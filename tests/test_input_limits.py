@@ -15,6 +15,7 @@ import resource
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -178,7 +179,8 @@ def test_a_fifo_where_a_file_belongs_is_refused_not_waited_on(repo_copy: Path) -
     assert proc.stderr.splitlines() == ["inventories/newham/hosts.yml: a FIFO, not a file: refused (not waited on)"]
 
 
-@pytest.mark.parametrize(("target", "kind"), [("/dev/null", "a character device"), (".", "a folder")])
+@pytest.mark.parametrize(("target", "kind"), [("/dev/null", "a link to a character device"),
+                                              (".", "a link to a folder")])
 def test_a_device_or_folder_where_a_file_belongs_is_refused(repo_copy: Path, target: str, kind: str) -> None:
     council = _council(repo_copy)
     council.unlink()
@@ -401,3 +403,93 @@ def test_contract_patterns_match_the_whole_value() -> None:
     assert not rules._port_ok("443\n")  # `re.match` with `$` let it through
     assert rules._COMPUTER_NAME.fullmatch("nwm-app01")
     assert not rules._COMPUTER_NAME.fullmatch("nwm-app01\n")
+
+
+# --------------------------------------------------------------------------- one line for a root that is wrong
+
+
+@pytest.mark.parametrize(("rel", "text", "line"), [
+    ("framework.yaml", "1: 2\n", "framework.yaml:1: [1]: the key 1 is not text: a field name is"),
+    ("inventories/newham/council.yml", "1: 2\n",
+     "inventories/newham/council.yml:1: [1]: the key 1 is not text: a field name is"),
+    ("inventories/newham/hosts.yml", "hosts: []\n7: x\n",
+     "inventories/newham/hosts.yml:2: [7]: the key 7 is not text: a field name is"),
+    ("inventories/newham/hosts.yml", "hosts:\n  - name: nwm-x\n    3: 4\n",
+     "inventories/newham/hosts.yml:3: hosts[0][3]: the key 3 is not text: a field name is"),
+    ("inventories/newham/council.yml", "colour: blue\nshape: round\n",
+     "inventories/newham/council.yml:1: no field of this file at the top level (2 keys, none a field name): "
+     "expected name, code, block, users, assets, contracts, ..."),
+])
+def test_a_document_that_is_not_this_kind_of_file_is_one_line(repo_copy: Path, rel: str, text: str,
+                                                               line: str) -> None:
+    (repo_copy / rel).write_text(text, encoding="utf-8")  # was: one line per missing field (11 for framework.yaml)
+    assert _validate() == (2, [line])
+
+
+def test_missing_fields_of_a_recognisable_file_are_still_each_named(repo_copy: Path) -> None:
+    (repo_copy / "inventories" / "newham" / "hosts.yml").write_text("hosts:\n  - name: nwm-x\n", encoding="utf-8")
+    assert _validate() == (2, ["inventories/newham/hosts.yml:2: hosts[0].role: Field required",
+                               "inventories/newham/hosts.yml:2: hosts[0].vlan: Field required"])
+
+
+# --------------------------------------------------------------------------- framework.yaml that is not a file
+
+
+@pytest.mark.parametrize(("make", "line"), [
+    (lambda p: os.mkfifo(p), "framework.yaml: a FIFO, not a file: refused (not waited on)"),
+    (lambda p: p.mkdir(), "framework.yaml: a folder, not a file: refused (not waited on)"),
+    (lambda p: p.symlink_to("framework.yaml"), "framework.yaml: a loop of links: refused"),
+    (lambda p: p.symlink_to("/dev/null"), "framework.yaml: a link to a character device, not a file: refused "
+                                          "(not waited on)"),
+    (lambda p: p.symlink_to("/dev/zero"), "framework.yaml: a link to a character device, not a file: refused "
+                                          "(not waited on)"),
+    (lambda p: p.symlink_to("gone.yaml"), "framework.yaml: a link to a missing file"),
+])
+def test_a_framework_yaml_that_is_not_a_file_is_named_not_searched_past(
+        repo_copy: Path, make: Callable[[Path], None], line: str) -> None:
+    framework = repo_copy / "framework.yaml"
+    framework.unlink()
+    make(framework)  # the old code went on upward and said `/abs/path: no framework.yaml here or above`
+    proc = _validate_in_child(repo_copy)  # a FIFO is never opened: a regression would hang until the timeout
+    assert (proc.returncode, proc.stderr.splitlines()) == (2, [line])
+
+
+def test_no_framework_yaml_anywhere_shows_no_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ESTATE_ROOT", raising=False)
+    assert _validate() == (2, [".: no framework.yaml here or above (set ESTATE_ROOT)"])
+
+
+# --------------------------------------------------------------------------- a CSV header: one line, never echoed
+
+
+SECRET = "SECRET-9f8e7d6c"
+
+
+@pytest.mark.parametrize(("header", "line"), [
+    (f"{SECRET}\n", "register.csv:1: header: an unknown column (column 1); known: category, name, kind, role, os, "
+     "version, count, managed_by, location, region, sku, encrypted, backed_up, public_ip, vendor, model, "
+     "end_of_support, shared_queue"),
+    (f"category,{SECRET},pass=hunter2,x\n", "register.csv:1: header: 3 unknown columns (the first is column 2); "
+     "known: category, name, kind, role, os, version, count, managed_by, location, region, sku, encrypted, "
+     "backed_up, public_ip, vendor, model, end_of_support, shared_queue"),
+    ("category,name,category\n", "register.csv:1: category: duplicate column (columns 1 and 3)"),
+    ("name,kind\n", "register.csv:1: category: missing column"),
+])
+def test_a_wrong_csv_header_is_one_line_that_does_not_echo_the_file(repo_copy: Path, header: str,
+                                                                    line: str) -> None:
+    (repo_copy / "register.csv").write_text(header, encoding="utf-8")
+    result = CliRunner().invoke(app, ["onboard", "redbridge", "--code", "E09000026", "--users", "10",
+                                      "--assets", "register.csv"])
+    assert (result.exit_code, result.stderr.strip().splitlines()) == (2, [line])
+    assert SECRET not in result.output and "hunter2" not in result.output
+    assert not (repo_copy / "inventories" / "redbridge").exists()
+
+
+def test_contracts_missing_columns_are_one_line(repo_copy: Path) -> None:
+    (repo_copy / "contracts.csv").write_text("id,supplier,area\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["onboard", "redbridge", "--code", "E09000026", "--users", "10",
+                                      "--contracts", "contracts.csv"])
+    assert (result.exit_code, len(result.stderr.strip().splitlines())) == (2, 1)
+    assert result.stderr.startswith("contracts.csv:1: ")
+    assert "missing column (also missing: " in result.stderr
