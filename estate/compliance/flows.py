@@ -16,12 +16,14 @@ that segment.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from estate.ipam import HUB, AddressPlan
 from estate.loader import Exchanges
 from estate.models import EgressPurpose, Flow
+from estate.yamlsrc import shorten
 
 # Addresses that mean "anything": Azure service tags and wildcards.
 ANYWHERE = frozenset({"*", "any", "0.0.0.0/0", "internet", "virtualnetwork"})
@@ -69,7 +71,10 @@ def port_ranges(spec: Iterable[str]) -> list[tuple[int, int]]:
             low, high = text.split("-", 1)
             out.append((int(low), int(high)))
         else:
-            out.append((int(float(text)), int(float(text))))
+            value = float(text)  # a port given as 443.0 reads as 443; "inf" and "nan" are no port (ValueError)
+            if not math.isfinite(value):
+                raise ValueError(f"{shorten(text)} is not a port")
+            out.append((int(value), int(value)))
     return out
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from estate import azure, bastion
+from estate.compliance.base import describe
 from estate.contract.findings import ContractFinding
 from estate.contract.types import ARM_TYPES
 from estate.plan import PlannedResource
@@ -53,6 +54,10 @@ class PlanIndex:
     def of(self, type_name: str) -> list[PlannedResource]:
         return self.by_type.get(_t(type_name), [])
 
+    def without(self, urns: set[str]) -> PlanIndex:
+        """The index less the resources in `urns` (one a rule could not read: judged no further)."""
+        return PlanIndex([r for rs in self.by_type.values() for r in rs if r.urn not in urns], self.now)
+
     def find(self, type_name: str, **inputs: str) -> PlannedResource | None:
         """The resource of `type_name` whose inputs match (case-insensitive, as Azure compares names)."""
         for res in self.of(type_name):
@@ -90,6 +95,24 @@ def reference_time(resources: Sequence[PlannedResource]) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class WrongShape(Exception):
+    """A property a service rule reads holds a value of the wrong JSON type (a number where a list is meant):
+    the rule reports it as a finding on the resource, naming the property, instead of a traceback."""
+
+    def __init__(self, res: PlannedResource, path: str, value: Any, expected: str) -> None:
+        self.res, self.path = res, path
+        super().__init__(f"property {path} is {describe(value)}, expected {expected}")
+
+
+def _seq(res: PlannedResource, value: Any, path: str) -> list[Any]:
+    """A list property: [] when absent or null; any other type is a WrongShape."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise WrongShape(res, path, value, "a list")
+    return value
+
+
 Finder = Callable[[PlanIndex], Iterator[tuple[PlannedResource, str, str]]]
 
 
@@ -101,8 +124,17 @@ class Rule:
     finder: Finder  # yields (resource, JSON path, message)
 
     def check(self, index: PlanIndex) -> list[ContractFinding]:
-        return [ContractFinding(self.id, res.urn, res.name, path, message, self.source)
-                for res, path, message in self.finder(index)]
+        """The rule's findings; a resource whose property the rule cannot read (WrongShape) is one finding naming
+        the property, and the rule runs again without it, so every other resource is still judged."""
+        unreadable: list[ContractFinding] = []
+        while True:
+            skip = {f.resource for f in unreadable}
+            try:
+                return unreadable + [ContractFinding(self.id, res.urn, res.name, path, message, self.source)
+                                     for res, path, message in self.finder(index.without(skip) if skip else index)]
+            except WrongShape as exc:
+                unreadable.append(ContractFinding(self.id, exc.res.urn, exc.res.name, exc.path, str(exc),
+                                                  self.source))
 
 
 # ---- names ------------------------------------------------------------------------------------------------
@@ -226,7 +258,7 @@ def _subnets(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str, dict
     for res in index.of("network:Subnet"):
         yield res, P, str(res.inputs.get("subnetName", "")), res.inputs
     for res in index.of("network:VirtualNetwork"):
-        for i, sub in enumerate(res.inputs.get("subnets") or []):
+        for i, sub in enumerate(_seq(res, res.inputs.get("subnets"), f"{P}.subnets")):
             if isinstance(sub, dict):
                 yield res, f"{P}.subnets[{i}].properties", str(sub.get("name", "")), sub
 
@@ -276,7 +308,8 @@ def _bastion_nsg(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]
                            **({"resourceGroupName": group} if group else {}))
         if found is None:
             continue  # an NSG outside the plan: not judged
-        rules = [r for r in found.inputs.get("securityRules") or [] if isinstance(r, dict)]
+        rules = [r for r in _seq(found, found.inputs.get("securityRules"), f"{P}.securityRules")
+                 if isinstance(r, dict)]
         for p in bastion.missing(rules):
             source = "" if p.source == "*" else f" from {p.source}"
             destination = "" if p.destination == "*" else f" to {p.destination}"
@@ -297,7 +330,7 @@ _PORT = re.compile(r"^(\*|\d{1,5}(-\d{1,5})?)$")
 
 def _security_rules(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, dict[str, Any]]]:
     for res in index.of("network:NetworkSecurityGroup"):
-        for i, rule in enumerate(res.inputs.get("securityRules") or []):
+        for i, rule in enumerate(_seq(res, res.inputs.get("securityRules"), f"{P}.securityRules")):
             if isinstance(rule, dict):
                 yield res, f"{P}.securityRules[{i}].properties", rule
 
@@ -333,7 +366,8 @@ def _nsg_ports(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
     for res, path, rule in _security_rules(index):
         for single, many in (("sourcePortRange", "sourcePortRanges"),
                              ("destinationPortRange", "destinationPortRanges")):
-            values = [(single, rule.get(single))] + [(f"{many}[{i}]", v) for i, v in enumerate(rule.get(many) or [])]
+            values = [(single, rule.get(single))] + [(f"{many}[{i}]", v) for i, v in
+                                                     enumerate(_seq(res, rule.get(many), f"{path}.{many}"))]
             for key, value in values:
                 if value is None or not isinstance(value, str):
                     continue
@@ -530,7 +564,7 @@ APPLICATION_PROTOCOLS = ("Http", "Https", "Mssql")
 
 def _rule_groups(index: PlanIndex) -> Iterator[tuple[PlannedResource, int, dict[str, Any]]]:
     for group in index.of("network:FirewallPolicyRuleCollectionGroup"):
-        for i, coll in enumerate(group.inputs.get("ruleCollections") or []):
+        for i, coll in enumerate(_seq(group, group.inputs.get("ruleCollections"), f"{P}.ruleCollections")):
             if isinstance(coll, dict):
                 yield group, i, coll
 
@@ -549,7 +583,7 @@ def _fw_priority(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]
 
 def _rules_of(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, dict[str, Any]]]:
     for group, i, coll in _rule_groups(index):
-        for j, rule in enumerate(coll.get("rules") or []):
+        for j, rule in enumerate(_seq(group, coll.get("rules"), f"{P}.ruleCollections[{i}].rules")):
             if isinstance(rule, dict):
                 yield group, f"{P}.ruleCollections[{i}].rules[{j}]", rule
 
@@ -565,7 +599,7 @@ def _fw_app_protocols(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, 
     for group, path, rule in _rules_of(index):
         if rule.get("ruleType") != "ApplicationRule":
             continue
-        for k, proto in enumerate(rule.get("protocols") or []):
+        for k, proto in enumerate(_seq(group, rule.get("protocols"), f"{path}.protocols")):
             kind = proto.get("protocolType") if isinstance(proto, dict) else None
             if kind not in APPLICATION_PROTOCOLS:
                 yield group, f"{path}.protocols[{k}].protocolType", (

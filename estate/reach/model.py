@@ -100,7 +100,7 @@ def _str(value: Any) -> str:
 def _int(value: Any, default: int = 0) -> int:
     try:
         return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # "inf" reads as a float but is no integer
         return default
 
 
@@ -569,8 +569,8 @@ def _machines(m: Model, pending: Mapping[str, list[Planned]]) -> None:
         m.nics[key] = nic
     for res in pending.get(VM, []):
         profile = res.inputs
-        nics = [_id(n) for n in _maps((profile.get("networkProfile") or {}).get("networkInterfaces"))
-                if isinstance(profile.get("networkProfile"), Mapping)]
+        network = profile.get("networkProfile")
+        nics = [_id(n) for n in _maps(network.get("networkInterfaces"))] if isinstance(network, Mapping) else []
         m.machines.append(Machine(_str(profile.get("vmName")) or res.name, res.stack, False, _os(profile),
                                   nic_keys=[n for n in nics if n]))
     for res in pending.get(VMSS, []):
