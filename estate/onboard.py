@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from estate import ipam
+from estate.atomic import write_atomic
 from estate.errors import EstateError, Problem
 from estate.loader import (
     COUNCIL_FILE,
@@ -530,6 +531,8 @@ def estate_lock(root: Path) -> Iterator[None]:
 
 
 STAGING = ".estate-onboard"  # a staging folder in the repo root: `.estate-onboard.<random>.tmp`
+# In a council folder while its onboard links the stack config: left there only by a SIGKILL in that step.
+UNFINISHED = ".onboard-unfinished"
 
 
 def clear_stale_staging(root: Path) -> None:
@@ -539,6 +542,23 @@ def clear_stale_staging(root: Path) -> None:
     for stale in root.glob(f"{STAGING}.*.tmp"):
         if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def finish_unfinished(estate: Estate) -> list[Path]:
+    """Write the stack config of a council whose onboard was killed (SIGKILL) after its folder appeared and
+    before its Pulumi.<key>.yaml was linked (its folder still holds UNFINISHED). Called under `estate_lock`.
+    Such a council loads and validates meanwhile: a missing stack file has no values. Returns what it wrote."""
+    wrote: list[Path] = []
+    for key in estate.councils:
+        marker = estate.root / INVENTORIES / key / UNFINISHED
+        if not marker.is_file():
+            continue
+        stack_path = stack_config_path(estate.root, key)
+        if not (stack_path.exists() or stack_path.is_symlink()):
+            write_atomic(stack_path, render_stack_config(estate, key))
+            wrote.append(stack_path)
+        marker.unlink()
+    return wrote
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -555,13 +575,17 @@ def write_all_or_nothing(root: Path, folder: Path, files: Sequence[tuple[Path, s
     config), all or nothing.
 
     Every file is first written and fsynced in a staging folder in `root` (`.estate-onboard.*.tmp`:
-    outside inventories/, so no loader ever reads it). Then each outside file is linked to its name
-    (never overwriting: one that already holds exactly this text, left by an onboard that was killed,
-    is kept), and last the folder is renamed into inventories/ in one step: the moment the council
-    exists it is whole. Then `check()`. Any failure at any step, an exception, Ctrl-C, SIGTERM or
-    SIGHUP (estate.signals), removes everything written; an OSError becomes one line `PATH: cannot
-    write: <reason>`. A SIGKILL can leave only the staging folder, which the next onboard removes, and
-    a stack config no council uses, which the next onboard of that council takes as its own.
+    outside inventories/, so no loader ever reads it). Then the folder is renamed into inventories/ in
+    one step (the moment the council exists it is whole), then each outside file is linked to its name
+    (never overwriting: one that already holds exactly this text is kept), then `check()`. Any failure
+    at any step, an exception, Ctrl-C, SIGTERM or SIGHUP (estate.signals), removes everything written;
+    an OSError becomes one line `PATH: cannot write: <reason>`.
+
+    A SIGKILL cannot be caught. It can leave the staging folder, which nothing reads and the next
+    onboard removes; or, between the folder's rename and the stack config's link, a whole council
+    without its stack config (a missing stack file is no values: every command still works), marked
+    by UNFINISHED in its folder, whose stack config the next onboard writes. Never a stack file without
+    its council, which `estate validate` refuses.
     """
     inside = [(path, text) for path, text in files if path.parent == folder]
     outside = [(path, text) for path, text in files if path.parent != folder]
@@ -577,6 +601,8 @@ def write_all_or_nothing(root: Path, folder: Path, files: Sequence[tuple[Path, s
         staged: list[tuple[Path, Path, str]] = []
         for path, text in inside:
             staged.append((staged_folder / path.name, path, text))
+        marker_text = "estate onboard stopped before writing this council's stack config; the next onboard writes it\n"
+        staged.append((staged_folder / UNFINISHED, folder / UNFINISHED, marker_text))
         for i, (path, text) in enumerate(outside):
             staged.append((staging / f"{i}-{path.name}", path, text))
         for tmp, path, text in staged:
@@ -586,7 +612,16 @@ def write_all_or_nothing(root: Path, folder: Path, files: Sequence[tuple[Path, s
                 fh.flush()
                 os.fsync(fh.fileno())
         _fsync_dir(staged_folder)
-        for tmp, path, text in staged[len(inside):]:
+        current = folder
+        if not folder.parent.exists():
+            folder.parent.mkdir()
+            made_parent = True
+        if folder.exists() or folder.is_symlink():  # a rename would replace an empty folder silently
+            raise EstateError.one(display(folder), 0, "", "already exists; not overwritten")
+        os.rename(staged_folder, folder)
+        renamed = True
+        _fsync_dir(folder.parent)
+        for tmp, path, text in staged[len(inside) + 1:]:
             current = path
             try:
                 os.link(tmp, path)
@@ -597,24 +632,18 @@ def write_all_or_nothing(root: Path, folder: Path, files: Sequence[tuple[Path, s
             linked.append(path)
             _fsync_dir(path.parent)
         current = folder
-        if not folder.parent.exists():
-            folder.parent.mkdir()
-            made_parent = True
-        if folder.exists() or folder.is_symlink():  # a rename would replace an empty folder silently
-            raise EstateError.one(display(folder), 0, "", "already exists; not overwritten")
-        os.rename(staged_folder, folder)
-        renamed = True
-        _fsync_dir(folder.parent)
+        os.unlink(folder / UNFINISHED)
+        _fsync_dir(folder)
         shutil.rmtree(staging)
         staging = None
         if check is not None:
             check()
     except BaseException as exc:
-        if renamed:
-            shutil.rmtree(folder, ignore_errors=True)
         for path in linked:
             with suppress(OSError):
                 path.unlink()
+        if renamed:
+            shutil.rmtree(folder, ignore_errors=True)
         if made_parent:
             with suppress(OSError):
                 folder.parent.rmdir()
@@ -681,6 +710,7 @@ def onboard(root: Path, req: Request) -> Onboarded:
     with estate_lock(root):
         clear_stale_staging(root)
         estate = load_estate(root)
+        finish_unfinished(estate)
         block, files, hosts = prepare(estate, req)
 
         def reload() -> None:

@@ -260,8 +260,8 @@ def test_every_bad_row_is_reported_at_once(repo: Path) -> None:
 
 # Each step of the write, failing with a full disk or interrupted (Ctrl-C; SIGTERM and SIGHUP raise the same
 # KeyboardInterrupt, see estate.signals): (what is patched, which call of it fails).
-WRITE_STEPS = [("os.fsync", 1), ("os.fsync", 4), ("os.link", 1), ("os.rename", 1), ("os.fsync", 6),
-               ("shutil.rmtree", 1)]
+WRITE_STEPS = [("os.fsync", 1), ("os.fsync", 5), ("os.rename", 1), ("os.fsync", 6), ("os.link", 1),
+               ("os.fsync", 7), ("os.unlink", 1), ("os.fsync", 8), ("shutil.rmtree", 1)]
 
 
 @pytest.mark.parametrize("failure", ["enospc", "interrupt"])
@@ -295,19 +295,22 @@ def test_a_failure_while_writing_leaves_no_file_behind(repo: Path, monkeypatch: 
 
 
 def test_what_a_killed_onboard_leaves_does_not_break_the_next(repo: Path) -> None:
-    """SIGKILL cannot be caught: it can leave a staging folder and the stack config (written before the
-    council's folder appears). Every command still loads; the next onboard of that council completes."""
+    """SIGKILL cannot be caught: it can leave a staging folder, or a whole council whose stack config was
+    not linked yet (marked in its folder). Every command still loads; the next onboard removes the one and
+    writes the other's stack config."""
     onboard(repo, Request(key="redbridge", code="E09000026", users=10))
-    stack = (repo / "Pulumi.redbridge.yaml").read_text(encoding="utf-8")
-    shutil.rmtree(repo / "inventories" / "redbridge")  # as if killed just before the folder's rename
+    stack = repo / "Pulumi.redbridge.yaml"
+    text = stack.read_text(encoding="utf-8")
+    stack.unlink()  # as if killed after the folder's rename, before the stack config's link
+    (repo / "inventories" / "redbridge" / ".onboard-unfinished").write_text("", encoding="utf-8")
     stale = repo / ".estate-onboard.x1y2.tmp"
-    (stale / "redbridge").mkdir(parents=True)
-    (stale / "redbridge" / "council.yml").write_text("name: [half\n", encoding="utf-8")
+    (stale / "barking").mkdir(parents=True)
+    (stale / "barking" / "council.yml").write_text("name: [half\n", encoding="utf-8")
     validate = estate_cmd("validate")
     assert validate.exit_code == 0, validate.output
-    done = onboard(repo, Request(key="redbridge", code="E09000026", users=10))
-    assert done.key == "redbridge"
-    assert (repo / "Pulumi.redbridge.yaml").read_text(encoding="utf-8") == stack
+    onboard(repo, Request(key="barking", code="E09000002", users=10))
+    assert stack.read_text(encoding="utf-8") == text
+    assert not (repo / "inventories" / "redbridge" / ".onboard-unfinished").exists()
     assert not stale.exists()
     assert estate_cmd("validate").exit_code == 0
 

@@ -176,8 +176,8 @@ ONBOARD = ("onboard", "redbridge", "--code", "E09000026", "--users", "10", "--to
 
 
 @pytest.mark.parametrize(("os_function", "step"), [
-    ("link", ".estate-onboard."),  # the files are staged; the stack config is about to be linked
-    ("rename", "redbridge"),  # the stack config is linked; the council's folder is about to appear
+    ("rename", "redbridge"),  # the files are staged; the council's folder is about to appear
+    ("link", ".estate-onboard."),  # the council's folder is in place; its stack config is about to be linked
     ("rmdir", ".estate-onboard."),  # the council's folder is in place; the staging folder goes, then the check
 ])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
