@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from estate.atomic import write_atomic
 from estate.contract.types import ARM_TYPES, SCHEMA_COMMIT, SCHEMA_REPO, SCHEMAS, schema_files
 
 # Files a vendored namespace file `$ref`s by URL (besides common/definitions.json).
@@ -28,9 +29,8 @@ def vendor(git_dir: str, commit: str = SCHEMA_COMMIT) -> list[str]:
     files = sorted({*schema_files(), *REFERENCED, "common/definitions.json"})
     for rel in files:
         target = SCHEMAS / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(_show(git_dir, commit, f"schemas/{rel}"))
-    (SCHEMAS / "LICENSE").write_bytes(_show(git_dir, commit, "LICENSE"))
+        write_atomic(target, _show(git_dir, commit, f"schemas/{rel}"), parents=True)
+    write_atomic(SCHEMAS / "LICENSE", _show(git_dir, commit, "LICENSE"))
     lines = [
         "# Vendored ARM deployment schemas",
         "",
@@ -52,7 +52,7 @@ def vendor(git_dir: str, commit: str = SCHEMA_COMMIT) -> list[str]:
             users.append("extension settings referenced by Microsoft.Compute")
         used = ", ".join(users) if users else "shared definitions"
         lines.append(f"| `{rel}` | {(SCHEMAS / rel).stat().st_size} | {used} |")
-    (SCHEMAS / "SOURCE.md").write_text("\n".join(lines) + "\n")
+    write_atomic(SCHEMAS / "SOURCE.md", "\n".join(lines) + "\n")
     return files
 
 
