@@ -9,18 +9,20 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from estate.contract import RULES, ContractFinding, check_plan
+from estate.contract import RULES, ContractFinding, check_plan, reference_time
+from estate.contract.rules import PlanIndex
 from estate.contract.schema import ARTEFACTS, schema_errors
 from estate.contract.types import ARM_TYPES, SCHEMAS, azure_native_api_version
 from estate.loader import load_estate
-from estate.plan import Plan, PlannedResource, plan
+from estate.plan import HUB, Plan, PlannedResource, plan
 
 # The plan has no findings. The two defects this test was made for (a Standard V1 backup policy on Trusted Launch
 # VMs; the AVD token under protectedSettings.properties) were fixed in stacks/ (issue 13 items 1-2: 7b2c9f3,
@@ -345,3 +347,172 @@ def test_the_readme_lists_every_service_rule_with_its_source() -> None:
     listed = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(ARM-[A-Z-]+)` \| [^|]+ \| ([^|]+) \|$",
                                                           readme, re.MULTILINE)}
     assert listed == {r.id: r.source.removeprefix("https://") for r in RULES}
+
+
+# ---- wrong JSON types: a finding, never a traceback ----------------------------------------------------------
+
+@pytest.mark.parametrize(("type_name", "key", "bad", "prop", "kind"), [
+    ("recoveryservices:ProtectedItem", ("properties",), True, "$.properties", "a boolean (true)"),
+    ("recoveryservices:ProtectionPolicy", ("properties",), 1, "$.properties", "a number"),
+    ("compute:VirtualMachine", ("securityProfile",), "x", "$.properties.securityProfile", "a string"),
+    ("compute:VirtualMachineScaleSet", ("virtualMachineProfile",), [], "$.properties.virtualMachineProfile",
+     "a list"),
+    ("compute:VirtualMachineScaleSet", ("virtualMachineProfile", "networkProfile"), True,
+     "$.properties.virtualMachineProfile.networkProfile", "a boolean (true)"),
+    ("compute:VirtualMachineScaleSet", ("upgradePolicy",), "x", "$.properties.upgradePolicy", "a string"),
+    ("compute:VirtualMachineScaleSet", ("virtualMachineProfile", "extensionProfile"), 1,
+     "$.properties.virtualMachineProfile.extensionProfile", "a number"),
+    ("desktopvirtualization:HostPool", ("registrationInfo",), [], "$.properties.registrationInfo", "a list"),
+    ("network:FirewallPolicy", ("dnsSettings",), True, "$.properties.dnsSettings", "a boolean (true)"),
+    ("storage:StorageAccount", ("sku",), "x", "$.sku", "a string"),
+    ("network:FlowLog", ("flowAnalyticsConfiguration",), [], "$.properties.flowAnalyticsConfiguration", "a list"),
+    ("network:PrivateEndpoint", ("privateLinkServiceConnections", 0), 1,
+     "$.properties.privateLinkServiceConnections[0]", "a number"),
+    ("network:PrivateDnsZoneGroup", ("privateDnsZoneConfigs",), True, "$.properties.privateDnsZoneConfigs",
+     "a boolean (true)"),
+])
+def test_a_wrong_type_where_a_rule_reads_an_object_is_a_finding(
+        example_plan: Plan, type_name: str, key: tuple[str | int, ...], bad: Any, prop: str, kind: str) -> None:
+    """A rule reads the property as an object or list: another type is one finding naming the resource and the
+    property (the rule's own, with its source), and the rule still judges the rest of the plan."""
+    res = _first(example_plan, type_name)
+    inputs: dict[str, Any] = {**res.inputs, str(key[0]): res.inputs.get(str(key[0]))}  # an absent key is added
+    changed = dataclasses.replace(res, inputs=_replace(inputs, key, bad))
+    findings = [f for rule in RULES for f in rule.check(_index([changed if r.urn == res.urn else r
+                                                                for r in example_plan.resources]))]
+    hits = [f for f in findings if f.resource == res.urn and f.property == prop]
+    assert hits and all(f.message.startswith(f"property {prop} is {kind}, expected ") for f in hits), findings
+    assert all(f.source.startswith("https://") for f in hits)
+
+
+def test_a_dsc_extension_whose_settings_are_no_object_is_a_finding(example_plan: Plan) -> None:
+    vmss = _first(example_plan, "compute:VirtualMachineScaleSet")
+    extensions = vmss.inputs["virtualMachineProfile"]["extensionProfile"]["extensions"]
+    i = next(i for i, e in enumerate(extensions) if e.get("type") == "DSC")
+    prop = f"$.properties.virtualMachineProfile.extensionProfile.extensions[{i}].properties.settings"
+    for bad, kind in ((True, "a boolean (true)"), ("x", "a string"), ([], "a list")):
+        changed = dataclasses.replace(vmss, inputs=_replace(
+            dict(vmss.inputs), ("virtualMachineProfile", "extensionProfile", "extensions", i, "settings"), bad))
+        findings = check_plan([changed if r.urn == vmss.urn else r for r in example_plan.resources])
+        hit = expect(findings, "ARM-AVD-DSC-TOKEN", vmss, prop)
+        assert hit.message == f"property {prop} is {kind}, expected an object"
+
+
+def test_a_path_parameter_that_is_no_text_is_a_finding(example_plan: Plan) -> None:
+    subnet = _first(example_plan, "network:Subnet")
+    bads: tuple[Any, ...] = (1, True, [], {}, math.nan)
+    for bad in bads:
+        changed = dataclasses.replace(subnet, inputs={**subnet.inputs, "virtualNetworkName": bad})
+        findings = check_plan([changed if r.urn == subnet.urn else r for r in example_plan.resources])
+        hit = expect(findings, "ARM-NAME", subnet, "virtualNetworkName (request URL)")
+        assert hit.message.startswith("virtualNetworkName is ")
+
+
+# The sweep: every property of every resource of the hub and one council, at every depth up to SWEEP_DEPTH (the
+# first SWEEP_ITEMS items of a list), replaced by each WRONG value in turn.
+WRONG: tuple[Any, ...] = (True, 1, "x", [], {}, math.nan, None)
+SWEEP_DEPTH, SWEEP_ITEMS = 5, 2
+# Where a value of another JSON type than the plan's is deliberately no finding of the contract: (type, a key on
+# the path, why). Null is never judged (the provider leaves null out of the request body: estate.contract.schema).
+UNJUDGED: dict[tuple[str, str], str] = {
+    ("authorization:PolicyDefinition", "policyRule"): "ARM's schema types a policy rule as any JSON value",
+    ("authorization:PolicyDefinition", "parameters"): "ARM's schema types parameter definitions' fields loosely",
+    ("authorization:PolicyAssignment", "parameters"): "ARM's schema types a parameter's value as any JSON value",
+    ("compute:VirtualMachineExtension", "autoUpgradeMinorVersion"):
+        "the vendored hand-written generic extension schema does not declare it",
+    ("compute:VirtualMachineExtension", "enableAutomaticUpgrade"):
+        "the vendored hand-written generic extension schema does not declare it",
+    ("compute:VirtualMachineScaleSet", "autoUpgradeMinorVersion"):
+        "a scale set's extension items are not judged by the schema below their name (estate.contract.schema)",
+    ("compute:VirtualMachineScaleSet", "provisionAfterExtensions"):
+        "a scale set's extension items are not judged by the schema below their name (estate.contract.schema)",
+    ("compute:VirtualMachineScaleSet", "protectedSettings"):
+        "the plan redacts it ('[secret]'); ARM-AVD-DSC-TOKEN judges it only when it is an object",
+}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"  # never a valid value: always judged
+    if isinstance(value, bool):
+        return "boolean"
+    return {int: "number", float: "number", str: "string", dict: "object", list: "list"}.get(type(value), "null")
+
+
+def _paths(node: Any, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    if prefix:
+        yield prefix
+    if len(prefix) >= SWEEP_DEPTH:
+        return
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node[:SWEEP_ITEMS]):
+            yield from _paths(v, (*prefix, i))
+
+
+def _at(node: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        node = node[part]
+    return node
+
+
+def _replace(node: Any, path: tuple[str | int, ...], value: Any) -> Any:
+    if not path:
+        return value
+    if isinstance(node, dict):
+        return {k: (_replace(v, path[1:], value) if k == path[0] else v) for k, v in node.items()}
+    return [_replace(v, path[1:], value) if i == path[0] else v for i, v in enumerate(node)]
+
+
+def _index(resources: list[PlannedResource]) -> PlanIndex:
+    return PlanIndex(resources, reference_time(resources))
+
+
+@pytest.fixture(scope="module")
+def hub_and_council() -> Plan:
+    estate = load_estate(None)
+    return plan(estate, [HUB, sorted(estate.councils)[0]])
+
+
+def _shape(res: PlannedResource) -> tuple[str, frozenset[tuple[str, ...]]]:
+    """A resource's type and the keys of its inputs (list positions left out): one resource of each shape is
+    swept, so the DSC extension is swept as well as the AAD login one, and 19 diagnostic settings as one."""
+    return res.type, frozenset(tuple(str(k) for k in p if isinstance(k, str)) for p in _paths(dict(res.inputs)))
+
+
+def test_no_wrong_type_anywhere_in_the_plan_escapes_the_contract(hub_and_council: Plan) -> None:
+    resources = [r for r in hub_and_council.resources if r.custom]
+    assert {r.type for r in resources} == set(ARM_TYPES), "the sweep must see every type the contract judges"
+    shapes: dict[tuple[str, frozenset[tuple[str, ...]]], PlannedResource] = {}
+    for res in resources:
+        shapes.setdefault(_shape(res), res)
+    now = reference_time(resources)
+    count, escaped, silent, unjudged = 0, [], [], set()
+    for res in shapes.values():
+        short = res.type.removeprefix("azure-native:")
+        others = [r for r in resources if r.urn != res.urn]
+        for path in _paths(dict(res.inputs)):
+            was = _kind(_at(res.inputs, path))
+            for bad in WRONG:
+                changed = dataclasses.replace(res, inputs=_replace(dict(res.inputs), path, bad))
+                count += 1
+                try:
+                    found = [f for rule in RULES for f in rule.check(PlanIndex([changed, *others], now))
+                             if f.resource == res.urn]
+                except Exception as exc:  # what the test is for: nothing may escape a rule
+                    escaped.append(f"{short} {path}={bad!r}: {type(exc).__name__}: {exc}")
+                    continue
+                if bad is None or _kind(bad) == was:
+                    continue  # a value of the plan's own type (or null): judged by value, not by type
+                if not found and not schema_errors(ARM_TYPES[res.type], changed.inputs):
+                    exempt = [(short, k) for k in path if (short, k) in UNJUDGED]
+                    if exempt:
+                        unjudged.update(exempt)
+                    else:
+                        silent.append(f"{short} {path}={bad!r} (was {was})")
+    assert count > 5000, count
+    assert escaped == [], escaped[:10]
+    assert silent == [], "\n".join(silent)
+    assert unjudged == set(UNJUDGED), "an exemption no longer needed: " + str(set(UNJUDGED) - unjudged)

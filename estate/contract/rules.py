@@ -10,7 +10,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from estate import azure, bastion
 from estate.compliance.base import describe
@@ -113,6 +113,26 @@ def _seq(res: PlannedResource, value: Any, path: str) -> list[Any]:
     return value
 
 
+def _obj(res: PlannedResource, value: Any, path: str) -> dict[str, Any]:
+    """An object property: {} when absent or null; any other type (a boolean, a number, a string, a list) is a
+    WrongShape."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WrongShape(res, path, value, "an object")
+    return value
+
+
+def _field(res: PlannedResource, parent: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    """The object `parent[key]`, whose JSON path is `path.key`."""
+    return _obj(res, parent.get(key), f"{path}.{key}")
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    """A JSON number (NaN and infinities included: the range checks report them); a boolean is none."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 Finder = Callable[[PlanIndex], Iterator[tuple[PlannedResource, str, str]]]
 
 
@@ -198,6 +218,14 @@ def _os(os_profile: dict[str, Any]) -> str:
 
 def _names(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
     for type_token, arm in ARM_TYPES.items():
+        # the resource group, the parents' names and the scope are segments of the request URL, not of the body
+        # the schema judges: text, or the URL is not the one meant
+        for res in index.by_type.get(type_token, []):
+            for param in arm.path_params:
+                value = res.inputs.get(param)
+                if value is not None and not isinstance(value, str):
+                    yield res, f"{param} (request URL)", (f"{param} is {describe(value)}; the request URL names "
+                                                          "the resource's scope and parents by text")
         rule = NAME_RULES.get(arm.resource_type)
         if rule is None:
             continue
@@ -263,9 +291,9 @@ def _subnets(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str, dict
                 yield res, f"{P}.subnets[{i}].properties", str(sub.get("name", "")), sub
 
 
-def _prefixes(subnet: dict[str, Any]) -> list[tuple[str, str]]:
+def _prefixes(res: PlannedResource, path: str, subnet: dict[str, Any]) -> list[tuple[str, str]]:
     out = [("addressPrefix", subnet["addressPrefix"])] if isinstance(subnet.get("addressPrefix"), str) else []
-    for i, prefix in enumerate(subnet.get("addressPrefixes") or []):
+    for i, prefix in enumerate(_seq(res, subnet.get("addressPrefixes"), f"{path}.addressPrefixes")):
         if isinstance(prefix, str):
             out.append((f"addressPrefixes[{i}]", prefix))
     return out
@@ -277,7 +305,7 @@ def _reserved_sizes(source: str) -> Finder:
             reserved = RESERVED_SUBNETS.get(name)
             if reserved is None or reserved[1] != source:
                 continue
-            for key, prefix in _prefixes(subnet):
+            for key, prefix in _prefixes(res, path, subnet):
                 try:
                     length = ipaddress.ip_network(prefix, strict=False).prefixlen
                 except ValueError:
@@ -339,7 +367,7 @@ def _nsg_priority(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]
     seen: dict[tuple[str, str, float], str] = {}
     for res, path, rule in _security_rules(index):
         priority = rule.get("priority")
-        if not isinstance(priority, (int, float)) or isinstance(priority, bool):
+        if not _number(priority):
             continue  # the schema reports a missing or mistyped priority
         if not 100 <= priority <= 4096:
             yield res, f"{path}.priority", f"rule {rule.get('name')!r} has priority {priority:g}; allowed 100-4096"
@@ -396,7 +424,7 @@ def _backup_trusted_launch(index: PlanIndex) -> Iterator[tuple[PlannedResource, 
     if api >= STANDARD_POLICY_TL_API:
         return
     for item in index.of("recoveryservices:ProtectedItem"):
-        props = item.inputs.get("properties") or {}
+        props = _obj(item, item.inputs.get("properties"), P)
         vm_id, policy_id = props.get("sourceResourceId"), props.get("policyId")
         vm = index.find("compute:VirtualMachine", vmName=last_segment(vm_id) or "",
                         resourceGroupName=id_segment(vm_id, "resourceGroups") or "")
@@ -404,10 +432,10 @@ def _backup_trusted_launch(index: PlanIndex) -> Iterator[tuple[PlannedResource, 
                             vaultName=id_segment(policy_id, "vaults") or "")
         if vm is None or policy is None:
             continue
-        security = vm.inputs.get("securityProfile") or {}
+        security = _field(vm, vm.inputs, "securityProfile", P)
         if security.get("securityType") != "TrustedLaunch":
             continue
-        policy_type = (policy.inputs.get("properties") or {}).get("policyType")
+        policy_type = _obj(policy, policy.inputs.get("properties"), P).get("policyType")
         if policy_type != "V2":
             yield item, f"{P}.policyId", (
                 f"VM {vm.name} is Trusted Launch and its backup policy {policy.name} has policyType "
@@ -426,13 +454,13 @@ def _flexible(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
             yield res, f"{P}.platformFaultDomainCount", "Flexible orchestration needs platformFaultDomainCount"
         if inputs.get("singlePlacementGroup") is True:
             yield res, f"{P}.singlePlacementGroup", "Flexible orchestration needs singlePlacementGroup false"
-        profile = inputs.get("virtualMachineProfile") or {}
-        network = profile.get("networkProfile") or {}
+        profile = _field(res, inputs, "virtualMachineProfile", P)
+        network = _field(res, profile, "networkProfile", f"{P}.virtualMachineProfile")
         if network.get("networkInterfaceConfigurations") and not network.get("networkApiVersion"):
             yield res, f"{P}.virtualMachineProfile.networkProfile.networkApiVersion", (
                 "Flexible orchestration with network interface configurations needs networkApiVersion "
                 "(2020-11-01 or later)")
-        if (inputs.get("upgradePolicy") or {}).get("mode") not in (None, "Manual"):
+        if _field(res, inputs, "upgradePolicy", P).get("mode") not in (None, "Manual"):
             yield res, f"{P}.upgradePolicy.mode", "Flexible orchestration supports only upgradePolicy mode Manual"
 
 
@@ -454,23 +482,35 @@ def _pe_zones(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
                               resourceGroupName=str(group.inputs.get("resourceGroupName", "")))
         if endpoint is None:
             continue
-        group_ids = {g for conn in endpoint.inputs.get("privateLinkServiceConnections") or []
-                     for g in (conn.get("groupIds") or [])}
+        group_ids = {g for _, _, g in _group_ids(endpoint) if isinstance(g, str)}
         expected = {PRIVATE_DNS_ZONES[g] for g in group_ids if g in PRIVATE_DNS_ZONES}
         if not expected:
             continue
-        for i, config in enumerate(group.inputs.get("privateDnsZoneConfigs") or []):
-            zone = last_segment(config.get("privateDnsZoneId"))
+        configs = _seq(group, group.inputs.get("privateDnsZoneConfigs"), f"{P}.privateDnsZoneConfigs")
+        for i, config in enumerate(configs):
+            zone = last_segment(_obj(group, config, f"{P}.privateDnsZoneConfigs[{i}]").get("privateDnsZoneId"))
             if zone is not None and zone.lower() not in expected:
                 yield group, f"{P}.privateDnsZoneConfigs[{i}].properties.privateDnsZoneId", (
                     f"endpoint {endpoint.name} connects group {sorted(group_ids)}, whose zone is "
                     f"{sorted(expected)}, not {zone}")
     for endpoint in index.of("network:PrivateEndpoint"):
-        for i, conn in enumerate(endpoint.inputs.get("privateLinkServiceConnections") or []):
-            for j, group_id in enumerate(conn.get("groupIds") or []):
-                if group_id not in PRIVATE_DNS_ZONES and group_id.lower() in {g.lower() for g in PRIVATE_DNS_ZONES}:
-                    yield endpoint, f"{P}.privateLinkServiceConnections[{i}].properties.groupIds[{j}]", (
-                        f"group id {group_id!r} is spelt differently from the service's sub-resource name")
+        for path, _, group_id in _group_ids(endpoint):
+            if not isinstance(group_id, str):
+                continue  # the schema reports a group id that is not text
+            if group_id not in PRIVATE_DNS_ZONES and group_id.lower() in {g.lower() for g in PRIVATE_DNS_ZONES}:
+                yield endpoint, path, (
+                    f"group id {group_id!r} is spelt differently from the service's sub-resource name")
+
+
+def _group_ids(endpoint: PlannedResource) -> Iterator[tuple[str, int, Any]]:
+    """(JSON path, index, value) of each group id of each of the endpoint's private link service connections."""
+    conns = _seq(endpoint, endpoint.inputs.get("privateLinkServiceConnections"), f"{P}.privateLinkServiceConnections")
+    for i, conn in enumerate(conns):
+        path = f"{P}.privateLinkServiceConnections[{i}].properties"
+        ids = _seq(endpoint, _obj(endpoint, conn, f"{P}.privateLinkServiceConnections[{i}]").get("groupIds"),
+                   f"{path}.groupIds")
+        for j, group_id in enumerate(ids):
+            yield f"{path}.groupIds[{j}]", j, group_id
 
 
 # ---- Azure Virtual Desktop --------------------------------------------------------------------------------
@@ -484,7 +524,7 @@ def _host_pool(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
         inputs = pool.inputs
         if inputs.get("hostPoolType") == "Pooled":
             limit = inputs.get("maxSessionLimit")
-            if not isinstance(limit, (int, float)) or limit < 1:
+            if not _number(limit) or not limit >= 1:  # NaN is not 1 or more
                 yield pool, f"{P}.maxSessionLimit", "a Pooled host pool needs maxSessionLimit of 1 or more"
             if inputs.get("loadBalancerType") not in ("BreadthFirst", "DepthFirst"):
                 yield pool, f"{P}.loadBalancerType", "a Pooled host pool balances BreadthFirst or DepthFirst"
@@ -494,7 +534,7 @@ def _host_pool(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
 
 def _token_window(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
     for pool in index.of("desktopvirtualization:HostPool"):
-        info = pool.inputs.get("registrationInfo") or {}
+        info = _field(pool, pool.inputs, "registrationInfo", P)
         expiry = info.get("expirationTime")
         if not isinstance(expiry, str) or expiry.startswith("["):
             continue
@@ -517,8 +557,10 @@ TOKEN_REF = "PrivateSettingsRef:RegistrationInfoToken"
 
 def _dsc_extensions(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, dict[str, Any]]]:
     for res in index.of("compute:VirtualMachineScaleSet"):
-        profile = (res.inputs.get("virtualMachineProfile") or {}).get("extensionProfile") or {}
-        for i, ext in enumerate(profile.get("extensions") or []):
+        vm_profile = _field(res, res.inputs, "virtualMachineProfile", P)
+        profile = _field(res, vm_profile, "extensionProfile", f"{P}.virtualMachineProfile")
+        extensions = _seq(res, profile.get("extensions"), f"{P}.virtualMachineProfile.extensionProfile.extensions")
+        for i, ext in enumerate(extensions):
             if isinstance(ext, dict) and ext.get("type") == "DSC" and ext.get("publisher") == "Microsoft.Powershell":
                 yield res, f"{P}.virtualMachineProfile.extensionProfile.extensions[{i}].properties", ext
     for res in index.of("compute:VirtualMachineExtension"):
@@ -532,10 +574,10 @@ def _dsc_token(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
     Microsoft's templates wire it. A redacted `protectedSettings` ("[secret]") cannot be read: then only the
     settings half is judged."""
     for res, path, ext in _dsc_extensions(index):
-        settings = ext.get("settings") or {}
+        settings = _field(res, ext, "settings", path)
         if "AddSessionHost" not in str(settings.get("configurationFunction", "")):
             continue
-        props = settings.get("properties") or {}
+        props = _field(res, settings, "properties", f"{path}.settings")
         credential = props.get("registrationInfoTokenCredential")
         if not isinstance(credential, dict) or credential.get("Password") != TOKEN_REF:
             yield res, f"{path}.settings.properties.registrationInfoTokenCredential", (
@@ -572,11 +614,11 @@ def _rule_groups(index: PlanIndex) -> Iterator[tuple[PlannedResource, int, dict[
 def _fw_priority(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]]:
     for group in index.of("network:FirewallPolicyRuleCollectionGroup"):
         priority = group.inputs.get("priority")
-        if isinstance(priority, (int, float)) and not 100 <= priority <= 65000:
+        if _number(priority) and not 100 <= priority <= 65000:
             yield group, f"{P}.priority", f"rule collection group priority {priority:g}; allowed 100-65000"
     for group, i, coll in _rule_groups(index):
         priority = coll.get("priority")
-        if isinstance(priority, (int, float)) and not 100 <= priority <= 65000:
+        if _number(priority) and not 100 <= priority <= 65000:
             yield group, f"{P}.ruleCollections[{i}].priority", (
                 f"rule collection {coll.get('name')!r} priority {priority:g}; allowed 100-65000")
 
@@ -614,7 +656,7 @@ def _fw_dns_proxy(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, str]
         policy = index.find("network:FirewallPolicy",
                             firewallPolicyName=str(group.inputs.get("firewallPolicyName", "")),
                             resourceGroupName=str(group.inputs.get("resourceGroupName", "")))
-        dns = (policy.inputs.get("dnsSettings") or {}) if policy else {}
+        dns = _field(policy, policy.inputs, "dnsSettings", P) if policy else {}
         if policy is not None and dns.get("enableProxy") is not True:
             yield group, f"{path}.destinationFqdns", (
                 f"network rule {rule.get('name')!r} filters by FQDN; firewall policy {policy.name} must enable the "
@@ -656,7 +698,7 @@ def _flow_log_storage(index: PlanIndex) -> Iterator[tuple[PlannedResource, str, 
         if vnet_region and log_region and vnet_region != log_region:
             yield log, "$.location", (f"the flow log is in {log_region} and its virtual network in {vnet_region}; "
                                       "a flow log belongs to the Network Watcher of its target's region")
-        sku = (account.inputs.get("sku") or {}).get("name") if account is not None else None
+        sku = _field(account, account.inputs, "sku", "$").get("name") if account is not None else None
         if isinstance(sku, str) and not sku.startswith("Standard_"):
             yield log, f"{P}.storageId", (f"storage account {account.name if account else ''} is {sku}; flow logs "
                                           "need a standard storage account (premium is not supported)")
@@ -666,12 +708,13 @@ def _traffic_analytics(index: PlanIndex) -> Iterator[tuple[PlannedResource, str,
     """Traffic analytics processes every 10 or 60 minutes, into a workspace the flow log names by resource id
     and region (the region the workspace is in)."""
     for log in index.of("network:FlowLog"):
-        config = (log.inputs.get("flowAnalyticsConfiguration") or {}).get("networkWatcherFlowAnalyticsConfiguration")
-        if not isinstance(config, dict) or config.get("enabled") is not True:
+        analytics = _field(log, log.inputs, "flowAnalyticsConfiguration", P)
+        config = _field(log, analytics, "networkWatcherFlowAnalyticsConfiguration", f"{P}.flowAnalyticsConfiguration")
+        if config.get("enabled") is not True:
             continue
         path = f"{P}.flowAnalyticsConfiguration.networkWatcherFlowAnalyticsConfiguration"
         interval = config.get("trafficAnalyticsInterval")
-        if isinstance(interval, (int, float)) and interval not in TRAFFIC_ANALYTICS_INTERVALS:
+        if _number(interval) and interval not in TRAFFIC_ANALYTICS_INTERVALS:
             yield log, f"{path}.trafficAnalyticsInterval", (
                 f"traffic analytics interval {interval:g} minutes; allowed "
                 f"{' or '.join(map(str, TRAFFIC_ANALYTICS_INTERVALS))}")
