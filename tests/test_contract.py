@@ -516,3 +516,13 @@ def test_no_wrong_type_anywhere_in_the_plan_escapes_the_contract(hub_and_council
     assert escaped == [], escaped[:10]
     assert silent == [], "\n".join(silent)
     assert unjudged == set(UNJUDGED), "an exemption no longer needed: " + str(set(UNJUDGED) - unjudged)
+
+
+@pytest.mark.parametrize("limit", [True, math.nan])
+def test_a_boolean_or_nan_session_limit_does_not_pass_the_host_pool_rule(example_plan: Plan, limit: Any) -> None:
+    pool = next(r for r in example_plan.resources if r.type == "azure-native:desktopvirtualization:HostPool"
+                and r.inputs.get("hostPoolType") == "Pooled")
+    changed = dataclasses.replace(pool, inputs={**pool.inputs, "maxSessionLimit": limit})
+    findings = [f for rule in RULES if rule.id == "ARM-AVD-HOSTPOOL"
+                for f in rule.check(_index([changed if r.urn == pool.urn else r for r in example_plan.resources]))]
+    expect(findings, "ARM-AVD-HOSTPOOL", pool, "$.properties.maxSessionLimit")
