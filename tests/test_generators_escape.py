@@ -275,3 +275,36 @@ def test_rt_state_json_holds_any_value() -> None:
     doc = json.loads(text)
     assert doc["councils"][0]["name"] == INJECT and doc["categories"] == [INJECT]
     assert doc["councils"][0]["queue"] == {"name": INJECT, "description": f"{INJECT} service desk queue"}
+
+
+LOG_COLLECTOR_GOOD = {"log_collector_directory": "/var/log/remote", "log_collector_quarantine": "unknown-senders",
+                      "log_collector_allowed_senders": ["10.64.0.0/11", "fd00::/8"]}
+
+
+@pytest.mark.parametrize(("name", "value", "passes"), [
+    ("log_collector_directory", "/var/log/remote", True),
+    ("log_collector_directory", "/var/log/remote\n*.* /etc/passwd", False),
+    ("log_collector_directory", "/var/log/re mote", False),
+    ("log_collector_quarantine", "unknown\"senders", False),
+    ("log_collector_allowed_senders", ["10.0.0.0/8\n$ModLoad imfile"], False),
+    ("log_collector_allowed_senders", ["10.0.0.0/8, 0.0.0.0/0"], False),
+])
+def test_log_collector_refuses_values_its_templates_cannot_hold(name: str, value: Any, passes: bool,
+                                                                tmp_path: Path) -> None:
+    """The log collector's own paths and sender list reach rsyslog, logrotate and systemd syntax, which have no
+    escape: the role's first task refuses a value that would add a line or a word there, before any change."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    tasks = yaml.safe_load((REPO / "roles/log_collector/tasks/main.yml").read_text(encoding="utf-8"))
+    guard = next(t for t in tasks if "hold no syntax of their own" in t["name"])
+    assert tasks.index(guard) == 0
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(
+        [{"hosts": "localhost", "gather_facts": False, "tasks": [guard]}]), encoding="utf-8")
+    (tmp_path / "vars.json").write_text(json.dumps({**LOG_COLLECTOR_GOOD, name: value}), encoding="utf-8")
+    run = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                          "play.yml", "-e", "@vars.json"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert (run.returncode == 0) is passes, run.stdout[-2000:]
