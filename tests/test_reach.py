@@ -17,10 +17,12 @@ from estate.compliance import evaluate
 from estate.compliance.base import Context, Outcome, Rule, passed, registry
 from estate.compliance.engine import judge_estate
 from estate.lab.probe import build_matrix
-from estate.lab.topology import build, load_config
+from estate.lab.topology import build, exchange_pairs, load_config
 from estate.loader import Estate
 from estate.plan import PlannedResource
 from estate.reach import Network, Trace, verify
+from estate.reach.addresses import Population
+from estate.reach.network import Uniform
 from estate.reach.verify import verdict_table
 from tests.stacks_support import REPO, repo_plan
 
@@ -497,14 +499,35 @@ def test_the_fast_path_equals_the_per_pair_path_on_broken_plans(planned: list[Pl
     assert not found.ok
 
 
-def test_the_fast_path_equals_the_per_pair_path_on_a_synthetic_estate(tmp_path: Any) -> None:
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Estate, list[PlannedResource]]:
+    """Six synthetic councils, each agreeing FL-14 (servers to servers) with its neighbours, and their plan."""
     from estate.loader import load_estate
     from estate.plan import plan
     from estate.synthetic import write_synthetic
 
-    synthetic = load_estate(write_synthetic(tmp_path / "syn", 6, REPO / "framework.yaml"))
-    planned = list(plan(synthetic).resources)
-    assert _same_both_ways(Network.from_plan(planned, synthetic), synthetic).ok
+    estate = load_estate(write_synthetic(tmp_path_factory.mktemp("reach") / "syn", 6, REPO / "framework.yaml"))
+    return estate, list(plan(estate).resources)
+
+
+def _servers_class(network: Network, estate: Estate) -> Uniform | None:
+    """What Network.uniform_verdicts proves of the servers -> servers class (FL-14's), with its declared pairs."""
+    ends = [(c, network.segment(network.names[f"{c}/servers"])) for c in sorted(estate.councils)]
+    population = Population({"servers": [e.address for _, e in ends]})
+    declared = {(a, b) for _, a, b in exchange_pairs(estate)}
+    return network.uniform_verdicts(ends, ends, (("tcp", 443), ("tcp", 22)), population, ("servers", "servers"),
+                                    declared)
+
+
+def test_the_fast_path_equals_the_per_pair_path_on_a_synthetic_estate(
+        synthetic: tuple[Estate, list[PlannedResource]]) -> None:
+    estate, planned = synthetic
+    network = Network.from_plan(planned, estate)
+    assert _same_both_ways(network, estate).ok
+    # the class FL-14 joins some pairs of is still proven at once (linear), but for exactly its declared pairs
+    proven = _servers_class(network, estate)
+    neighbours = {(f"syn-00{i}", f"syn-00{j}") for i in range(1, 7) for j in (i - 1, i + 1) if 1 <= j <= 6}
+    assert proven == Uniform((False, False), frozenset(neighbours))
     # one council's servers NSG leaves one of its partners' servers out of FL-14 (syn-003 agrees FL-14 with syn-002
     # and syn-004): traced pair by pair, the deciding rule named
     servers = next(r for r in planned if r.name.startswith("nsg-syn-003-servers"))
@@ -515,11 +538,64 @@ def test_the_fast_path_equals_the_per_pair_path_on_a_synthetic_estate(tmp_path: 
             if r["name"] == "FL-14-in":
                 r["sourceAddressPrefixes"] = r["sourceAddressPrefixes"][1:]
 
-    found = _same_both_ways(Network.from_plan(_broken(planned, servers.name, drop_one), synthetic), synthetic)
+    found = _same_both_ways(Network.from_plan(_broken(planned, servers.name, drop_one), estate), estate)
     failed = found.failing("segmentation")
     assert failed and {(f.destination, f.service, f.trace.deciding.where, f.trace.deciding.rule) for f in failed} == {
         ("syn-003/servers", ("tcp", 443), servers.inputs["networkSecurityGroupName"], "deny-consortium-in")}
     assert len(failed) == 1 and left_out
+
+
+@pytest.mark.parametrize("layers", [("nsg-out",), ("firewall",), ("nsg-in",), ("nsg-out", "firewall", "nsg-in"),
+                                    ("firewall-every-council", "nsg-out", "nsg-in")])
+def test_an_undeclared_pair_opened_by_rules_naming_it_is_caught_by_the_fast_path(
+        synthetic: tuple[Estate, list[PlannedResource]], layers: tuple[str, ...]) -> None:
+    """syn-001 and syn-004 declare no FL-14 with each other: rules naming the other's servers prefix specifically
+    (one layer at a time: still denied; all three: opened; or a firewall rule letting every council's servers
+    reach every other's, where the two NSG rules alone open it) make the pair an exception of the servers class,
+    traced one by one, so the fast path still equals the per-pair one and names the pair that was wrongly opened."""
+    estate, planned = synthetic
+    one, four = _prefix(planned, "snet-syn-001-servers"), _prefix(planned, "snet-syn-004-servers")
+    group = next(r for r in planned if r.type.endswith(":FirewallPolicyRuleCollectionGroup")
+                 and any(x["name"].startswith("FL-14-") for c in r.inputs["ruleCollections"] for x in c["rules"]))
+    fl14 = next(c["name"] for c in group.inputs["ruleCollections"] if any(x["name"].startswith("FL-14-")
+                                                                          for x in c["rules"]))
+
+    every = [_prefix(planned, f"snet-{c}-servers") for c in sorted(estate.councils)]
+
+    def firewall(inputs: dict[str, Any]) -> None:
+        for c in inputs["ruleCollections"]:
+            if c["name"] == fl14:
+                c["rules"].append(net_rule("FL-14-syn-001-syn-004", one, four, "443"))
+
+    def firewall_every(inputs: dict[str, Any]) -> None:
+        for c in inputs["ruleCollections"]:
+            if c["name"] == fl14:
+                c["rules"].append({**net_rule("servers-to-servers", "", "", "443"), "sourceAddresses": every,
+                                   "destinationAddresses": every})
+
+    changes: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
+        "nsg-out": (next(r.name for r in planned if r.name.startswith("nsg-syn-001-servers")), lambda i: i[
+            "securityRules"].append(rule("to-syn-004", 125, "Outbound", "Allow", one, four, "443", "Tcp"))),
+        "firewall": (group.name, firewall),
+        "firewall-every-council": (group.name, firewall_every),
+        "nsg-in": (next(r.name for r in planned if r.name.startswith("nsg-syn-004-servers")), lambda i: i[
+            "securityRules"].append(rule("from-syn-001", 155, "Inbound", "Allow", one, four, "443", "Tcp"))),
+    }
+    broken = planned
+    for layer in layers:
+        broken = _broken(broken, *changes[layer])
+    network = Network.from_plan(broken, estate)
+    found = _same_both_ways(network, estate)
+    proven = _servers_class(network, estate)
+    assert proven is not None and ("syn-001", "syn-004") in proven.exceptions and proven.verdicts == (False, False)
+    if len(layers) == 1:
+        assert found.ok
+        return
+    failed = found.failing("segmentation")
+    assert {(f.source, f.destination, f.service, f.expected) for f in failed} == {
+        ("syn-001/servers", "syn-004/servers", ("tcp", 443), False)}
+    opened_by = "FL-14-syn-001-syn-004" if "firewall" in layers else "servers-to-servers"
+    assert failed[0].trace.deciding.rule.endswith(f"/{opened_by}")
 
 
 # --------------------------------------------------------------------------- the engine's cross-stack hook

@@ -11,7 +11,7 @@ import ipaddress
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 INTERNET = -1
 ALL = (0, (1 << 32) - 1)  # 0.0.0.0/0 as an interval
@@ -73,7 +73,14 @@ class AddressSet:
             return self.internet or ALL in self.intervals
         if self.internet and is_global(addr):
             return True
-        return any(lo <= addr <= hi for lo, hi in self.intervals)
+        if len(self.intervals) <= 8:
+            return any(lo <= addr <= hi for lo, hi in self.intervals)
+        return holds(self.spans, addr)  # a rule naming every council's segment: a search, not a scan
+
+    @cached_property
+    def spans(self) -> tuple[Interval, ...]:
+        """The intervals sorted and merged."""
+        return merged(self.intervals)
 
     def union(self, other: AddressSet) -> AddressSet:
         return AddressSet(tuple(dict.fromkeys((*self.intervals, *other.intervals))), self.any or other.any,
@@ -164,7 +171,8 @@ def holds(intervals: tuple[Interval, ...], addr: int) -> bool:
 
 class Population:
     """Addresses in named groups (the segments of one VLAN in every council), and how many of each group a set's
-    intervals hold: counted once per set, then read per group at no cost (network.Network.uniform_verdicts)."""
+    intervals hold: counted once per set, then read per group at no cost (network.Network.uniform_verdicts); and
+    which of a group's addresses a set tells apart from the rest (`named`), listed only when they are few."""
 
     SMALL = 16  # an interval holding at most this many addresses is counted address by address
 
@@ -179,6 +187,7 @@ class Population:
                 n += h == g
                 acc.append(n)
             self.prefix[g] = acc
+        self.members: dict[str, list[int]] = {g: sorted(addrs) for g, addrs in groups.items()}
         self._memo: dict[int, tuple[AddressSet, dict[str, int], tuple[Interval, ...]]] = {}
 
     def held(self, s: AddressSet) -> tuple[dict[str, int], tuple[Interval, ...]]:
@@ -198,6 +207,48 @@ class Population:
                             counts[g] = counts.get(g, 0) + pre[j] - pre[i]
             hit = self._memo[id(s)] = (s, counts, spans)
         return hit[1], hit[2]
+
+    def size(self, group: str) -> int:
+        return len(self.members[group])
+
+    def holding(self, s: AddressSet, group: str) -> list[int]:
+        """The addresses of `group` the set holds (a private address: by its intervals, or `*`)."""
+        if s.any:
+            return list(self.members[group])
+        counts, spans = self.held(s)
+        if not counts.get(group):
+            return []
+        addrs = self.members[group]
+        out: list[int] = []
+        for lo, hi in spans:
+            out.extend(addrs[bisect_left(addrs, lo):bisect_right(addrs, hi)])
+        return out
+
+    def named(self, classifier: Classifier, group: str, own: Sequence[int], limit: int) -> set[int] | None:
+        """The addresses of `group` outside `own` that the classifier tells apart from the rest: for every set that
+        holds some of them and not all, the fewer side (the held ones, or the ones it leaves out). The others are
+        on the larger side of every set, so one classifier key holds them all. None when more than `limit`."""
+        size = self.size(group) - len(own)
+        mine = set(own)
+        out: set[int] = set()
+        for s in classifier.sets:
+            counts, spans = self.held(s)
+            n = counts.get(group, 0)
+            if not n:
+                continue
+            n -= sum(holds(spans, a) for a in own)
+            if not 0 < n < size:
+                continue
+            held = {a for a in self.holding(s, group) if a not in mine}
+            if 2 * n <= size:
+                out |= held
+            elif size - n > limit:
+                return None
+            else:
+                out.update(a for a in self.members[group] if a not in held and a not in mine)
+            if len(out) > limit:
+                return None
+        return out
 
     def splits(self, classifier: Classifier, group: str, own: Sequence[int]) -> bool:
         """Whether the classifier tells apart two addresses of `group` outside `own` (the members at the other

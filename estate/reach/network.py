@@ -30,7 +30,7 @@ The walk (sources: Microsoft Learn, each page named where its behaviour is imple
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -49,6 +49,7 @@ from estate.reach.addresses import (
 )
 from estate.reach.model import (
     Firewall,
+    FirewallRule,
     Machine,
     Model,
     Nic,
@@ -146,6 +147,15 @@ class Path:
     outside: bool = False
 
 
+@dataclass(frozen=True)
+class Uniform:
+    """What `Network.uniform_verdicts` proves of a class of pairs: every pair but the exceptions (source site,
+    destination site), which some rule names specifically, gets these verdicts, one per service."""
+
+    verdicts: tuple[bool, ...]
+    exceptions: frozenset[tuple[str, str]]
+
+
 _DROP = Path((), dropped=True)
 _FQDN = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}\.?$", re.IGNORECASE)
 
@@ -210,6 +220,7 @@ class _FirewallCheck:
         self.sources = Classifier([r.sources for r in self.rules])
         self.destinations = Classifier([r.destinations for r in self.rules])
         self.memo: dict[tuple[int, int, str | None, str | None, Services], tuple[tuple[Hop, bool], ...]] = {}
+        self.by_source: dict[int, list[FirewallRule]] = {}  # per class of source address: the rules holding it
 
     def decide(self, src: int, dst: Endpoint, services: Services) -> tuple[tuple[Hop, bool], ...]:
         """Per service: the deciding hop and whether the firewall SNATs the packet (application rules)."""
@@ -227,9 +238,11 @@ class _FirewallCheck:
             return Hop("firewall", self.fw.name, "(no policy)", "Azure Firewall denies all traffic until rules allow "
                        "it", False), False
         notes: list[str] = []
-        for r in self.rules:
-            if not r.sources.contains(src):
-                continue
+        key = self.sources.key(src)
+        rules = self.by_source.get(key)
+        if rules is None:  # one class of sources is held by the same rules (Classifier)
+            rules = self.by_source[key] = [r for r in self.rules if r.sources.contains(src)]
+        for r in rules:
             if r.kind == "network":
                 if not ({"any", protocol} & r.protocols) or port not in r.ports:
                     continue
@@ -278,6 +291,7 @@ class Network:
         for machine in model.machines:
             if machine.public:
                 self._public.update(machine.subnet_keys)
+        self._nic_addrs = sorted(self._nic_at)
         self._firewall_at = {fw.address: fw for fw in model.firewalls if fw.address is not None}
         self._routes: dict[str, _RouteTable] = {}
         self._nsg_checks: dict[tuple[str, bool, str, int], _NsgCheck] = {}
@@ -317,7 +331,8 @@ class Network:
 
     def segment(self, subnet: Subnet) -> Endpoint:
         """A segment as a probe's end: the address of its first NIC, else the subnet's first free address."""
-        addr = min((a for a, nic in self._nic_at.items() if subnet.first <= a <= subnet.last), default=None)
+        i = bisect_left(self._nic_addrs, subnet.first)  # the lowest NIC address in the subnet, by search
+        addr = self._nic_addrs[i] if i < len(self._nic_addrs) and self._nic_addrs[i] <= subnet.last else None
         if addr is None:
             addr = subnet.first_free()
         return Endpoint(self.label_of.get(subnet.key, subnet.label), addr, subnet, self._nic_at.get(addr),
@@ -415,133 +430,184 @@ class Network:
                      for i in range(len(services)))
 
     def uniform_verdicts(self, sources: Sequence[tuple[str, Endpoint]], dests: Sequence[tuple[str, Endpoint]],
-                         services: Services, population: Population, groups: tuple[str, str]
-                         ) -> tuple[bool, ...] | None:
+                         services: Services, population: Population, groups: tuple[str, str],
+                         exceptions: Iterable[tuple[str, str]] = ()) -> Uniform | None:
         """Per service, the verdict that every pair (a, b) of `sources` x `dests` at different sites gets from
-        `verdicts`, when the network provably gives all of them the same one; None when this cannot tell (then
-        the caller judges the pairs one by one). Linear in the ends, not in the pairs.
+        `verdicts`, but for a few named pairs (`Uniform.exceptions`, by (source site, destination site): the given
+        `exceptions` and the pairs some rule names specifically), when the network provably gives all the others
+        the same one; None when this cannot tell (then the caller judges the pairs one by one). Linear in the ends
+        and the exceptions, not in the pairs. The sites of `sources` and of `dests` are each distinct (one segment
+        of a VLAN per council), and `population` holds each side's addresses as `groups`.
 
         Why it is exact: `verdicts` decides each part of a walk from class keys (estate.reach.addresses.Classifier)
-        and memoises by them. Here each source's classifiers (its NSGs outbound, its route table) are checked to
-        hold every destination of another site in one class (`Population.splits`), so one representative
-        destination gives the source's outbound verdict and first route step for all of them; the same for each
-        destination's inbound NSGs and route table (the reply's first step) over the sources. What remains depends
-        on one end alone (the walk on from the hub firewall, which reads the source's network only as "is it the
-        firewall's network": every end is checked not to be) or on the firewall's two class keys, so the pair's
-        verdict is a conjunction T1(a) and FW(class of a, class of b) and T2(b, SNAT); per pair of firewall classes
-        "all hold" or "one fails for all" is read off per-end answers. Anything else (an address on the internet,
-        a path leaving the plan, a platform subnet, a route around the firewall, two firewalls, a mixed class)
-        answers None.
+        and memoises by them. Each source's classifiers (its NSGs outbound, its route table) hold every destination
+        of another site in one class, but for the few a set tells apart from the rest (`Population.named`, the
+        smaller side of every set that splits them: a council's partners named by a rule); those pairs are
+        exceptions, and one representative of the rest gives the source's outbound verdict and first route step for
+        all the rest. The same for each destination's inbound NSGs and route table (the reply's first step) over the
+        sources. The hub firewall decides a pair by the first rule holding both ends: a rule holding some but not
+        all of the sources or of the destinations makes the pairs it holds exceptions; every other pair is held by
+        the same rules (those holding every end of both sides), so one representative pair decides them all. What
+        remains depends on one end alone (the walk on from the hub firewall, which reads the source's network only
+        as "is it the firewall's network": every end is checked not to be), so the verdict of a pair that is no
+        exception is T1(a) and FW and T2(b, SNAT), and "all hold" or "one fails for all" is read off per-end
+        answers. Anything else (an address on the internet, a path leaving the plan, a platform subnet, a route
+        around the firewall, two firewalls, a mixed class, more exceptions than a few per end) answers None.
         """
         n = len(services)
-        pairs_of = [(site, e) for site, e in (*sources, *dests)]
+        ends = (*sources, *dests)
         if not sources or not dests or any(e.subnet is None or e.subnet.platform or is_global(e.address)
-                                           for _, e in pairs_of):
+                                           for _, e in ends):
             return None
         fw_vnets = self.firewall_networks
-        if any(e.subnet.vnet.key in fw_vnets for _, e in pairs_of):  # type: ignore[union-attr]
+        if any(e.subnet.vnet.key in fw_vnets for _, e in ends):  # type: ignore[union-attr]
+            return None
+        if len({s for s, _ in sources}) < len(sources) or len({s for s, _ in dests}) < len(dests):
             return None
         src_group, dst_group = groups
-        at_site_s: dict[str, list[int]] = {}
-        at_site_d: dict[str, list[int]] = {}
-        for site, e in sources:
-            at_site_s.setdefault(site, []).append(e.address)
-        for site, e in dests:
-            at_site_d.setdefault(site, []).append(e.address)
-        # the sources' side: outbound NSGs and the first route step, one representative destination each
+        limit = 8 * (len(sources) + len(dests)) + 64  # exceptions: a few per end, else not worth it
+        site_s = {e.address: site for site, e in sources}
+        site_d = {e.address: site for site, e in dests}
+        at_site_s = {site: [e.address] for site, e in sources}
+        at_site_d = {site: [e.address] for site, e in dests}
+        if not (site_s.keys() <= set(population.members.get(src_group, ()))
+                and site_d.keys() <= set(population.members.get(dst_group, ()))):
+            return None  # the population does not hold every end
+        named_pairs: set[tuple[str, str]] = set(exceptions)
+        # the sources' side: outbound NSGs and the first route step, one representative destination of the rest each
         firewall: Firewall | None = None
-        rows: list[tuple[Endpoint, tuple[bool, ...] | None]] = []  # None: its own route drops every packet
+        rows: dict[str, tuple[Endpoint, tuple[bool, ...] | None]] = {}  # None: its own route drops every packet
         for site, a in sources:
-            b0 = next((b for st, b in dests if st != site), None)
-            if b0 is None:
-                continue
             assert a.subnet is not None
             own = at_site_d.get(site, [])
-            classifiers = [c.classes for c in self._checks(a, inbound=False)]
-            classifiers.append(self._route_table(a.subnet).classes)
-            if any(population.splits(c, dst_group, own) for c in classifiers):
-                return None
+            named: set[int] = set()
+            for c in (*(c.classes for c in self._checks(a, inbound=False)), self._route_table(a.subnet).classes):
+                got = population.named(c, dst_group, own, limit)
+                if got is None:
+                    return None
+                named |= got
+            named_pairs.update((site, site_d[x]) for x in named if x in site_d)
+            b0 = next((b for st, b in dests if st != site and b.address not in named), None)
+            if b0 is None:
+                continue  # every pair from it is an exception
             step = self._step(a.subnet, a.subnet.vnet.key, b0.address)
             if step.outside:
                 return None
             if step.dropped:
-                rows.append((a, None))
+                rows[site] = (a, None)
                 continue
             if step.firewall is None or step.firewall.subnet is None or (
                     firewall is not None and step.firewall is not firewall):
                 return None
             firewall = step.firewall
-            rows.append((a, tuple(h[-1].allowed for h in self._nsg_hops(a, b0.address, services, inbound=False))))
-        if not rows:
+            rows[site] = (a, tuple(h[-1].allowed for h in self._nsg_hops(a, b0.address, services, inbound=False)))
+        if not rows or len(named_pairs) > limit:
             return None
-        if firewall is None:  # every source's own route drops it
-            return (False,) * n
+        if firewall is None:  # every source's own route drops what it sends to the rest
+            return self._uniform((False,) * n, sources, dests, named_pairs)
         fw_subnet = firewall.subnet
         assert fw_subnet is not None
-        home = pairs_of[0][1].subnet.vnet.key  # type: ignore[union-attr]  # any network but the firewall's
+        home = ends[0][1].subnet.vnet.key  # type: ignore[union-attr]  # any network but the firewall's
         # T1: the source's outbound verdict, and the reply's way on from the firewall back to the source
-        t1: dict[int, list[tuple[bool, ...]]] = {}
-        fwc = self._fw_check(firewall)
-        rep_a: dict[int, Endpoint] = {}
-        drops = False
-        for a, outs in rows:
+        t1: dict[str, tuple[bool, ...]] = {}
+        for site, (a, outs) in rows.items():
             if outs is None:
-                drops = True
+                t1[site] = (False,) * n
                 continue
             back = self._walk(fw_subnet, home, a.address, firewall)
             reply = back.firewall is None and (back.outside or not back.dropped)
-            key = fwc.sources.key(a.address)
-            rep_a.setdefault(key, a)
-            t1.setdefault(key, []).append(tuple(o and reply for o in outs))
-        # T2: the destination's inbound verdict (from the source, or from the firewall when it SNATs) and the
-        # reply's first step; the walk on from the firewall must deliver into the destination's subnet
-        t2: dict[int, list[tuple[tuple[bool, ...], tuple[bool, ...]]]] = {}
-        rep_b: dict[int, Endpoint] = {}
+            t1[site] = tuple(o and reply for o in outs)
+        # T2: the destination's inbound verdict (from a representative source of the rest, or from the firewall when
+        # it SNATs) and the reply's first step; the walk on from the firewall must deliver into the destination's subnet
+        t2: dict[str, tuple[tuple[bool, ...], tuple[bool, ...]]] = {}
         snat_address = firewall.address
         for site, b in dests:
-            a0 = next((a for st, a in sources if st != site), None)
-            if a0 is None:
-                continue
             subnet = b.subnet
             assert subnet is not None
+            own = at_site_s.get(site, [])
+            named = set()
+            for c in (*(c.classes for c in self._checks(b, inbound=True)), self._route_table(subnet).classes):
+                got = population.named(c, src_group, own, limit)
+                if got is None:
+                    return None
+                named |= got
+            named_pairs.update((site_s[x], site) for x in named if x in site_s)
+            if len(named_pairs) > limit:
+                return None
+            a0 = next((a for st, a in sources if st != site and a.address not in named), None)
+            if a0 is None:
+                continue
             after = self._walk(fw_subnet, home, b.address, firewall)
             if (after.firewall is not None or after.dropped or after.outside or after.internet
                     or after.vnet is not subnet.vnet or subnet.vnet.subnet_at(b.address) is not subnet):
                 return None
-            own = at_site_s.get(site, [])
-            classifiers = [c.classes for c in self._checks(b, inbound=True)]
-            classifiers.append(self._route_table(subnet).classes)
-            if any(population.splits(c, src_group, own) for c in classifiers):
-                return None
             back = self._step(subnet, subnet.vnet.key, a0.address)
             if back.outside or not (back.dropped or back.firewall is firewall):
                 return None
-            key = fwc.destinations.key(b.address)
-            rep_b.setdefault(key, b)
             if back.dropped:  # the reply is dropped: nothing gets through
-                t2.setdefault(key, []).append(((False,) * n, (False,) * n))
+                t2[site] = ((False,) * n, (False,) * n)
                 continue
             ins = tuple(h[-1].allowed for h in self._nsg_hops(b, a0.address, services, inbound=True))
             snat = ins if snat_address is None else tuple(
                 h[-1].allowed for h in self._nsg_hops(b, snat_address, services, inbound=True))
-            t2.setdefault(key, []).append((ins, snat))
-        if not t2:
+            t2[site] = (ins, snat)
+        # the firewall: a rule holding some but not all ends of a side names the pairs it holds
+        fwc = self._fw_check(firewall)
+        size_s, size_d = population.size(src_group), population.size(dst_group)
+        for r in fwc.rules:
+            if r.kind == "application" and "*" not in r.fqdns:
+                continue  # it names no address without a name (_FirewallCheck._one): it holds no pair
+            every_s = r.sources.any or population.held(r.sources)[0].get(src_group, 0) == size_s
+            if r.kind == "application":  # decided by the source and the name alone (_FirewallCheck._one)
+                every_d = True
+            else:
+                every_d = r.destinations.any or population.held(r.destinations)[0].get(dst_group, 0) == size_d
+            if every_s and every_d:
+                continue  # it holds every pair
+            held_s = [site_s[x] for x in population.holding(r.sources, src_group) if x in site_s]
+            held_d = [site for site, _ in dests] if r.kind == "application" else [
+                site_d[x] for x in population.holding(r.destinations, dst_group) if x in site_d]
+            if not held_s or not held_d:
+                continue  # it holds no pair
+            if len(held_s) * len(held_d) > limit:
+                return None
+            named_pairs.update((x, y) for x in held_s for y in held_d if x != y)
+            if len(named_pairs) > limit:
+                return None
+        # the pairs left: every source and destination with one, and one of them to ask the firewall about
+        per_s: dict[str, int] = {}
+        per_d: dict[str, int] = {}
+        for x, y in named_pairs:
+            if x != y and x in at_site_s and y in at_site_d:
+                per_s[x] = per_s.get(x, 0) + 1
+                per_d[y] = per_d.get(y, 0) + 1
+        left_s = [site for site, _ in sources if len(dests) - (site in at_site_d) - per_s.get(site, 0) > 0]
+        left_d = [site for site, _ in dests if len(sources) - (site in at_site_s) - per_d.get(site, 0) > 0]
+        pair = next(((x, y) for x in left_s for y, _ in dests if x != y and (x, y) not in named_pairs), None)
+        if pair is None:
+            return None  # every pair is an exception
+        if any(x not in t1 for x in left_s) or any(y not in t2 for y in left_d):  # pragma: no cover - by construction
             return None
+        decided = fwc.decide(at_site_s[pair[0]][0], dict(dests)[pair[1]], services)
         verdict: list[bool] = []
         for p in range(n):
-            every, none = not drops, True
-            for ka, arows in t1.items():
-                all1, any1 = all(r[p] for r in arows), any(r[p] for r in arows)
-                for kb, brows in t2.items():
-                    hop, snats = fwc.decide(rep_a[ka].address, rep_b[kb], services)[p]
-                    side = 1 if snats and snat_address is not None else 0
-                    all2, any2 = all(r[side][p] for r in brows), any(r[side][p] for r in brows)
-                    every = every and hop.allowed and all1 and all2
-                    none = none and not (hop.allowed and any1 and any2)
-            if every == none:  # some pairs allowed and some denied (or the sides disagree): not one verdict
-                return None
-            verdict.append(every)
-        return tuple(verdict)
+            hop, snats = decided[p]
+            side = 1 if snats and snat_address is not None else 0
+            ones = [t1[x][p] for x in left_s]
+            twos = [t2[y][side][p] for y in left_d]
+            if hop.allowed and all(ones) and all(twos):
+                verdict.append(True)
+            elif not hop.allowed or not any(ones) or not any(twos):
+                verdict.append(False)
+            else:
+                return None  # some pairs allowed and some denied: not one verdict
+        return self._uniform(tuple(verdict), sources, dests, named_pairs)
+
+    @staticmethod
+    def _uniform(verdicts: tuple[bool, ...], sources: Sequence[tuple[str, Endpoint]],
+                 dests: Sequence[tuple[str, Endpoint]], named: set[tuple[str, str]]) -> Uniform:
+        src, dst = {s for s, _ in sources}, {s for s, _ in dests}
+        return Uniform(verdicts, frozenset((x, y) for x, y in named if x != y and x in src and y in dst))
 
     def route_classes(self, subnet: Subnet) -> Classifier:
         """The classes of destination addresses `subnet`'s effective routes tell apart."""
@@ -858,4 +924,4 @@ def _trace(*parts: tuple[Hop, ...]) -> Trace:
     return Trace(tuple(hops), True)
 
 
-__all__ = ["Endpoint", "Hop", "Network", "Path", "ReachError", "Service", "Services", "Trace"]
+__all__ = ["Endpoint", "Hop", "Network", "Path", "ReachError", "Service", "Services", "Trace", "Uniform"]

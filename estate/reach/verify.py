@@ -17,18 +17,19 @@
 Inter-council pairs are many (40 councils: 81,000 ordered pairs of segments, 890,000 probes; 400 councils: 8 million
 pairs). They are all judged, none sampled, but in classes: the pairs from one VLAN of every council to another VLAN
 of every other council are one class, and `Network.uniform_verdicts` proves in time linear in the councils that all
-its pairs get one verdict per port (each council's NSGs and routes cannot tell the other councils' segments of the
-class apart; the hub firewall decides per class of addresses). A class it cannot prove, or whose verdicts differ
-from the matrix's, is traced pair by pair, which names the deciding rule of each failing pair; so are the pairs
-within a council and those with the hub, and every class an inter flow joins some pair of councils in (council.yml
-`exchanges`: the matrix itself expects those pairs allowed and the class's other pairs denied). `verify(...,
-fast=False)` traces every pair (the reference the tests hold the fast path to). Hub routing is counted the same
-way: one first step per council subnet for all other councils.
+its pairs but a few exceptions get one verdict per port. The exceptions are the pairs some rule names specifically
+(a council's NSG or route table telling some councils' segments of the class apart from the rest: its partners;
+a hub firewall rule holding some councils' segments and not all) and the class's declared pairs (council.yml
+`exchanges`: the matrix expects those allowed and the class's other pairs denied); they are O(councils) and are
+traced one by one. So are the pairs within a council and those with the hub, and a class it cannot prove or whose
+verdicts differ from the matrix's, which names the deciding rule of each failing pair. `verify(..., fast=False)`
+traces every pair (the reference the tests hold the fast path to). Hub routing is counted the same way: one first
+step per council subnet for all other councils.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -203,6 +204,15 @@ def _judge(out: Verification, check: str, stack: str, got: bool | None, want: bo
 _Ends = Sequence[tuple[LabSegment, Endpoint]]
 
 
+@dataclass(frozen=True)
+class _Proven:
+    """A class of inter-council pairs `Network.uniform_verdicts` proved: its verdicts, and its exceptions (traced
+    one by one) by source site."""
+
+    verdicts: tuple[bool, ...]
+    exceptions: dict[str, list[str]]    # source site -> destination sites
+
+
 @dataclass
 class _Layout:
     """The segments as the segmentation check walks them: by site, and the councils' by VLAN (the classes)."""
@@ -211,6 +221,7 @@ class _Layout:
     by_site: dict[str, list[tuple[LabSegment, Endpoint]]]
     hub: list[tuple[LabSegment, Endpoint]]
     vlans: dict[str, list[tuple[LabSegment, Endpoint]]]   # council segments of one VLAN name, every council
+    at: dict[str, dict[str, tuple[LabSegment, Endpoint]]]  # VLAN name -> site -> its segment
 
     @classmethod
     def of(cls, segments: _Ends) -> _Layout:
@@ -220,35 +231,59 @@ class _Layout:
             by_site.setdefault(s.site, []).append((s, e))
             if not s.is_hub:
                 vlans.setdefault(s.name, []).append((s, e))
-        return cls(segments, by_site, [x for x in segments if x[0].is_hub], vlans)
+        at = {name: {s.site: (s, e) for s, e in ends} for name, ends in vlans.items()}
+        return cls(segments, by_site, [x for x in segments if x[0].is_hub], vlans, at)
 
-    def one_by_one(self, s: LabSegment, proven: Iterable[tuple[str, str]]) -> Iterable[tuple[LabSegment, Endpoint]]:
+    def others(self, s: LabSegment, vlan: str) -> int:
+        """How many segments of `vlan` are at another site than `s`."""
+        return len(self.vlans[vlan]) - (s.site in self.at[vlan])
+
+    def one_by_one(self, s: LabSegment, proven: Mapping[tuple[str, str], _Proven]
+                   ) -> Iterable[tuple[LabSegment, Endpoint]]:
         """The destinations judged pair by pair from `s`: all of them for a hub segment; for a council's, its own
-        site's and the hub's, and the other councils' of every VLAN not proven as a class."""
+        site's and the hub's, the other councils' of every VLAN not proven as a class, and the exceptions of those
+        proven."""
         if s.is_hub:
             yield from self.segments
             return
         yield from self.by_site[s.site]
         yield from self.hub
-        done = {d for c, d in proven if c == s.name}
         for name, ends in self.vlans.items():
-            if name not in done:
+            got = proven.get((s.name, name))
+            if got is None:
                 yield from (x for x in ends if x[0].site != s.site)
+            else:
+                yield from (self.at[name][site] for site in got.exceptions.get(s.site, ()))
 
 
-def _classes(network: Network, layout: _Layout, services: Services, idle: set[str]
-             ) -> dict[tuple[str, str], tuple[bool, ...]]:
-    """Every (source VLAN, destination VLAN) class of inter-council pairs the network proves uniform, with its
-    verdicts (Network.uniform_verdicts): each of its pairs has them, so none is traced one by one."""
+def _declared(estate: Estate) -> dict[tuple[str, str], set[tuple[str, str]]]:
+    """Per (source VLAN, destination VLAN) class, the pairs of councils (source, destination) an inter flow of that
+    class joins (council.yml `exchanges`): the matrix expects them allowed and the class's other pairs denied."""
+    exchanges = exchange_pairs(estate)
+    out: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for f in estate.framework.network.flows:
+        if f.scope == "inter":
+            out.setdefault((f.source, f.destination), set()).update((a, b) for x, a, b in exchanges if x == f.id)
+    return out
+
+
+def _classes(network: Network, layout: _Layout, services: Services, idle: set[str],
+             declared: Mapping[tuple[str, str], set[tuple[str, str]]]) -> dict[tuple[str, str], _Proven]:
+    """Every (source VLAN, destination VLAN) class of inter-council pairs the network proves uniform but for a few
+    exceptions (Network.uniform_verdicts: the pairs some rule names specifically, and the class's declared pairs),
+    with its verdicts: each of its other pairs has them, so none of those is traced one by one."""
     population = Population({name: [e.address for _, e in ends] for name, ends in layout.vlans.items()})
     out = {}
     for src, ends in layout.vlans.items():
         sources = [(s.site, e) for s, e in ends if s.label not in idle]
         for dst, targets in layout.vlans.items():
             got = network.uniform_verdicts(sources, [(d.site, e) for d, e in targets], services, population,
-                                           (src, dst))
+                                           (src, dst), declared.get((src, dst), ()))
             if got is not None:
-                out[(src, dst)] = got
+                by_source: dict[str, list[str]] = {}
+                for a, b in sorted(got.exceptions):
+                    by_source.setdefault(a, []).append(b)
+                out[(src, dst)] = _Proven(got.verdicts, by_source)
     return out
 
 
@@ -258,7 +293,6 @@ def _segmentation(network: Network, estate: Estate, segments: Sequence[tuple[Lab
     services: Services = tuple(matrix_ports(fw))
     exchanges = exchange_pairs(estate)
     inter = [f for f in fw.network.flows if f.scope == "inter"]
-    agreed_classes = {(f.source, f.destination) for f in inter if any(x[0] == f.id for x in exchanges)}
     expected: dict[tuple[bool, bool, bool, str, str, frozenset[str]],
                    tuple[tuple[str | None, ...], tuple[bool, ...], str]] = {}
 
@@ -276,14 +310,13 @@ def _segmentation(network: Network, estate: Estate, segments: Sequence[tuple[Lab
 
     idle = {s.label: why for s, a in segments if a.subnet is not None and (why := network.idle(a.subnet))}
     layout = _Layout.of(segments)
-    agreeing: dict[tuple[str, str], tuple[bool, ...]] = {}
+    agreeing: dict[tuple[str, str], _Proven] = {}
     if fast:  # a class whose verdicts differ from the matrix's is traced pair by pair, to name the deciding rules
-        for (src, dst), proven in _classes(network, layout, services, set(idle)).items():
-            if (src, dst) in agreed_classes:
-                continue  # the matrix allows some of its pairs and not the rest: traced pair by pair
-            s0 = layout.vlans[src][0][0]
-            d0 = next((d for d, _ in layout.vlans[dst] if d.site != s0.site), None)
-            if d0 is not None and expect(s0, d0)[1] == proven:
+        for (src, dst), proven in _classes(network, layout, services, set(idle), _declared(estate)).items():
+            # the class's pairs that are no exception are no declared pair of it: the matrix has one answer for them
+            rest = next(((s, d) for s, _ in layout.vlans[src] if s.label not in idle for d, _ in layout.vlans[dst]
+                         if d.site != s.site and d.site not in proven.exceptions.get(s.site, ())), None)
+            if rest is not None and expect(*rest)[1] == proven.verdicts:
                 agreeing[(src, dst)] = proven
     for s, a in segments:
         t = out.tally("segmentation", s.site)
@@ -292,9 +325,10 @@ def _segmentation(network: Network, estate: Estate, segments: Sequence[tuple[Lab
             t.idle += len(services) * (len(segments) - 1)
             continue
         if not s.is_hub:
-            for (src, dst), same in agreeing.items():
+            for (src, dst), proven in agreeing.items():
                 if src == s.name:
-                    pairs = sum(1 for d, _ in layout.vlans[dst] if d.site != s.site)
+                    same = proven.verdicts
+                    pairs = layout.others(s, dst) - len(proven.exceptions.get(s.site, ()))
                     allowed = sum(same) * pairs
                     t.allowed += allowed
                     t.allowed_ok += allowed
@@ -329,7 +363,7 @@ def verdict_table(network: Network, estate: Estate, *, fast: bool = True
     segments = _segments(network, estate, Verification())
     idle = {s.label for s, a in segments if a.subnet is not None and network.idle(a.subnet)}
     layout = _Layout.of(segments)
-    proven = _classes(network, layout, services, idle) if fast else {}
+    proven = _classes(network, layout, services, idle, _declared(estate)) if fast else {}
     table: dict[tuple[str, str], tuple[bool | None, ...]] = {}
     for s, a in segments:
         if s.label in idle:
@@ -337,7 +371,9 @@ def verdict_table(network: Network, estate: Estate, *, fast: bool = True
         if not s.is_hub:
             for (src, dst), got in proven.items():
                 if src == s.name:
-                    table.update({(a.label, b.label): got for d, b in layout.vlans[dst] if d.site != s.site})
+                    skip = set(got.exceptions.get(s.site, ()))
+                    table.update({(a.label, b.label): got.verdicts for d, b in layout.vlans[dst]
+                                  if d.site != s.site and d.site not in skip})
         for d, b in layout.one_by_one(s, proven):
             if s is not d:
                 table[(a.label, b.label)] = network.verdicts(a, b, services)
@@ -451,32 +487,39 @@ def _hub_routing(network: Network, segments: Sequence[tuple[LabSegment, Endpoint
     onward: dict[str, int] = {}  # per firewall: the targets the walk on from it leaves the planned stacks for
     fw_vnets = network.firewall_networks
     internet = Endpoint("Internet", INTERNET)
+    at_vnet: dict[str, list[Endpoint]] = {}  # the targets in each network (one each), not searched per segment
+    for v, e in targets:
+        at_vnet.setdefault(v.key, []).append(e)
     for s, a in segments:
         if s.is_hub or a.subnet is None or a.subnet.platform:
             continue
         t = out.tally("hub_routing", s.site)
-        mine = [(v, e) for v, e in targets if v is not a.subnet.vnet]
-        one_by_one = [*mine, (None, internet)]
-        if fast and mine and private and a.subnet.vnet.key not in fw_vnets and not population.splits(
-                network.route_classes(a.subnet), "spokes", [e.address for v, e in targets if v is a.subnet.vnet]):
+        home = at_vnet.get(a.subnet.vnet.key, [])
+        others = len(targets) - len(home)
+        first = next((e for v, e in targets if v is not a.subnet.vnet), None)
+        if fast and first is not None and private and a.subnet.vnet.key not in fw_vnets and not population.splits(
+                network.route_classes(a.subnet), "spokes", [e.address for e in home]):
             # one first step for every other council's network (one class of this subnet's routes)
-            step = network.first_step(a.subnet, mine[0][1].address)
+            step = network.first_step(a.subnet, first.address)
             fw = step.firewall
             if step.outside and fw is None:
-                t.outside += len(mine)
-                one_by_one = one_by_one[-1:]
+                t.outside += others
+                one_by_one = [internet]
             elif step.dropped or (fw is not None and fw.subnet is not None):
                 left = 0
                 if not step.dropped and fw is not None:
                     if fw.key not in onward:
                         onward[fw.key] = sum(network.onward(fw, e.address).outside for _, e in targets)
-                    left = onward[fw.key] - sum(network.onward(fw, e.address).outside
-                                                for v, e in targets if v is a.subnet.vnet)
+                    left = onward[fw.key] - sum(network.onward(fw, e.address).outside for e in home)
                 t.outside += left
-                t.allowed += len(mine) - left
-                t.allowed_ok += len(mine) - left
-                one_by_one = one_by_one[-1:]
-        for _, dst in one_by_one:
+                t.allowed += others - left
+                t.allowed_ok += others - left
+                one_by_one = [internet]
+            else:
+                one_by_one = [*(e for v, e in targets if v is not a.subnet.vnet), internet]
+        else:
+            one_by_one = [*(e for v, e in targets if v is not a.subnet.vnet), internet]
+        for dst in one_by_one:
             path = network.path(a, dst)
             if path.outside:
                 t.outside += 1
