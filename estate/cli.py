@@ -162,7 +162,7 @@ def _register_extensions() -> None:
 def main() -> None:
     _register_extensions()
     # Ctrl-C, SIGTERM and SIGHUP: every command's clean-up runs, then one line and exit 128+signal
-    with handling_signals():
+    with handling_signals(last=True):
         sys.exit(run())
 
 

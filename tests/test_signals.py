@@ -149,6 +149,43 @@ def test_a_command_that_swallows_the_interrupt_still_exits_with_the_signal() -> 
     assert done.value.code == 143
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_signal_that_lands_in_a_weakref_callback_still_runs_the_clean_up(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A signal during garbage collection (a weakref callback, a finaliser) raises where Python can only print
+    "Exception ignored" and go on: the interrupt is raised again in ordinary code, with no traceback printed."""
+    import gc
+    import weakref
+
+    class Thing:
+        pass
+
+    cleaned = []
+    body_finished = []
+
+    def callback(_: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here, inside the callback
+        time.sleep(0.5)
+
+    with pytest.raises(SystemExit) as done, handling_signals():
+        try:
+            thing = Thing()
+            ref = weakref.ref(thing, callback)
+            del thing
+            gc.collect()
+            time.sleep(5)  # without the retry nothing interrupts this
+            body_finished.append(True)
+        finally:
+            cleaned.append(True)
+    assert ref() is None
+    assert done.value.code == 143
+    assert cleaned == [True]
+    assert body_finished == []
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert err.strip().splitlines() == ["estate: interrupted by SIGTERM"]
+
+
 def test_a_forked_child_gets_the_default_handlers(tmp_path: Path) -> None:
     """The offline plan's workers are forked: SIGTERM from the parent must end them, not raise in them."""
     with handling_signals():
