@@ -81,7 +81,9 @@ class Catalogue:
 
 @lru_cache(maxsize=4)
 def catalogue(path: Path = DATA) -> Catalogue:
-    shown = display(path)
+    # the tool's own table is named as it sits in the repo (estate/preflight.yaml), whatever the working
+    # folder was when it was first read (it is cached)
+    shown = "/".join(DATA.parts[-2:]) if path == DATA else display(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         vm = raw["vm_sizes"]
