@@ -13,6 +13,7 @@ SIGTERM and it must simply go.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -43,28 +44,48 @@ def _raise(signum: int, frame: FrameType | None) -> None:
     if _finishing:
         return
     _received.append(signum)
+    _attempts[:] = []
+    # unwinding Pulumi's event loop leaves tasks holding the interrupt; asyncio would log each as "Task
+    # exception was never retrieved" with a traceback when it is collected: the process is ending, say nothing
+    logging.getLogger("asyncio").disabled = True
+    signal.setitimer(signal.ITIMER_REAL, _WATCHDOG_SECONDS)
     raise Interrupted(signum)
 
 
-# A signal can arrive while Python runs a finaliser or a weakref callback (garbage collection inside Pulumi's
-# or gRPC's objects). An exception raised there cannot propagate: Python prints "Exception ignored in ..." with
-# a traceback and carries on, so the clean-up would never run. The unraisable hook swallows that one
-# Interrupted and raises it again a moment later from a one-shot SIGALRM timer, by then in ordinary code
-# (docs.python.org/3/library/sys.html#sys.unraisablehook, signal.setitimer).
+# The interrupt can be lost where it lands:
+# - in a finaliser or a weakref callback (garbage collection inside Pulumi's or gRPC's objects), where Python
+#   can only print "Exception ignored in ..." and carry on (docs.python.org/3/library/sys.html#sys.unraisablehook);
+#   the hook below swallows that one and has the timer raise it again at once, by then in ordinary code;
+# - in library code that catches BaseException and carries on (seen once in twenty runs of `plan` under SIGINT:
+#   Pulumi's event loop went back to waiting on a future nobody would complete).
+# So a one-shot SIGALRM timer (signal.setitimer) raises the interrupt again while the command is still running
+# after a signal: after _WATCHDOG_SECONDS (clean-up takes far less), up to _RETRIES times; then the process
+# ends with the signal's exit code rather than hang.
+_WATCHDOG_SECONDS = 3.0
 _RETRY_SECONDS = 0.01
-_pending: list[int] = []
+_RETRIES = 3
+_attempts: list[int] = []
 
 
-def _raise_pending(signum: int, frame: FrameType | None) -> None:
-    if _pending:
-        raise Interrupted(_pending.pop())
+def _again(signum: int, frame: FrameType | None) -> None:
+    if _finishing or not _received:
+        return
+    code = exit_code(_received[0])
+    if len(_attempts) >= _RETRIES:
+        name = signal.Signals(_received[0]).name
+        os.write(2, f"estate: interrupted by {name}; the clean-up did not finish\n".encode())
+        os._exit(code)
+    _attempts.append(code)
+    signal.setitimer(signal.ITIMER_REAL, _WATCHDOG_SECONDS)
+    raise Interrupted(_received[0])
 
 
 def _unraisable(previous: object) -> object:
     def hook(unraisable: sys.UnraisableHookArgs) -> None:
         if isinstance(unraisable.exc_value, Interrupted):
-            _pending[:] = [unraisable.exc_value.signum]
             signal.setitimer(signal.ITIMER_REAL, _RETRY_SECONDS)
+            return
+        if _received:  # unwinding after a signal: a coroutine or finaliser closed half-way is expected
             return
         previous(unraisable)  # type: ignore[operator]
 
@@ -91,8 +112,10 @@ def handling_signals(*, last: bool = False) -> Iterator[None]:
     previous = {signum: signal.getsignal(signum) for signum in (*SIGNALS, signal.SIGALRM)}
     for signum in SIGNALS:
         signal.signal(signum, _raise)
-    signal.signal(signal.SIGALRM, _raise_pending)
+    signal.signal(signal.SIGALRM, _again)
     previous_hook = sys.unraisablehook
+    asyncio_log = logging.getLogger("asyncio")
+    asyncio_log_disabled = asyncio_log.disabled
     sys.unraisablehook = _unraisable(previous_hook)  # type: ignore[assignment]
     if not _fork_hook_installed:
         os.register_at_fork(after_in_child=_defaults_in_child)
@@ -112,8 +135,10 @@ def handling_signals(*, last: bool = False) -> Iterator[None]:
     finally:
         _finishing[:] = [True]
         signal.setitimer(signal.ITIMER_REAL, 0)
-        _pending.clear()
-        sys.unraisablehook = previous_hook
+        _attempts.clear()
+        if not (last and _received):  # a process ending on a signal keeps both quiet to its end
+            sys.unraisablehook = previous_hook
+            asyncio_log.disabled = asyncio_log_disabled
         for signum, handler in previous.items():
             if handler is not None:
                 signal.signal(signum, handler)

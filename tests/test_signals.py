@@ -186,6 +186,22 @@ def test_a_signal_that_lands_in_a_weakref_callback_still_runs_the_clean_up(
     assert err.strip().splitlines() == ["estate: interrupted by SIGTERM"]
 
 
+def test_an_interrupt_that_library_code_swallows_is_raised_again() -> None:
+    """Code that catches BaseException and carries on (seen in Pulumi's event loop under SIGINT) must not leave
+    the command hanging: the interrupt is raised again while the command still runs."""
+    swallowed = []
+    with pytest.raises(SystemExit) as done, handling_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except BaseException:  # the library code's mistake this test plays
+            swallowed.append(True)
+        time.sleep(30)  # waits on nothing: only the raised-again interrupt ends it
+        swallowed.append(False)
+    assert swallowed == [True]
+    assert done.value.code == 130
+
+
 def test_a_forked_child_gets_the_default_handlers(tmp_path: Path) -> None:
     """The offline plan's workers are forked: SIGTERM from the parent must end them, not raise in them."""
     with handling_signals():
