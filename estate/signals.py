@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -150,4 +151,11 @@ def handling_signals(*, last: bool = False) -> Iterator[None]:
     if _received:
         name = signal.Signals(_received[0]).name
         print(f"estate: interrupted by {name}", file=sys.stderr, flush=True)
+        if last:
+            # The one line is said. What the interpreter prints on its way out after an interrupted Pulumi run
+            # (a coroutine never awaited, a task's interrupt never retrieved) is noise, not news: it goes nowhere.
+            warnings.simplefilter("ignore")
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
         sys.exit(exit_code(_received[0]))

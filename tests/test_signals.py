@@ -276,3 +276,19 @@ def test_a_signalled_plan_ends_its_workers_and_writes_nothing(repo: Path) -> Non
     assert code == 143
     assert err.splitlines() == ["estate: interrupted by SIGTERM"]
     assert snapshot(repo) == before
+
+
+def test_a_process_ending_on_a_signal_says_one_line_and_nothing_after() -> None:
+    """On its way out after an interrupted Pulumi run the interpreter warns of coroutines never awaited and
+    tasks whose interrupt nobody retrieved: the process says its one line and nothing else."""
+    script = (
+        "import os, signal, time\n"
+        "from estate.signals import handling_signals\n"
+        "async def never() -> None: ...\n"
+        "with handling_signals(last=True):\n"
+        "    pending = never()  # collected on the way out: 'coroutine ... was never awaited'\n"
+        "    os.kill(os.getpid(), signal.SIGHUP)\n"
+        "    time.sleep(30)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 129
+    assert run.stderr.splitlines() == ["estate: interrupted by SIGHUP"]
