@@ -23,6 +23,7 @@ from estate.compliance.engine import judge_estate, judge_resource, judge_stack
 from estate.compliance.fixtures import load_case, read
 from estate.loader import Estate
 from estate.reports.charts import domain_chart, trend_chart
+from tests import wire_support as wire
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data" / "compliance"
@@ -383,23 +384,6 @@ def test_a_port_that_is_no_finite_number_is_a_value_error() -> None:
 WRONG: tuple[Any, ...] = ([], {}, "inf", True, math.nan, None)
 
 
-def _paths(node: Any, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
-    if prefix:
-        yield prefix
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _paths(v, (*prefix, i))
-
-
-def _replace(node: Any, path: tuple[str | int, ...], value: Any) -> Any:
-    if not path:
-        return value
-    if isinstance(node, dict):
-        return {k: (_replace(v, path[1:], value) if k == path[0] else v) for k, v in node.items()}
-    return [_replace(v, path[1:], value) if i == path[0] else v for i, v in enumerate(node)]
 
 
 # Rules whose resources are also read by code outside the rules and the engine (the platform contract, the
@@ -427,9 +411,9 @@ def _sweep(estate: Estate, rule_id: str) -> tuple[int, list[tuple[str, str, str]
         ctx = Context(c.estate, BASELINE["today"])
         pool: list[Resource] = list(c.resources or [])
         for i, res in enumerate(pool):
-            for path in _paths(dict(res.inputs)):
+            for path in wire.paths(dict(res.inputs)):
                 for bad in WRONG:
-                    changed = dataclasses.replace(res, inputs=_replace(dict(res.inputs), path, bad))
+                    changed = dataclasses.replace(res, inputs=wire.replace(dict(res.inputs), path, bad))
                     group: list[CloudResource] = [*pool[:i], changed, *pool[i + 1:]]
                     count += 1
                     try:

@@ -23,6 +23,7 @@ from estate.contract.schema import ARTEFACTS, schema_errors
 from estate.contract.types import ARM_TYPES, SCHEMAS, azure_native_api_version
 from estate.loader import load_estate
 from estate.plan import HUB, Plan, PlannedResource, plan
+from tests import wire_support as wire
 
 # The plan has no findings. The two defects this test was made for (a Standard V1 backup policy on Trusted Launch
 # VMs; the AVD token under protectedSettings.properties) were fixed in stacks/ (issue 13 items 1-2: 7b2c9f3,
@@ -377,7 +378,7 @@ def test_a_wrong_type_where_a_rule_reads_an_object_is_a_finding(
     property (the rule's own, with its source), and the rule still judges the rest of the plan."""
     res = _first(example_plan, type_name)
     inputs: dict[str, Any] = {**res.inputs, str(key[0]): res.inputs.get(str(key[0]))}  # an absent key is added
-    changed = dataclasses.replace(res, inputs=_replace(inputs, key, bad))
+    changed = dataclasses.replace(res, inputs=wire.replace(inputs, key, bad))
     findings = [f for rule in RULES for f in rule.check(_index([changed if r.urn == res.urn else r
                                                                 for r in example_plan.resources]))]
     hits = [f for f in findings if f.resource == res.urn and f.property == prop]
@@ -391,7 +392,7 @@ def test_a_dsc_extension_whose_settings_are_no_object_is_a_finding(example_plan:
     i = next(i for i, e in enumerate(extensions) if e.get("type") == "DSC")
     prop = f"$.properties.virtualMachineProfile.extensionProfile.extensions[{i}].properties.settings"
     for bad, kind in ((True, "a boolean (true)"), ("x", "a string"), ([], "a list")):
-        changed = dataclasses.replace(vmss, inputs=_replace(
+        changed = dataclasses.replace(vmss, inputs=wire.replace(
             dict(vmss.inputs), ("virtualMachineProfile", "extensionProfile", "extensions", i, "settings"), bad))
         findings = check_plan([changed if r.urn == vmss.urn else r for r in example_plan.resources])
         hit = expect(findings, "ARM-AVD-DSC-TOKEN", vmss, prop)
@@ -439,17 +440,8 @@ def _kind(value: Any) -> str:
     return {int: "number", float: "number", str: "string", dict: "object", list: "list"}.get(type(value), "null")
 
 
-def _paths(node: Any, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
-    if prefix:
-        yield prefix
-    if len(prefix) >= SWEEP_DEPTH:
-        return
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node[:SWEEP_ITEMS]):
-            yield from _paths(v, (*prefix, i))
+def _paths(node: Any) -> Iterator[tuple[str | int, ...]]:
+    return wire.paths(node, depth=SWEEP_DEPTH, items=SWEEP_ITEMS)
 
 
 def _at(node: Any, path: tuple[str | int, ...]) -> Any:
@@ -458,12 +450,6 @@ def _at(node: Any, path: tuple[str | int, ...]) -> Any:
     return node
 
 
-def _replace(node: Any, path: tuple[str | int, ...], value: Any) -> Any:
-    if not path:
-        return value
-    if isinstance(node, dict):
-        return {k: (_replace(v, path[1:], value) if k == path[0] else v) for k, v in node.items()}
-    return [_replace(v, path[1:], value) if i == path[0] else v for i, v in enumerate(node)]
 
 
 def _index(resources: list[PlannedResource]) -> PlanIndex:
@@ -496,7 +482,7 @@ def test_no_wrong_type_anywhere_in_the_plan_escapes_the_contract(hub_and_council
         for path in _paths(dict(res.inputs)):
             was = _kind(_at(res.inputs, path))
             for bad in WRONG:
-                changed = dataclasses.replace(res, inputs=_replace(dict(res.inputs), path, bad))
+                changed = dataclasses.replace(res, inputs=wire.replace(dict(res.inputs), path, bad))
                 count += 1
                 try:
                     found = [f for rule in RULES for f in rule.check(PlanIndex([changed, *others], now))
