@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 
 from estate.compliance import HostFacts, evaluate
-from estate.compliance.base import Resource
 from estate.compliance.engine import score
 from estate.compliance.findings import Finding
+from estate.controls.base import Resource
 from estate.errors import EstateError
 from estate.loader import Estate
 from estate.models import Council, Exemption

@@ -1,27 +1,27 @@
-"""Every rule has a pair of fixtures: the passing one passes, the failing one fails with the rule's id.
+"""Every rule has a pair of fixtures: the passing one passes, the failing one fails with the rule's id, and
+each case names exactly which resources pass (`passes:`) and which fail (`fails:`), as Checkov's tests do.
 
-Fixtures live in tests/data/compliance/<RULE-ID>.yml (see estate/compliance/fixtures.py for the format).
+Fixtures live in the control's home, estate/controls/<area>/<control>/fixtures/<RULE-ID>.yml (see
+estate/compliance/fixtures.py for the format).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from estate.compliance import evaluate
-from estate.compliance.base import control_at, registry
 from estate.compliance.catalogue import RULE_IDS
 from estate.compliance.findings import Finding
-from estate.compliance.fixtures import load_case, read
+from estate.compliance.fixtures import BASELINE_FILE, fixture_files, fixture_path, load_case, read
 from estate.compliance.flows import fqdn_covers, judge_egress
+from estate.controls.base import control_at, registry
 from estate.loader import Estate
 
-DATA = Path(__file__).parent / "data" / "compliance"
-BASELINE: dict[str, Any] = read(DATA / "_baseline.yml")
+BASELINE: dict[str, Any] = read(BASELINE_FILE)
 TODAY: dt.date = BASELINE["today"]
 RULES = sorted(registry())
 
@@ -33,6 +33,18 @@ def judge(estate: Estate, rule_id: str, case: dict[str, Any]) -> list[Finding]:
     return [f for f in report.findings if f.rule_id == rule_id]
 
 
+def named(findings: list[Finding], status: str) -> list[str]:
+    """The names of the resources with this status: a host's or asset's name, a cloud resource's URN's last part."""
+    return sorted({f.resource.rsplit("::", 1)[-1] for f in findings if f.status == status})
+
+
+def check_names(rule_id: str, findings: list[Finding], case: dict[str, Any]) -> None:
+    """The case's `passes:` and `fails:` are exactly the resources that pass and fail."""
+    if "passes" in case or "fails" in case:
+        assert named(findings, "pass") == sorted(case.get("passes") or []), f"{rule_id}: passing resources"
+        assert named(findings, "fail") == sorted(case.get("fails") or []), f"{rule_id}: failing resources"
+
+
 def test_there_are_at_least_30_rules_across_every_domain() -> None:
     assert len(RULES) >= 30
     assert {r.split("-")[0] for r in RULES} == {"NET", "DSK", "DCN", "HLP", "SEC"}
@@ -40,7 +52,7 @@ def test_there_are_at_least_30_rules_across_every_domain() -> None:
 
 
 def test_every_fixture_names_a_rule() -> None:
-    files = {p.stem for p in DATA.glob("*.yml") if not p.name.startswith("_")}
+    files = set(fixture_files())
     assert files == set(RULES)
 
 
@@ -58,9 +70,10 @@ def test_rule_metadata_comes_from_the_framework(rule_id: str, estate: Estate) ->
 
 @pytest.mark.parametrize("rule_id", RULES)
 def test_passing_fixture_passes(rule_id: str, estate: Estate) -> None:
-    fixture = read(DATA / f"{rule_id}.yml")
+    fixture = read(fixture_path(rule_id))
     findings = judge(estate, rule_id, fixture["pass"])
     assert findings, f"{rule_id}: the passing fixture is not judged at all"
+    check_names(rule_id, findings, fixture["pass"])
     assert [f.status for f in findings] == ["pass"] * len(findings), [f.message for f in findings]
     kinds = {f.kind for f in findings}
     assert kinds == set(registry()[rule_id].kinds()), f"{rule_id}: fixture covers {kinds}"
@@ -68,8 +81,9 @@ def test_passing_fixture_passes(rule_id: str, estate: Estate) -> None:
 
 @pytest.mark.parametrize("rule_id", RULES)
 def test_failing_fixture_fails_with_the_rule_id(rule_id: str, estate: Estate) -> None:
-    fixture = read(DATA / f"{rule_id}.yml")
+    fixture = read(fixture_path(rule_id))
     findings = judge(estate, rule_id, fixture["fail"])
+    check_names(rule_id, findings, fixture["fail"])
     failures = [f for f in findings if f.status == "fail"]
     assert failures, f"{rule_id}: the failing fixture passes: {[f.message for f in findings]}"
     cls = registry()[rule_id]
@@ -94,7 +108,7 @@ def test_auditd_is_judged_on_machines_not_in_containers(estate: Estate) -> None:
 
 
 def test_network_rules_with_fqdns_need_the_dns_proxy(estate: Estate) -> None:
-    case = read(DATA / "NET-012.yml")["pass"]
+    case = read(fixture_path("NET-012"))["pass"]
     case["resources"][0]["inputs"] = {}  # the firewall policy without dnsSettings.enableProxy
     failures = [f for f in judge(estate, "NET-012", case) if f.status == "fail"]
     assert [f.message for f in failures] == [
@@ -131,7 +145,7 @@ def test_an_application_rule_allowing_everything_fails_unless_a_purpose_names_it
 def test_at_preview_the_bastion_nsg_is_the_one_holding_exactly_bastions_rules(estate: Estate) -> None:
     """During a preview the subnet's reference to an NSG not yet created is unknown: the stack's one NSG holding
     exactly Bastion's required rules is taken for AzureBastionSubnet's, and no other NSG gains its exception."""
-    case = read(DATA / "NET-003.yml")["pass"]
+    case = read(fixture_path("NET-003"))["pass"]
     resources = [dict(r) for r in case["resources"]]
     subnet = next(r for r in resources if r["type"].endswith(":Subnet"))
     subnet["inputs"] = {**subnet["inputs"], "networkSecurityGroup": {"id": "[unknown]"}}

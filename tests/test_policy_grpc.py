@@ -26,8 +26,8 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from estate.compliance import evaluate
-from estate.compliance.base import registry
 from estate.compliance.findings import Finding
+from estate.controls.base import registry
 from estate.loader import Estate, load_estate
 from estate.plan import PlannedResource
 
@@ -130,7 +130,7 @@ def test_analyzer_info_describes_every_cloud_rule(pack: Pack, estate: Estate) ->
     assert info.name == "shared-estate"
     cloud_rules = {rid for rid, cls in registry().items() if "cloud" in cls.kinds()}
     assert {p.name for p in info.policies} == cloud_rules
-    from estate.compliance.base import control_at
+    from estate.controls.base import control_at
 
     for pol in info.policies:
         cls = registry()[pol.name]

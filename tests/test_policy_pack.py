@@ -20,14 +20,13 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from estate.compliance.base import Resource, control_at, registry
-from estate.compliance.fixtures import load_case, read
+from estate.compliance.fixtures import BASELINE_FILE, fixture_path, load_case, read
 from estate.compliance.pack import CONFIG_SCHEMA, plain, policies
+from estate.controls.base import Resource, control_at, registry
 from estate.loader import Estate
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).parent / "data" / "compliance"
-BASELINE: dict[str, Any] = read(DATA / "_baseline.yml")
+BASELINE: dict[str, Any] = read(BASELINE_FILE)
 CLOUD = sorted(rid for rid, cls in registry().items() if "cloud" in cls.kinds())
 
 
@@ -74,7 +73,7 @@ def test_a_policy_per_cloud_rule_with_the_spec_metadata(estate: Estate) -> None:
 @pytest.mark.parametrize("rule_id", CLOUD)
 @pytest.mark.parametrize("case", ["pass", "fail"])
 def test_policy_verdict_on_the_rule_fixtures(rule_id: str, case: str, estate: Estate) -> None:
-    fixture = read(DATA / f"{rule_id}.yml")[case]
+    fixture = read(fixture_path(rule_id))[case]
     c = load_case(estate, {"resources": fixture["resources"]}, BASELINE)
     assert c.resources
     policy = next(p for p in policies(c.estate) if p.name == rule_id)
@@ -105,7 +104,7 @@ def test_audit_config_reports_exempt_findings(estate: Estate, tmp_path: Path) ->
     council = Council.model_validate({**rec.council.model_dump(), "exemptions": [ex.model_dump()]})
     exempted = dataclasses.replace(estate, councils={**estate.councils,
                                                      rec.key: dataclasses.replace(rec, council=council)})
-    fixture = read(DATA / "NET-009.yml")["fail"]
+    fixture = read(fixture_path("NET-009"))["fail"]
     c = load_case(exempted, {"resources": fixture["resources"]}, BASELINE)
     policy = next(p for p in policies(exempted) if p.name == "NET-009")
     today = str(BASELINE["today"])

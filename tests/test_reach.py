@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from estate.cli import _register_extensions, app
 from estate.compliance import evaluate
-from estate.compliance.base import Context, Outcome, Rule, passed, registry
 from estate.compliance.engine import judge_estate
+from estate.controls.base import Context, Outcome, Rule, passed, registry
 from estate.lab.probe import build_matrix
 from estate.lab.topology import build, exchange_pairs, load_config
 from estate.loader import Estate

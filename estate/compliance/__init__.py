@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from estate.compliance.engine import evaluate
-    from estate.compliance.facts import HostFacts
     from estate.compliance.findings import CouncilResult, Finding, Report, Status
+    from estate.controls.facts import HostFacts
 
 __all__ = ["CouncilResult", "Finding", "HostFacts", "Report", "Status", "evaluate"]
 
 _WHERE = {
     "evaluate": "estate.compliance.engine",
-    "HostFacts": "estate.compliance.facts",
+    "HostFacts": "estate.controls.facts",
     "CouncilResult": "estate.compliance.findings",
     "Finding": "estate.compliance.findings",
     "Report": "estate.compliance.findings",

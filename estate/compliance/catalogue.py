@@ -3,7 +3,7 @@ rule; it is light (the rules import only the models, which the loader has alread
 
 from __future__ import annotations
 
-from estate.compliance.base import registry
+from estate.controls.base import registry
 
 RULE_IDS: frozenset[str] = frozenset(registry())
 

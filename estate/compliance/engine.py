@@ -9,7 +9,8 @@ from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
-from estate.compliance.base import (
+from estate.compliance.findings import CouncilResult, Finding, Report, Status
+from estate.controls.base import (
     HUB,
     CloudResource,
     Context,
@@ -22,8 +23,7 @@ from estate.compliance.base import (
     iter_rules,
     non_finite,
 )
-from estate.compliance.facts import HostFacts
-from estate.compliance.findings import CouncilResult, Finding, Report, Status
+from estate.controls.facts import HostFacts
 from estate.errors import EstateError, format_path
 from estate.models import Exemption
 

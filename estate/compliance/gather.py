@@ -1,4 +1,4 @@
-"""Gathering live host facts (estate.compliance.facts.HostFacts) from the estate's hosts, in parallel.
+"""Gathering live host facts (estate.controls.facts.HostFacts) from the estate's hosts, in parallel.
 
 One shell script runs on each host through testinfra (its `podman://` backend for lab containers on
 this machine, `ssh://` otherwise) and prints one section per fact source; `parse()` turns the sections
@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from estate.compliance.facts import HOST_ROLES, HostFacts
+from estate.controls.facts import HOST_ROLES, HostFacts
+from estate.controls.spec import Probe, ProbeParams, probes
 
 # Packages that are RDP clients, the framework's approved one first (see `rdp_candidates`).
 RDP_CLIENTS = ("freerdp2-x11", "freerdp3-x11", "freerdp2-wayland", "remmina", "rdesktop")
@@ -26,37 +28,11 @@ KIOSK_SESSION = "/etc/estate/kiosk-session"
 NO_LOGIN_SHELLS = {"/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false", "/bin/sync", ""}
 MARK = "### estate-section "
 
-# Runs as root on the host (POSIX sh); each section's output follows its marker line.
-SCRIPT = r"""
+# Runs as root on the host (POSIX sh): one section per probe command, each after its marker line. The commands
+# come from the probes the controls declare (estate.controls.spec.Probe); `script()` puts them together.
+HEAD = r"""
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C
 s() { printf '\n### estate-section %s\n' "$1"; }
-s os-release; cat /etc/os-release 2>/dev/null
-s sshd; sshd -T 2>/dev/null
-s nft; nft -j list chains 2>/dev/null
-s listen; ss -Hltn 2>/dev/null
-s passwd; cat /etc/passwd 2>/dev/null
-s faillock; cat /etc/security/faillock.conf 2>/dev/null
-s common-auth; cat /etc/pam.d/common-auth 2>/dev/null
-s pwquality; cat /etc/security/pwquality.conf /etc/security/pwquality.conf.d/*.conf 2>/dev/null
-s common-password; cat /etc/pam.d/common-password 2>/dev/null
-s uu-status; dpkg-query -W -f='${Status}\n' unattended-upgrades 2>/dev/null
-s uu-periodic; apt-config dump 2>/dev/null | grep -E '^APT::Periodic::(Unattended-Upgrade|Update-Package-Lists) '
-s uu-timer; systemctl is-enabled apt-daily-upgrade.timer 2>/dev/null
-s auditd; systemctl is-active auditd 2>/dev/null
-s rsyslog-active; systemctl is-active rsyslog 2>/dev/null
-s rsyslog; cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf 2>/dev/null
-s chrony-active; systemctl is-active chrony 2>/dev/null
-s chrony; chronyc -n -c sources 2>/dev/null
-s chrony-conf; cat /etc/chrony/chrony.conf /etc/chrony/conf.d/*.conf /etc/chrony/sources.d/*.sources 2>/dev/null
-s virt; systemd-detect-virt --container 2>/dev/null
-s services; systemctl list-units --type=service --state=active --no-legend --plain 2>/dev/null
-s kiosk-session; cat __KIOSK_SESSION__ 2>/dev/null
-s modprobe; cat /etc/modprobe.d/*.conf /lib/modprobe.d/*.conf 2>/dev/null
-s rdp; dpkg-query -W -f='${Package} ${Status}\n' __RDP__ 2>/dev/null
-s kiosk-user; getent passwd __KIOSK__
-s kiosk-sudo; sudo -n -l -U __KIOSK__ 2>&1
-s kiosk-groups; id -nG __KIOSK__ 2>/dev/null
-s end
 """
 
 
@@ -72,9 +48,39 @@ class Target:
     ssh_args: str | None = None
 
 
+def params(rdp_packages: Iterable[str] = RDP_CLIENTS, kiosk: str = KIOSK_USER) -> ProbeParams:
+    return ProbeParams(rdp_packages=tuple(rdp_packages), kiosk_user=kiosk, kiosk_session=KIOSK_SESSION)
+
+
+class _Quoted:
+    """ProbeParams as a probe's command sees them: every value shell-quoted (a tuple as quoted words)."""
+
+    def __init__(self, p: ProbeParams) -> None:
+        self._p = p
+
+    def __getattr__(self, name: str) -> str:
+        value = getattr(self._p, name)
+        if isinstance(value, tuple):
+            return " ".join(shlex.quote(str(v)) for v in value)
+        return shlex.quote(str(value))
+
+
+def all_probes() -> list[Probe]:
+    """The probes of every control, then the ones not yet in a control's home, then the gatherer's own."""
+    return [*probes(), *UNMOVED_PROBES, *CORE_PROBES]
+
+
 def script(rdp_packages: Iterable[str] = RDP_CLIENTS, kiosk: str = KIOSK_USER) -> str:
-    return (SCRIPT.replace("__KIOSK_SESSION__", KIOSK_SESSION).replace("__RDP__", " ".join(rdp_packages))
-            .replace("__KIOSK__", kiosk))
+    """The gathering script: every probe's commands, each section once."""
+    quoted = _Quoted(params(rdp_packages, kiosk))
+    seen: dict[str, str] = {}
+    for probe in all_probes():
+        for section, command in probe.commands.items():
+            text = command.format(p=quoted)
+            if seen.setdefault(section, text) != text:
+                raise TypeError(f"probe section {section!r} is declared twice with different commands")
+    body = "".join(f"s {name}; {command}\n" for name, command in seen.items())
+    return HEAD + body + "s end\n"
 
 
 def rdp_candidates(approved: str) -> list[str]:
@@ -114,15 +120,6 @@ def _kv(text: str, sep: str = "=") -> dict[str, str]:
 def parse_os(text: str) -> tuple[str, str]:
     kv = _kv(text)
     return kv.get("ID", ""), kv.get("VERSION_ID", "")
-
-
-def parse_sshd(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        key, _, value = line.strip().partition(" ")
-        if key and key.lower() not in out:
-            out[key.lower()] = value.strip()
-    return out
 
 
 def parse_nft_input_policy(text: str) -> str | None:
@@ -277,40 +274,84 @@ def parse_kiosk_sudo(user: str, sudo: str, groups: str) -> bool | None:
 
 
 def parse(target: Target, output: str, rdp: Iterable[str] = RDP_CLIENTS) -> HostFacts:
-    """HostFacts from the script's output on one host."""
+    """HostFacts from the script's output on one host: each probe that runs on the host's role parses its
+    sections into its fields."""
     sec = sections(output)
     if "end" not in sec:
         return HostFacts(host=target.host, council=target.council, role=target.role, reachable=False)
-    os_id, os_version = parse_os(sec.get("os-release", ""))
-    accounts, login = parse_passwd(sec.get("passwd", ""))
-    thin = target.role == "thin_client"
-    return HostFacts(
-        host=target.host,
-        council=target.council,
-        role=target.role,
-        reachable=True,
-        os=os_id,
-        os_version=os_version,
-        sshd=parse_sshd(sec.get("sshd", "")),
-        nft_input_policy=parse_nft_input_policy(sec.get("nft", "")),
-        listening_tcp=parse_listening_tcp(sec.get("listen", "")),
-        accounts=accounts,
-        login_accounts=login,
-        faillock_deny=parse_faillock(sec.get("faillock", ""), sec.get("common-auth", "")),
-        pass_min_len=parse_pass_min_len(sec.get("pwquality", ""), sec.get("common-password", "")),
-        unattended_upgrades=parse_unattended(sec.get("uu-status", ""), sec.get("uu-periodic", ""),
-                                             sec.get("uu-timer", "")),
-        auditd_active=sec.get("auditd", "").strip() == "active",
-        container=sec.get("virt", "").strip() not in ("", "none"),
-        log_forward=parse_log_forward(sec.get("rsyslog", ""), sec.get("rsyslog-active", "")),
-        ntp_servers=parse_ntp_servers(sec.get("chrony-active", ""), sec.get("chrony", ""), sec.get("chrony-conf", "")),
-        services_active=parse_services(sec.get("services", "")),
-        screen_lock_minutes=parse_screen_lock(sec.get("kiosk-session", "")) if thin else None,
-        usb_storage_blocked=parse_usb_blocked(sec.get("modprobe", "")) if thin else None,
-        rdp_client=parse_rdp(sec.get("rdp", ""), rdp) if thin else None,
-        kiosk_sudo=parse_kiosk_sudo(sec.get("kiosk-user", ""), sec.get("kiosk-sudo", ""),
-                                    sec.get("kiosk-groups", "")) if thin else None,
-    )
+    p = params(rdp)
+    fields: dict[str, Any] = {}
+    for probe in all_probes():
+        if probe.roles is not None and target.role not in probe.roles:
+            continue
+        got = probe.parse({name: sec.get(name, "") for name in probe.commands}, p)
+        fields.update({k: v for k, v in got.items() if k in probe.fields})
+    return HostFacts(host=target.host, council=target.council, role=target.role, reachable=True, **fields)
+
+
+# The gatherer's own probes: facts that no one control owns.
+CORE_PROBES: tuple[Probe, ...] = (
+    Probe(fields=("container",), commands={"virt": "systemd-detect-virt --container 2>/dev/null"},
+          parse=lambda s, p: {"container": s["virt"].strip() not in ("", "none")}),
+    Probe(fields=("listening_tcp",), commands={"listen": "ss -Hltn 2>/dev/null"},
+          parse=lambda s, p: {"listening_tcp": parse_listening_tcp(s["listen"])}),
+    Probe(fields=("services_active",),
+          commands={"services": "systemctl list-units --type=service --state=active --no-legend --plain 2>/dev/null"},
+          parse=lambda s, p: {"services_active": parse_services(s["services"])}),
+)
+
+_THIN = ("thin_client",)
+
+# Probes that have not moved into their control's home yet (issue 14 moves them with their controls).
+UNMOVED_PROBES: tuple[Probe, ...] = (
+    Probe(fields=("os", "os_version"), commands={"os-release": "cat /etc/os-release 2>/dev/null"},
+          parse=lambda s, p: dict(zip(("os", "os_version"), parse_os(s["os-release"]), strict=True))),
+    Probe(fields=("nft_input_policy",), commands={"nft": "nft -j list chains 2>/dev/null"},
+          parse=lambda s, p: {"nft_input_policy": parse_nft_input_policy(s["nft"])}),
+    Probe(fields=("accounts", "login_accounts"), commands={"passwd": "cat /etc/passwd 2>/dev/null"},
+          parse=lambda s, p: dict(zip(("accounts", "login_accounts"), parse_passwd(s["passwd"]), strict=True))),
+    Probe(fields=("faillock_deny",),
+          commands={"faillock": "cat /etc/security/faillock.conf 2>/dev/null",
+                    "common-auth": "cat /etc/pam.d/common-auth 2>/dev/null"},
+          parse=lambda s, p: {"faillock_deny": parse_faillock(s["faillock"], s["common-auth"])}),
+    Probe(fields=("pass_min_len",),
+          commands={"pwquality": "cat /etc/security/pwquality.conf /etc/security/pwquality.conf.d/*.conf 2>/dev/null",
+                    "common-password": "cat /etc/pam.d/common-password 2>/dev/null"},
+          parse=lambda s, p: {"pass_min_len": parse_pass_min_len(s["pwquality"], s["common-password"])}),
+    Probe(fields=("unattended_upgrades",),
+          commands={"uu-status": "dpkg-query -W -f='${{Status}}\\n' unattended-upgrades 2>/dev/null",
+                    "uu-periodic": "apt-config dump 2>/dev/null | grep -E "
+                                   "'^APT::Periodic::(Unattended-Upgrade|Update-Package-Lists) '",
+                    "uu-timer": "systemctl is-enabled apt-daily-upgrade.timer 2>/dev/null"},
+          parse=lambda s, p: {"unattended_upgrades": parse_unattended(s["uu-status"], s["uu-periodic"],
+                                                                      s["uu-timer"])}),
+    Probe(fields=("auditd_active",), commands={"auditd": "systemctl is-active auditd 2>/dev/null"},
+          parse=lambda s, p: {"auditd_active": s["auditd"].strip() == "active"}),
+    Probe(fields=("log_forward",),
+          commands={"rsyslog-active": "systemctl is-active rsyslog 2>/dev/null",
+                    "rsyslog": "cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf 2>/dev/null"},
+          parse=lambda s, p: {"log_forward": parse_log_forward(s["rsyslog"], s["rsyslog-active"])}),
+    Probe(fields=("ntp_servers",),
+          commands={"chrony-active": "systemctl is-active chrony 2>/dev/null",
+                    "chrony": "chronyc -n -c sources 2>/dev/null",
+                    "chrony-conf": "cat /etc/chrony/chrony.conf /etc/chrony/conf.d/*.conf "
+                                   "/etc/chrony/sources.d/*.sources 2>/dev/null"},
+          parse=lambda s, p: {"ntp_servers": parse_ntp_servers(s["chrony-active"], s["chrony"], s["chrony-conf"])}),
+    Probe(fields=("screen_lock_minutes",), commands={"kiosk-session": "cat {p.kiosk_session} 2>/dev/null"},
+          parse=lambda s, p: {"screen_lock_minutes": parse_screen_lock(s["kiosk-session"])}, roles=_THIN),
+    Probe(fields=("usb_storage_blocked",),
+          commands={"modprobe": "cat /etc/modprobe.d/*.conf /lib/modprobe.d/*.conf 2>/dev/null"},
+          parse=lambda s, p: {"usb_storage_blocked": parse_usb_blocked(s["modprobe"])}, roles=_THIN),
+    Probe(fields=("rdp_client",),
+          commands={"rdp": "dpkg-query -W -f='${{Package}} ${{Status}}\\n' {p.rdp_packages} 2>/dev/null"},
+          parse=lambda s, p: {"rdp_client": parse_rdp(s["rdp"], p.rdp_packages)}, roles=_THIN),
+    Probe(fields=("kiosk_sudo",),
+          commands={"kiosk-user": "getent passwd {p.kiosk_user}",
+                    "kiosk-sudo": "sudo -n -l -U {p.kiosk_user} 2>&1",
+                    "kiosk-groups": "id -nG {p.kiosk_user} 2>/dev/null"},
+          parse=lambda s, p: {"kiosk_sudo": parse_kiosk_sudo(s["kiosk-user"], s["kiosk-sudo"], s["kiosk-groups"])},
+          roles=_THIN),
+)
 
 
 # --------------------------------------------------------------------------- targets

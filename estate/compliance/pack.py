@@ -17,9 +17,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from estate.compliance.base import Context, Resource, Rule, control_at, iter_rules, urn_stack
 from estate.compliance.engine import by_stack, judge_resource, judge_stack
 from estate.compliance.findings import Finding
+from estate.controls.base import Context, Resource, Rule, control_at, iter_rules, urn_stack
 
 if TYPE_CHECKING:
     from estate.loader import Estate

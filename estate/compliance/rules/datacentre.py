@@ -6,7 +6,9 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from estate.compliance.base import (
+from estate.compliance.rules.desktop import supported
+from estate.controls.azure import COMPUTE, DESKTOP, VM, image_of, vm_profile, vm_size
+from estate.controls.base import (
     CloudResource,
     Context,
     HostRule,
@@ -23,8 +25,7 @@ from estate.compliance.base import (
     service_of,
     text,
 )
-from estate.compliance.facts import HostFacts
-from estate.compliance.rules.desktop import COMPUTE, DESKTOP, VM, image_of, supported, vm_profile, vm_size
+from estate.controls.facts import HostFacts
 from estate.models import Council
 
 VAULT = "azure-native:keyvault:Vault"

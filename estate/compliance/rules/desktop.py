@@ -3,48 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
-from estate.compliance.base import (
+from estate.controls.azure import COMPUTE, DESKTOP, image_of, vm_size
+from estate.controls.base import (
     CloudResource,
     Context,
     HostRule,
     Outcome,
     Rule,
     failed,
-    get,
-    mapping,
     number,
     passed,
     rule,
     service_of,
 )
-from estate.compliance.facts import HostFacts
+from estate.controls.facts import HostFacts
 from estate.models import Council, SupportedOs
 
 HOST_POOL = "azure-native:desktopvirtualization:HostPool"
-VM = "azure-native:compute:VirtualMachine"
-VMSS = "azure-native:compute:VirtualMachineScaleSet"
-COMPUTE = (VM, VMSS)
-DESKTOP = "desktop"  # the service (tag, or component module) of session hosts
-
-
-def vm_size(res: CloudResource) -> Any:
-    """A VM's hardwareProfile.vmSize, or a scale set's sku.name."""
-    return get(res.inputs, "sku.name") if res.type == VMSS else get(res.inputs, "hardwareProfile.vmSize")
-
-
-def vm_profile(res: CloudResource) -> Mapping[str, Any]:
-    """Where a VM keeps its profiles: the VM itself, or a scale set's virtualMachineProfile."""
-    if res.type == VMSS:
-        return mapping(res, "virtualMachineProfile")
-    return res.inputs
-
-
-def image_of(res: CloudResource) -> tuple[Any, ...]:
-    ref = mapping(vm_profile(res), "storageProfile.imageReference", "virtualMachineProfile" if res.type == VMSS else "")
-    return tuple(ref.get(k) for k in ("publisher", "offer", "sku", "version"))
 
 
 def supported(catalogue: list[SupportedOs], os_name: str, version: str, today: dt.date) -> tuple[bool, str]:

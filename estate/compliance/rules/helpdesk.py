@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from estate.compliance.base import (
+from estate.controls.azure import COMPUTE, vm_size
+from estate.controls.base import (
     CloudResource,
     Context,
     Outcome,
@@ -17,7 +18,6 @@ from estate.compliance.base import (
     rule,
     service_of,
 )
-from estate.compliance.rules.desktop import COMPUTE, vm_size
 from estate.models import Council
 
 HELPDESK = "helpdesk"  # the service (tag, or component module) of the helpdesk's resources

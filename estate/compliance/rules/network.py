@@ -9,19 +9,6 @@ from typing import Any
 
 from estate import bastion
 from estate.azure import BASTION_SUBNET, FIREWALL_SUBNET, NO_NSG_SUBNETS
-from estate.compliance.base import (
-    CloudResource,
-    Context,
-    Outcome,
-    Rule,
-    as_list,
-    failed,
-    get,
-    mapping,
-    number,
-    passed,
-    rule,
-)
 from estate.compliance.flows import (
     ANYWHERE,
     Destination,
@@ -36,7 +23,20 @@ from estate.compliance.flows import (
     purpose_prefixes,
     purpose_services,
 )
-from estate.compliance.rules.desktop import VM, VMSS, vm_profile
+from estate.controls.azure import VM, VMSS, vm_profile
+from estate.controls.base import (
+    CloudResource,
+    Context,
+    Outcome,
+    Rule,
+    as_list,
+    failed,
+    get,
+    mapping,
+    number,
+    passed,
+    rule,
+)
 from estate.ipam import HUB, SitePlan
 from estate.models import Council
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from estate.compliance.base import CloudResource, Context, Outcome, Rule, failed, passed, rule, service_of
 from estate.contract import check_plan
+from estate.controls.base import CloudResource, Context, Outcome, Rule, failed, passed, rule, service_of
 from estate.plan import PlannedResource, is_cloud_type
 
 # The service a resource serves (its `service` tag) -> the area its finding counts towards.

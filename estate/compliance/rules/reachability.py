@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
-from estate.compliance.base import CloudResource, Context, Outcome, Rule, failed, passed, rule
+from estate.controls.base import CloudResource, Context, Outcome, Rule, failed, passed, rule
 from estate.reach import Network, Tally, Verification, verify
 
 SHOWN = 10  # failures listed per stack; the rest are counted

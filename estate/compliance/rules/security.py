@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
-from estate.compliance.base import (
+from estate.controls.base import (
     CloudResource,
     Context,
     HostRule,
     Outcome,
     Rule,
     failed,
-    get,
     passed,
     rule,
     tags,
 )
-from estate.compliance.facts import HostFacts
-from estate.compliance.rules.desktop import VM, VMSS, vm_profile
+from estate.controls.facts import HostFacts
 from estate.ipam import HUB
 
 
@@ -118,40 +116,6 @@ class HostFirewall(HostRule):
 
 
 @rule
-class SshHardened(HostRule):
-    id = "SEC-006"
-    title = "SSH is hardened"
-    severity = "high"
-    control = "security.ssh"
-    area = "datacentre"
-    fix = ("Set PermitRootLogin {c.permit_root_login}, PasswordAuthentication {c.password_authentication:yesno}, "
-           "MaxAuthTries {c.max_auth_tries} (or fewer) and X11Forwarding {c.x11_forwarding:yesno} in sshd_config.")
-
-    def check(self, facts: HostFacts, ctx: Context) -> tuple[bool, str]:
-        c = ctx.fw.security.ssh
-        sshd = facts.sshd
-        if not sshd:
-            return False, f"{facts.host}: no sshd settings were gathered"
-        root_ok = {"no"} if c.permit_root_login == "no" else {"no", "prohibit-password", "without-password"}
-        wrong = []
-        if sshd.get("permitrootlogin") not in root_ok:
-            wrong.append(f"permitrootlogin {sshd.get('permitrootlogin')}")
-        if not c.password_authentication and sshd.get("passwordauthentication") != "no":
-            wrong.append(f"passwordauthentication {sshd.get('passwordauthentication')}")
-        try:
-            tries = int(sshd.get("maxauthtries", "0"))
-        except ValueError:
-            tries = 0
-        if not 1 <= tries <= c.max_auth_tries:
-            wrong.append(f"maxauthtries {sshd.get('maxauthtries')}")
-        if not c.x11_forwarding and sshd.get("x11forwarding") != "no":
-            wrong.append(f"x11forwarding {sshd.get('x11forwarding')}")
-        if wrong:
-            return False, f"{facts.host}: sshd has " + ", ".join(wrong)
-        return True, f"{facts.host}: sshd is hardened"
-
-
-@rule
 class LogForwarding(HostRule):
     id = "SEC-007"
     title = "hosts forward their logs to the shared log collector"
@@ -243,26 +207,3 @@ class Tagging(Rule):
             parts = ([f"missing tags {', '.join(missing)}"] if missing else []) + wrong
             return [failed(res.urn, f"{res.name}: " + "; ".join(parts))]
         return [passed(res.urn, f"{res.name} carries {', '.join(required)}")]
-
-
-@rule
-class NoLinuxPasswordLogin(Rule):
-    id = "SEC-011"
-    title = "Linux VMs and scale sets take SSH keys only (password login disabled)"
-    severity = "high"
-    control = "security.ssh"
-    area = "datacentre"
-    fix = ("Set osProfile.linuxConfiguration.disablePasswordAuthentication to true and give the admin an SSH "
-           "public key (PasswordAuthentication {c.password_authentication:yesno}).")
-    types = (VM, VMSS)
-
-    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
-        if ctx.fw.security.ssh.password_authentication:
-            return []
-        linux = get(vm_profile(res), "osProfile.linuxConfiguration")
-        if not isinstance(linux, Mapping):
-            return []  # Windows, or no OS profile of its own
-        if linux.get("disablePasswordAuthentication") is True:
-            return [passed(res.urn, f"{res.name} takes SSH keys only")]
-        return [failed(res.urn, f"{res.name} allows password login (disablePasswordAuthentication is "
-                                f"{linux.get('disablePasswordAuthentication')!r})")]

@@ -1,0 +1,1 @@
+"""Desktop controls (framework section 2): virtual desktops, image, thin clients."""

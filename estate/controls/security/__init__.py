@@ -1,0 +1,2 @@
+"""Security baseline controls (framework section 5): patching, accounts, host firewall, SSH, logging, time,
+tagging."""
