@@ -18,8 +18,8 @@ import typer
 from estate.cli import RootOpt, guarded, load
 
 if TYPE_CHECKING:
-    from estate.compliance.facts import HostFacts
     from estate.compliance.findings import Report
+    from estate.controls.facts import HostFacts
     from estate.loader import Estate
 
 FORMATS = ("table", "json", "junit", "sarif", "html")
@@ -42,8 +42,8 @@ def read_facts(path: Path, estate: Estate | None = None) -> list[HostFacts]:
     under another council, or in another role, would be judged by the wrong council's exemptions or rules."""
     from pydantic import ValidationError
 
-    from estate.compliance.facts import HostFacts
     from estate.compliance.state import refuse_non_finite
+    from estate.controls.facts import HostFacts
     from estate.errors import EstateError, format_path
     from estate.yamlsrc import display, load_json_list
 
@@ -78,7 +78,7 @@ def read_facts(path: Path, estate: Estate | None = None) -> list[HostFacts]:
 
 def declared_hosts(estate: Estate) -> dict[str, tuple[str, str]]:
     """Every host the inventories declare -> (its council, or 'shared' for the hub; its role)."""
-    from estate.compliance.base import HUB
+    from estate.controls.base import HUB
 
     out: dict[str, tuple[str, str]] = {}
     sites = [(HUB, estate.hub_hosts), *((k, r.hosts) for k, r in estate.councils.items())]
@@ -122,7 +122,7 @@ def check(
         raise EstateError.one("--state", 0, "", "give --plan or --state, not both")
     day = _today(today)
     estate = load(root)
-    from estate.compliance.base import HUB
+    from estate.controls.base import HUB
 
     councils = list(dict.fromkeys(council)) if council else None
     for key in councils or []:

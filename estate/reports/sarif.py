@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from estate.compliance.base import registry
 from estate.compliance.findings import Finding, Report
+from estate.controls.base import registry
 from estate.loader import COUNCIL_FILE, INVENTORIES
 from estate.render_safe import unicode_text
 
@@ -81,7 +81,7 @@ def render_sarif(report: Report, estate: Estate) -> str:
     index = {rid: i for i, rid in enumerate(rules)}
     descriptors = []
     for rid, cls in rules.items():
-        from estate.compliance.base import control_at
+        from estate.controls.base import control_at
 
         control = control_at(fw, cls.control)
         fix = cls().remediation(fw)
