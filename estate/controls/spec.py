@@ -12,7 +12,9 @@ Each control's home (`estate/controls/<area>/c<id>_<slug>/__init__.py`) declares
 - `device_principle`: the NCSC device security principle it follows, where one applies;
 - `roles`: the Ansible roles whose tasks enforce it, each task tagged `control_<id>` and behind the toggle
   `estate_control_<id with _>` (empty for a control no role enforces: cloud-only or register-only);
-- `probes`: how the host facts its host rules judge are gathered (see `Probe`).
+- `probes`: how the host facts its host rules judge are gathered (see `Probe`);
+- `attested`: True for a control no machine can judge (a service level, MFA on a council's identity provider): it
+  has no rules, and its CAF indicators need a council's attestation (`attestations:` in council.yml).
 
 Its rules (`base.Rule` subclasses registered with `@rule`, `control = path`) sit in the same module; its
 fixtures (`fixtures/<RULE-ID>.yml`, pass and fail cases) in the folder beside it.
@@ -64,6 +66,7 @@ class ControlSpec:
     device_principle: str | None = None
     roles: tuple[str, ...] = ()
     probes: tuple[Probe, ...] = ()
+    attested: bool = False
     module: str = ""
     home: Path = field(default_factory=Path)
 
@@ -82,7 +85,7 @@ _CONTROLS: dict[str, ControlSpec] = {}
 
 def declare(path: str, *, rationale: str, caf: Mapping[str, tuple[str, ...]], ce: tuple[str, ...] = (),
             device_principle: str | None = None, roles: tuple[str, ...] = (),
-            probes: tuple[Probe, ...] = ()) -> ControlSpec:
+            probes: tuple[Probe, ...] = (), attested: bool = False) -> ControlSpec:
     """Declare the control at `path`, from its home module (the caller)."""
     frame = inspect.stack()[1]
     module = frame.frame.f_globals.get("__name__", "")
@@ -91,7 +94,7 @@ def declare(path: str, *, rationale: str, caf: Mapping[str, tuple[str, ...]], ce
         raise TypeError(f"control {path} is declared twice ({_CONTROLS[path].module} and {module})")
     spec = ControlSpec(path=path, rationale=rationale, caf=dict(caf), ce=tuple(ce),
                        device_principle=device_principle, roles=tuple(roles), probes=tuple(probes),
-                       module=module, home=Path(file or "").parent)
+                       attested=attested, module=module, home=Path(file or "").parent)
     _CONTROLS[path] = spec
     return spec
 
