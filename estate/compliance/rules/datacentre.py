@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from estate.compliance.rules.desktop import supported
 from estate.controls.azure import COMPUTE, DESKTOP, VM, image_of, vm_profile, vm_size
 from estate.controls.base import (
     CloudResource,
@@ -26,6 +25,7 @@ from estate.controls.base import (
     text,
 )
 from estate.controls.facts import HostFacts
+from estate.controls.support import supported
 from estate.models import Council
 
 VAULT = "azure-native:keyvault:Vault"

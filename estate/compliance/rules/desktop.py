@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from estate.controls.azure import COMPUTE, DESKTOP, image_of, vm_size
@@ -19,19 +18,10 @@ from estate.controls.base import (
     service_of,
 )
 from estate.controls.facts import HostFacts
-from estate.models import Council, SupportedOs
+from estate.controls.support import supported
+from estate.models import Council
 
 HOST_POOL = "azure-native:desktopvirtualization:HostPool"
-
-
-def supported(catalogue: list[SupportedOs], os_name: str, version: str, today: dt.date) -> tuple[bool, str]:
-    """Is (os, version) on the list and still within support today? (names compare case-blind)."""
-    for entry in catalogue:
-        if entry.os.lower() == os_name.lower() and entry.version.lower() == version.lower():
-            if today <= entry.end_of_support:
-                return True, f"{os_name} {version} is supported until {entry.end_of_support}"
-            return False, f"{os_name} {version} went out of support on {entry.end_of_support}"
-    return False, f"{os_name} {version} is not on the framework's supported list"
 
 
 @rule
