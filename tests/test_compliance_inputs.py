@@ -369,7 +369,7 @@ def test_a_wrong_type_in_an_nsg_is_a_contract_finding_and_the_others_are_still_j
 
 
 def test_a_port_that_is_no_finite_number_is_a_value_error() -> None:
-    from estate.compliance.flows import port_ranges
+    from estate.controls.network.flows import port_ranges
 
     assert port_ranges(["443", "5060-5061", "*", "22.0"]) == [(443, 443), (5060, 5061), (1, 65535), (22, 22)]
     for bad in ("inf", "-inf", "nan", "1e309"):

@@ -17,8 +17,8 @@ from estate.compliance import evaluate
 from estate.compliance.catalogue import RULE_IDS
 from estate.compliance.findings import Finding
 from estate.compliance.fixtures import BASELINE_FILE, fixture_files, fixture_path, load_case, read
-from estate.compliance.flows import fqdn_covers, judge_egress
 from estate.controls.base import control_at, registry
+from estate.controls.network.flows import fqdn_covers, judge_egress
 from estate.loader import Estate
 
 BASELINE: dict[str, Any] = read(BASELINE_FILE)

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from estate.cli import app
-from estate.compliance.flows import judge_allow
+from estate.controls.network.flows import judge_allow
 from estate.lab.probe import build_matrix
 from estate.lab.topology import build, load_config
 from estate.loader import Estate, load_estate

@@ -9,20 +9,6 @@ from typing import Any
 
 from estate import bastion
 from estate.azure import BASTION_SUBNET, FIREWALL_SUBNET, NO_NSG_SUBNETS
-from estate.compliance.flows import (
-    ANYWHERE,
-    Destination,
-    Service,
-    fqdn_covers,
-    judge_allow,
-    judge_egress,
-    port_covered,
-    port_ranges,
-    protocols,
-    purpose_destinations,
-    purpose_prefixes,
-    purpose_services,
-)
 from estate.controls.azure import VM, VMSS, vm_profile
 from estate.controls.base import (
     CloudResource,
@@ -36,6 +22,20 @@ from estate.controls.base import (
     number,
     passed,
     rule,
+)
+from estate.controls.network.flows import (
+    ANYWHERE,
+    Destination,
+    Service,
+    fqdn_covers,
+    judge_allow,
+    judge_egress,
+    port_covered,
+    port_ranges,
+    protocols,
+    purpose_destinations,
+    purpose_prefixes,
+    purpose_services,
 )
 from estate.ipam import HUB, SitePlan
 from estate.models import Council
