@@ -1,8 +1,15 @@
-"""Helpdesk rules (HLP): the shared service desk platform, per-council queues, its cloud resources."""
+"""4.1 Councils use the shared helpdesk (framework.yaml `helpdesk.platform`).
+
+One Request Tracker for every council, on the hub: a VM and a PostgreSQL server of the agreed size, signing in
+with Entra identities. Enforced by the helpdesk role (tag `control_4.1`: Request Tracker installed, served over
+HTTPS) and the hub stack; judged on each council's register (HLP-001) and on the hub's planned or deployed
+resources (HLP-003, HLP-004, HLP-005).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
 from estate.controls.azure import COMPUTE, vm_size
 from estate.controls.base import (
@@ -18,25 +25,31 @@ from estate.controls.base import (
     rule,
     service_of,
 )
+from estate.controls.checks import ResourceValueCheck
+from estate.controls.helpdesk.common import on_shared_platform
+from estate.controls.spec import declare
 from estate.models import Council
 
 HELPDESK = "helpdesk"  # the service (tag, or component module) of the helpdesk's resources
 POSTGRES = "azure-native:dbforpostgresql:Server"
 POSTGRES_ADMIN = "azure-native:dbforpostgresql:Administrator"
-
-
 UNREGISTERED = "(no helpdesk registered)"
 
-
-def on_shared_platform(council: Council, ctx: Context) -> tuple[bool, str]:
-    c = ctx.fw.helpdesk.platform
-    h = council.assets.helpdesk
-    if h is None:
-        return False, f"the council has registered no helpdesk, so it is not on the shared {c.name}"
-    major = h.version.split(".", 1)[0]
-    if h.system.lower() == c.name.lower() and major == c.version.split(".", 1)[0]:
-        return True, f"{h.system} {h.version} is the shared {c.name} {c.version}"
-    return False, f"{h.system} {h.version} is not the shared {c.name} {c.version}"
+CONTROL = declare(
+    "helpdesk.platform",
+    rationale=("One service desk for every council halves the licences and the servers to patch, and gives the "
+               "consortium one place where incidents are raised; it is built to one agreed size, and its "
+               "database takes only named Entra sign-ins."),
+    # CAF: the platform conforms to its defined build (B4.b.A.2: VM size, database SKU, version, storage), and
+    # only authorised, individually authenticated users sign in to its database (B2.a.A.2: Entra identities, no
+    # shared password). The same ids and statements in 3.2 and 4.0.
+    caf={"3.2": ("B4.b.A.2", "B2.a.A.2"),
+         "4.0": ("B4.b.A.2", "B2.a.A.2")},
+    # Cyber Essentials: users are authenticated before they reach organisational data (CE-SC.5): the database
+    # takes Entra sign-ins only, and an Entra administrator is who can sign in.
+    ce=("CE-SC.5",),
+    roles=("helpdesk",),
+)
 
 
 @rule
@@ -55,28 +68,7 @@ class SharedHelpdesk(Rule):
 
 
 @rule
-class CouncilQueue(Rule):
-    id = "HLP-002"
-    title = "the council has its own queue on the shared helpdesk"
-    severity = "high"
-    control = "helpdesk.queues"
-    area = "helpdesk"
-    fix = "Create the council's queue and group on the shared helpdesk, with rights for its agents only."
-
-    def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
-        if not ctx.fw.helpdesk.queues.per_council or not on_shared_platform(council, ctx)[0]:
-            return  # a council not on the shared platform has no queue there to judge (HLP-001 fails)
-        h = council.assets.helpdesk
-        if h is None:
-            return
-        if h.shared_queue:
-            yield passed(h.system, f"{key} has its own queue on {h.system}")
-        else:
-            yield failed(h.system, f"{key} has no queue of its own on {h.system}")
-
-
-@rule
-class HelpdeskVmSize(Rule):
+class HelpdeskVmSize(ResourceValueCheck):
     id = "HLP-003"
     title = "the helpdesk server uses the agreed VM size"
     severity = "low"
@@ -84,15 +76,17 @@ class HelpdeskVmSize(Rule):
     area = "helpdesk"
     fix = "Set the helpdesk VM's hardwareProfile.vmSize to {c.vm_size}."
     types = COMPUTE
+    passing = "{name} is {value}"
+    failing = "helpdesk server {name} is {value}, not {expected}"
 
-    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
-        if service_of(res) != HELPDESK:
-            return []
-        want = ctx.fw.helpdesk.platform.vm_size
-        size = vm_size(res)
-        if size == want:
-            return [passed(res.urn, f"{res.name} is {size}")]
-        return [failed(res.urn, f"helpdesk server {res.name} is {size}, not {want}")]
+    def applies(self, res: CloudResource, ctx: Context) -> bool:
+        return service_of(res) == HELPDESK
+
+    def value(self, res: CloudResource) -> Any:
+        return vm_size(res)
+
+    def expected(self, ctx: Context) -> Collection[Any]:
+        return (ctx.fw.helpdesk.platform.vm_size,)
 
 
 @rule
