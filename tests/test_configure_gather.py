@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from estate.compliance import gather as g
+from estate.controls.data_centre import c3_9_server_operating_systems as server_os
 from estate.controls.facts import HostFacts
 from estate.controls.security import c5_7_ssh as ssh
 from estate.loader import Estate
@@ -36,7 +37,8 @@ def test_sections_split_at_markers() -> None:
 
 
 def test_parse_small_pieces() -> None:
-    assert g.parse_os('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n') == ("debian", "12")
+    os_release = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
+    assert server_os.parse_os(os_release) == ("debian", "12")
     assert ssh.parse_sshd("port 22\npermitrootlogin without-password\nPasswordAuthentication no\n") == {
         "port": "22", "permitrootlogin": "without-password", "passwordauthentication": "no"}
     assert g.parse_nft_input_policy(NFT) == "drop"

@@ -117,11 +117,6 @@ def _kv(text: str, sep: str = "=") -> dict[str, str]:
     return out
 
 
-def parse_os(text: str) -> tuple[str, str]:
-    kv = _kv(text)
-    return kv.get("ID", ""), kv.get("VERSION_ID", "")
-
-
 def parse_nft_input_policy(text: str) -> str | None:
     """The effective default of the input hook: "drop" if any base chain on it drops, else "accept"; None
     when no chain filters input (no host firewall). Every base chain on a hook sees the packet, so one
@@ -304,8 +299,6 @@ _THIN = ("thin_client",)
 
 # Probes that have not moved into their control's home yet (issue 14 moves them with their controls).
 UNMOVED_PROBES: tuple[Probe, ...] = (
-    Probe(fields=("os", "os_version"), commands={"os-release": "cat /etc/os-release 2>/dev/null"},
-          parse=lambda s, p: dict(zip(("os", "os_version"), parse_os(s["os-release"]), strict=True))),
     Probe(fields=("nft_input_policy",), commands={"nft": "nft -j list chains 2>/dev/null"},
           parse=lambda s, p: {"nft_input_policy": parse_nft_input_policy(s["nft"])}),
     Probe(fields=("accounts", "login_accounts"), commands={"passwd": "cat /etc/passwd 2>/dev/null"},

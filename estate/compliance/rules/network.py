@@ -1,5 +1,6 @@
-"""Network rules (NET): the address plan, segmentation by the flow matrix, routing through the hub,
-no public addresses on council networks, network equipment in support."""
+"""Network rules (NET): the address plan, segmentation by the flow matrix, routing through the hub. (No public
+addresses and network equipment in support, NET-005 and NET-010, judge data-centre controls: they live in
+estate/controls/data_centre/.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 from estate import bastion
 from estate.azure import BASTION_SUBNET, FIREWALL_SUBNET, NO_NSG_SUBNETS
-from estate.controls.azure import VM, VMSS, vm_profile
 from estate.controls.base import (
     CloudResource,
     Context,
@@ -38,13 +38,10 @@ from estate.controls.network.flows import (
     purpose_services,
 )
 from estate.ipam import HUB, SitePlan
-from estate.models import Council
 
 VNET = "azure-native:network:VirtualNetwork"
 SUBNET = "azure-native:network:Subnet"
 NSG = "azure-native:network:NetworkSecurityGroup"
-NIC = "azure-native:network:NetworkInterface"
-PIP = "azure-native:network:PublicIPAddress"
 PEERING = "azure-native:network:VirtualNetworkPeering"
 ROUTE_TABLE = "azure-native:network:RouteTable"
 ROUTE = "azure-native:network:Route"
@@ -265,41 +262,6 @@ class SubnetHasNsg(Rule):
         if bare:
             return [failed(res.urn, f"subnet {', '.join(bare)} has no network security group")]
         return [passed(res.urn, f"subnet {', '.join(n for n, _ in subnets)} has a network security group")]
-
-
-def _nic_public_ips(configs: Iterable[Any], key: str) -> list[str]:
-    return [str(c.get("name", "?")) for c in configs if isinstance(c, Mapping) and c.get(key)]
-
-
-@rule
-class NoPublicIp(Rule):
-    id = "NET-005"
-    title = "no server or desktop network interface has a public IP address"
-    severity = "critical"
-    control = "data_centre.public_ip"
-    area = "network"
-    fix = ("Remove the public IP from the network interface; reach the host through the hub (Bastion, firewall "
-           "DNAT). Framework control {c.id}.")
-    types = (NIC, VM, VMSS, PIP)
-
-    def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
-        if ctx.fw.data_centre.public_ip.allowed:
-            return []
-        if res.type == PIP:
-            if res.stack == HUB:
-                return []  # the hub's firewall, Bastion and gateway have public addresses by design
-            return [failed(res.urn, f"public IP address {res.name} in council stack {res.stack}")]
-        if res.type == NIC:
-            bad = _nic_public_ips(as_list(res.inputs.get("ipConfigurations")), "publicIPAddress")
-        else:
-            configs = as_list(get(vm_profile(res), "networkProfile.networkInterfaceConfigurations"))
-            if not configs:
-                return []
-            ipconfigs = [ip for c in configs if isinstance(c, Mapping) for ip in as_list(c.get("ipConfigurations"))]
-            bad = _nic_public_ips(ipconfigs, "publicIPAddressConfiguration")
-        if bad:
-            return [failed(res.urn, f"{res.name} has a public IP address on {', '.join(bad)}")]
-        return [passed(res.urn, f"{res.name} has no public IP address")]
 
 
 def allow_rules(group: CloudResource) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -536,26 +498,6 @@ class DefaultRouteViaHub(Rule):
             return [failed(res.urn, f"{res.name} sends 0.0.0.0/0 to {route.get('nextHopType')} {hop or ''}, "
                                     "not the hub firewall")]
         return [failed(res.urn, f"{res.name} has no default route to the hub firewall")]
-
-
-@rule
-class NetworkEquipmentSupported(Rule):
-    id = "NET-010"
-    title = "network equipment is within vendor support"
-    severity = "high"
-    control = "data_centre.network_equipment"
-    area = "network"
-    fix = "Replace the device, or buy extended vendor support, before its end-of-support date."
-
-    def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
-        if not ctx.fw.data_centre.network_equipment.support_required:
-            return
-        for n in council.assets.network:
-            what = f"{n.name} ({n.vendor} {n.model})"
-            if ctx.today <= n.end_of_support:
-                yield passed(n.name, f"{what} is supported until {n.end_of_support}")
-            else:
-                yield failed(n.name, f"{what}: vendor support ended on {n.end_of_support}")
 
 
 FLOW_LOG = "azure-native:network:FlowLog"
