@@ -7,7 +7,6 @@ model, then checks what spans files (address blocks, hosts, exemption references
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from estate import ipam
 from estate.errors import EstateError, Problem, format_path
 from estate.models import COUNCIL_KEY_RULE, Council, FieldError, Framework, Hosts, is_council_key
+from estate.resolved import Resolved, resolve
 from estate.yamlsrc import (
     LIMIT_COUNCIL,
     LIMIT_FRAMEWORK,
@@ -37,26 +37,6 @@ FRAMEWORK_FILE = "framework.yaml"
 INVENTORIES = "inventories"
 COUNCIL_FILE = "council.yml"
 HOSTS_FILE = "hosts.yml"
-
-# Rule ids known to the compliance engine; set by estate.compliance so that an exemption naming an
-# unknown rule is a validation error without the loader importing the engine.
-RuleIds = Callable[[], set[str]]
-_rule_ids: RuleIds | None = None
-
-
-def register_rule_ids(provider: RuleIds) -> None:
-    global _rule_ids
-    _rule_ids = provider
-
-
-def known_rule_ids() -> set[str]:
-    """The registered provider's rule ids, else the compliance engine's catalogue (imported lazily)."""
-    if _rule_ids is not None:
-        return _rule_ids()
-    from estate.compliance.catalogue import rule_ids
-
-    return rule_ids()
-
 
 def _message(err: dict[str, object]) -> str:
     msg = str(err.get("msg", "invalid"))
@@ -167,6 +147,11 @@ class Estate:
     def addresses(self) -> ipam.AddressPlan:
         return address_plan(self.framework, {k: ipam.parse_network(r.council.block)
                                              for k, r in self.councils.items()})
+
+    @cached_property
+    def resolved(self) -> Resolved:
+        """The flow matrix compiled once: every path from one network to another (estate.resolved)."""
+        return resolve(self.framework.network.flows, self.addresses, self.exchanges)
 
     @cached_property
     def exchanges(self) -> Exchanges:
@@ -310,7 +295,7 @@ def load_estate(root: Path | None = None) -> Estate:
 
 
 def check_estate(estate: Estate) -> None:
-    """What spans files: blocks, hosts and exemption references."""
+    """What spans files: blocks, hosts and exemptions' contracts."""
     problems: list[Problem] = []
     fw = estate.framework
     supernet = ipam.parse_network(fw.network.supernet)
@@ -343,14 +328,12 @@ def check_estate(estate: Estate) -> None:
                 problems.append(Problem(rec.source.file, rec.source.line(("contracts", i, "id")),
                                         f"contracts[{i}].id", f"duplicate contract id {contract.id}"))
             contracts.add(contract.id)
-        rules = known_rule_ids() if rec.council.exemptions else None
+        # an exemption's rule id is checked by the compliance engine (estate.compliance.engine.check_exemptions),
+        # which knows the rules: the loader sits below it
         for i, ex in enumerate(rec.council.exemptions):
             if ex.contract not in contracts:
                 problems.append(Problem(rec.source.file, rec.source.line(("exemptions", i, "contract")),
                                         f"exemptions[{i}].contract", f"unknown contract {ex.contract!r}"))
-            if rules is not None and ex.rule not in rules:
-                problems.append(Problem(rec.source.file, rec.source.line(("exemptions", i, "rule")),
-                                        f"exemptions[{i}].rule", f"unknown rule {ex.rule!r}"))
     if problems:
         raise EstateError(problems)
     _check_exchanges(estate)
