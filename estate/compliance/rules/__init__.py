@@ -1,5 +1,5 @@
 """Every rule, one class each, by service area. Importing this package registers them all."""
 
-from estate.compliance.rules import desktop, network, reachability, security
+from estate.compliance.rules import desktop, security
 
-__all__ = ["desktop", "network", "reachability", "security"]
+__all__ = ["desktop", "security"]
