@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from estate.controls.facts import HostFacts
     from estate.loader import Estate
 
-FORMATS = ("table", "json", "junit", "sarif", "html")
+FORMATS = ("table", "json", "junit", "sarif", "html", "caf", "caf-json", "ce", "ce-json")
+CAF_FORMATS = ("caf", "caf-json")  # the report in the NCSC CAF's terms (estate.reports.caf)
 
 
 def _today(value: str | None) -> dt.date:
@@ -88,6 +89,21 @@ def declared_hosts(estate: Estate) -> dict[str, tuple[str, str]]:
     return out
 
 
+def assessor_options(fmt: str, profile: str | None, caf_version: str | None) -> tuple[str, str]:
+    """--profile and --caf-version, checked: they choose what the CAF report shows, and mean nothing elsewhere."""
+    from estate.errors import EstateError
+    from estate.reports.caf import PROFILES, VERSIONS
+
+    for option, value, known in (("--profile", profile, PROFILES), ("--caf-version", caf_version, VERSIONS)):
+        if value is None:
+            continue
+        if fmt not in CAF_FORMATS:
+            raise EstateError.one(option, 0, "", f"applies to --format {' or '.join(CAF_FORMATS)}, not {fmt!r}")
+        if value not in known:
+            raise EstateError.one(option, 0, "", f"unknown value {value!r} (known: {', '.join(known)})")
+    return profile or PROFILES[0], caf_version or VERSIONS[0]
+
+
 def summary(report: Report) -> str:
     scores = ", ".join(f"{k} {r.score:.0%}" for k, r in report.councils.items())
     blocking = [f for f in report.findings if f.blocking]
@@ -104,7 +120,9 @@ def check(
     facts: Annotated[list[Path] | None, typer.Option("--facts", help="Also judge host facts: a JSON list of HostFacts.")] = None,  # noqa: E501
     hosts: Annotated[bool, typer.Option("--hosts", help="Also gather facts from the live hosts, in parallel, and judge them.")] = False,  # noqa: E501
     inventory: Annotated[Path | None, typer.Option("--inventory", help="Inventory for --hosts (default: the lab's, .state/lab/inventory.yml).")] = None,  # noqa: E501
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif or html.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif, html; caf or caf-json (NCSC CAF outcomes), ce or ce-json (Cyber Essentials requirements).")] = "table",  # noqa: E501
+    profile: Annotated[str | None, typer.Option("--profile", help="With --format caf/caf-json: the CAF profile whose targets to meet, baseline (default) or enhanced.")] = None,  # noqa: E501
+    caf_version: Annotated[str | None, typer.Option("--caf-version", help="With --format caf/caf-json: the CAF version, 3.2 (default, GovAssure's) or 4.0.")] = None,  # noqa: E501
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     history: Annotated[Path | None, typer.Option("--history", help="Append the scores to this JSON Lines file; the HTML plots its trend.")] = None,  # noqa: E501
     today: Annotated[str | None, typer.Option("--today", help="Judge as of this date (YYYY-MM-DD); default today.")] = None,  # noqa: E501
@@ -122,6 +140,7 @@ def check(
         raise EstateError.one("--state", 0, "", "give --plan or --state, not both")
     day = _today(today)
     estate = load(root)
+    profile, caf_version = assessor_options(fmt, profile, caf_version)
     from estate.controls.base import HUB
 
     councils = list(dict.fromkeys(council)) if council else None
@@ -180,7 +199,7 @@ def check(
     # the history line is written only once the report is: a run that cannot write its report leaves
     # the history as it was (and one that is interrupted, too)
     hist = with_report(history, report) if history is not None else None
-    text = render(report, fmt, estate=estate, history=hist)
+    text = render(report, fmt, estate=estate, history=hist, profile=profile, caf_version=caf_version)
     if output is not None:
         write_atomic(output, text, parents=True)
         typer.echo(f"wrote {output}: {summary(report)}")

@@ -729,6 +729,30 @@ class Exemption(Strict):
     expires: dt.date
 
 
+class Attestation(Strict):
+    """A council's word for an NCSC CAF indicator no machine judges (MFA on its identity provider, a service level):
+    `indicator` by its NCSC id (B2.a.A.4), what is true (`statement`), who attests it (`by`, a role) and on which
+    `date`, a link to the `evidence`, and the day it is `review`ed by. Past its review date it lapses, as an exemption
+    expires: the indicator needs attestation again. The id must be one of CAF 3.2 or 4.0
+    (estate/controls/references/); `estate check` refuses an id neither has, with its line. (`date`, not `on`: YAML
+    1.1 reads an unquoted `on:` key as the boolean true.)"""
+
+    indicator: Annotated[str, Field(pattern=r"^[A-D][1-9]\.[a-z]\.(A|PA|NA)\.[1-9][0-9]?$")]
+    statement: Annotated[str, Field(min_length=1)]
+    by: Annotated[str, Field(min_length=1)]
+    date: dt.date
+    evidence: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    review: dt.date
+
+    @field_validator("review")
+    @classmethod
+    def _after_date(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+        day = info.data.get("date")
+        if isinstance(day, dt.date) and value <= day:
+            raise ValueError(f"{value} is not after the day it was attested ({day})")
+        return value
+
+
 class Transactions(Strict):
     face_to_face: Annotated[int, Field(ge=0)]
     phone: Annotated[int, Field(ge=0)]
@@ -759,6 +783,8 @@ class Council(Strict):
     transactions: Transactions | None = None
     # The inter-council flows (scope `inter`) this council agrees to, per partner; none: it exchanges nothing
     exchanges: list[Exchange] = []
+    # NCSC CAF indicators the council attests (no machine judges them); none: every such indicator needs attestation
+    attestations: list[Attestation] = []
 
 
 class LabHost(Strict):

@@ -140,7 +140,8 @@ def test_bad_state_file_is_one_line_and_exit_2(content: str, expected: str, tmp_
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["--today", "22/11/2026"], "--today: '22/11/2026' is not a date (YYYY-MM-DD)"),
-    (["--format", "pdf"], "--format: unknown format 'pdf' (known: table, json, junit, sarif, html)"),
+    (["--format", "pdf"],
+     "--format: unknown format 'pdf' (known: table, json, junit, sarif, html, caf, caf-json, ce, ce-json)"),
     (["--plan", "--state", "x.json"], "--state: give --plan or --state, not both"),
     (["--council", "camden"],
      "inventories: council: unknown council 'camden' (known: havering, newham, waltham-forest)"),

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from estate.controls.references import CAF_VERSIONS
+from estate.controls.spec import control_of
 from estate.models import Exemption
 
 Status = Literal["pass", "fail", "exempt", "expired"]
@@ -46,6 +48,14 @@ class Finding:
     def short_resource(self) -> str:
         """The resource's short name: the last part of a URN, else the resource itself."""
         return self.resource.rsplit("::", 1)[-1] if self.resource.startswith("urn:") else self.resource
+
+    @property
+    def references(self) -> dict[str, Any]:
+        """What its control cites: NCSC CAF indicators per CAF version and Cyber Essentials requirement ids
+        (estate/controls/spec.py); empty while its rule's control has no home."""
+        spec = control_of(self.rule_id)
+        caf = {v: list(spec.caf.get(v, ())) if spec is not None else [] for v in CAF_VERSIONS}
+        return {"caf": caf, "ce": list(spec.ce) if spec is not None else []}
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

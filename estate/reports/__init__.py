@@ -1,4 +1,6 @@
-"""Reports of a compliance run: JSON, JUnit XML, SARIF 2.1.0 and a self-contained HTML page.
+"""Reports of a compliance run: JSON, JUnit XML, SARIF 2.1.0, a self-contained HTML page, and the report in the
+assessors' terms: the NCSC CAF's contributing outcomes (`caf`, `caf-json`: estate.reports.caf) and the Cyber
+Essentials requirements (`ce`, `ce-json`: estate.reports.ce).
 
     from estate.reports import render
     text = render(report, "sarif", estate=estate)
@@ -15,11 +17,21 @@ if TYPE_CHECKING:
     from estate.loader import Estate
     from estate.reports.history import History
 
-FORMATS = ("table", "json", "junit", "sarif", "html")
+FORMATS = ("table", "json", "junit", "sarif", "html", "caf", "caf-json", "ce", "ce-json")
 
 
 def render(report: Report, fmt: str, *, estate: Estate, history: History | None = None,
-           width: int | None = None) -> str:
+           width: int | None = None, profile: str = "baseline", caf_version: str = "3.2") -> str:
+    if fmt in ("caf", "caf-json"):
+        from estate.reports.caf import caf_report, render_caf_json, render_caf_table
+
+        view = caf_report(estate, report, version=caf_version, profile=profile)
+        return render_caf_json(view) if fmt == "caf-json" else render_caf_table(view, width=width)
+    if fmt in ("ce", "ce-json"):
+        from estate.reports.ce import ce_report, render_ce_json, render_ce_table
+
+        ce = ce_report(estate, report)
+        return render_ce_json(ce) if fmt == "ce-json" else render_ce_table(ce, width=width)
     if fmt == "json":
         from estate.reports.jsonfmt import render_json
 

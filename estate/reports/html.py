@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from estate.compliance.findings import Report
 from estate.render_safe import xml_text
+from estate.reports import caf
 
 if TYPE_CHECKING:
     from estate.loader import Estate
@@ -60,7 +61,27 @@ def roadmap_section(estate: Estate, report: Report) -> Section | None:
     return Section("roadmap", "Roadmap", roadmap.render_section(built))
 
 
-DEFAULT_PROVIDERS: tuple[SectionProvider, ...] = (roadmap_section,)
+def caf_section(estate: Estate, report: Report) -> Section | None:
+    """The NCSC CAF's contributing outcomes per council (estate.reports.caf): CAF 3.2 against both profiles, then
+    CAF 4.0 (which publishes no profile targets)."""
+    if not report.councils:
+        return None
+    views = [caf.caf_report(estate, report, version=v) for v in caf.VERSIONS]
+
+    def met(view: caf.CafReport, key: str, profile: str) -> int:
+        return sum(1 for o in view.councils[key] if o.met(profile) == "yes")
+
+    def status_class(o: caf.OutcomeResult) -> str:
+        if o.status is None:
+            return "muted"
+        return {"achieved": "status-pass", "not-achieved": "status-fail"}.get(o.status, "status-exempt")
+
+    html = _env().get_template("caf.html.j2").render(views=views, profiles=caf.PROFILES, label=caf.label,
+                                                     no_target=caf.no_target, met=met, status_class=status_class)
+    return Section("caf", "NCSC CAF", html)
+
+
+DEFAULT_PROVIDERS: tuple[SectionProvider, ...] = (roadmap_section, caf_section)
 
 
 def chart_label(text: str) -> str:

@@ -144,5 +144,61 @@ def render_sarif(report: Report, estate: Estate) -> str:
             "properties": {"scores": {k: round(r.score, 4) for k, r in report.councils.items()}},
         }],
     }
+    add_taxonomies(log)
     # json.dumps escapes control characters; a lone surrogate would not encode as UTF-8 (estate.render_safe).
     return unicode_text(json.dumps(log, indent=2, ensure_ascii=False)) + "\n"
+
+
+def add_taxonomies(log: Mapping[str, Any]) -> None:
+    """The references of the rules' controls as SARIF taxonomies (SARIF 2.1.0: run `taxonomies`, toolComponent `taxa`
+    and `supportedTaxonomies`, reportingDescriptor `relationships` to a taxon by toolComponentReference,
+    https://docs.oasis-open.org/sarif/sarif/v2.1.0/os/sarif-v2.1.0-os.html): "NCSC CAF" once per CAF version and
+    "Cyber Essentials", each holding the indicators or requirements some control cites; each rule relates to the taxa
+    its control cites (kind "relevant"). A rule whose control has no home yet relates to none."""
+    from estate.controls.references import CAF_VERSIONS, caf, cyber_essentials
+    from estate.controls.spec import control_of
+
+    run = log["runs"][0]
+    names = [*((f"NCSC CAF {v}", "NCSC CAF", v) for v in CAF_VERSIONS), ("CE", "Cyber Essentials", "3.2")]
+    cited: dict[str, list[str]] = {key: [] for key, _, _ in names}
+    links: list[tuple[dict[str, Any], str, str]] = []  # (rule descriptor, taxonomy key, taxon id)
+    for descriptor in run["tool"]["driver"]["rules"]:
+        spec = control_of(descriptor["id"])
+        if spec is None:
+            continue
+        refs = [*((f"NCSC CAF {v}", ref) for v in CAF_VERSIONS for ref in spec.caf.get(v, ())),
+                *(("CE", ref) for ref in spec.ce)]
+        for key, ref in refs:
+            if ref not in cited[key]:
+                cited[key].append(ref)
+            links.append((descriptor, key, ref))
+    taxonomies: list[dict[str, Any]] = []
+    for key, name, version in names:
+        taxa: list[dict[str, Any]] = []
+        for ref in sorted(cited[key]):
+            if key == "CE":
+                req = cyber_essentials()[ref]
+                text, props = req.text, {"theme": req.theme}
+            else:
+                framework = caf(version)
+                if ref in framework.outcomes:
+                    text, props = framework.outcomes[ref].title, {"kind": "contributing outcome"}
+                else:
+                    ind = framework.indicators[ref]
+                    text, props = ind.text, {"kind": "indicator", "outcome": ind.outcome, "column": ind.status}
+            taxa.append({"id": ref, "shortDescription": {"text": text}, "properties": props})
+        organization = "NCSC" if key != "CE" else "NCSC (Cyber Essentials scheme, delivered by IASME)"
+        taxonomies.append({"name": name, "version": version, "organization": organization,
+                           "shortDescription": {"text": f"{name} {version}: the ids controls cite "
+                                                        "(estate/controls/references/)"},
+                           "taxa": taxa})
+    position = {key: i for i, (key, _, _) in enumerate(names)}
+    taxon_index = {key: {t["id"]: j for j, t in enumerate(taxonomies[position[key]]["taxa"])} for key in position}
+    for descriptor, key, ref in links:
+        descriptor.setdefault("relationships", []).append({
+            "target": {"id": ref, "index": taxon_index[key][ref],
+                       "toolComponent": {"name": taxonomies[position[key]]["name"], "index": position[key]}},
+            "kinds": ["relevant"],
+        })
+    run["taxonomies"] = taxonomies
+    run["tool"]["driver"]["supportedTaxonomies"] = [{"name": t["name"], "index": i} for i, t in enumerate(taxonomies)]
