@@ -11,6 +11,10 @@ import pytest
 
 from estate.compliance import gather as g
 from estate.controls.data_centre import c3_9_server_operating_systems as server_os
+from estate.controls.desktop import c2_4_screen_lock as screen_lock
+from estate.controls.desktop import c2_5_usb_storage as usb_storage
+from estate.controls.desktop import c2_7_rdp_client as rdp_client
+from estate.controls.desktop import c2_8_local_admin as admin
 from estate.controls.facts import HostFacts
 from estate.controls.security import c5_7_ssh as ssh
 from estate.loader import Estate
@@ -95,23 +99,23 @@ def test_log_forward_rainerscript_and_legacy() -> None:
 
 
 def test_thin_client_facts() -> None:
-    assert g.parse_screen_lock("xset s 600 0\nxss-lock -- slock &\n") == 10
-    assert g.parse_screen_lock("xset s 90 0\n") == 2  # rounded up: it locks within 2 minutes
-    assert g.parse_screen_lock("# xset s 600\n") is None
-    assert g.parse_screen_lock("xset s 0 0\n") is None  # off
-    assert g.parse_usb_blocked("install usb-storage /bin/false\nblacklist usb-storage\n")
-    assert g.parse_usb_blocked("install usb_storage /bin/true\n")
-    assert not g.parse_usb_blocked("blacklist usb-storage\n")  # blacklisting alone still loads on demand
-    assert not g.parse_usb_blocked("# install usb-storage /bin/false\n")
+    assert screen_lock.parse_screen_lock("xset s 600 0\nxss-lock -- slock &\n") == 10
+    assert screen_lock.parse_screen_lock("xset s 90 0\n") == 2  # rounded up: it locks within 2 minutes
+    assert screen_lock.parse_screen_lock("# xset s 600\n") is None
+    assert screen_lock.parse_screen_lock("xset s 0 0\n") is None  # off
+    assert usb_storage.parse_usb_blocked("install usb-storage /bin/false\nblacklist usb-storage\n")
+    assert usb_storage.parse_usb_blocked("install usb_storage /bin/true\n")
+    assert not usb_storage.parse_usb_blocked("blacklist usb-storage\n")  # blacklisting alone still loads on demand
+    assert not usb_storage.parse_usb_blocked("# install usb-storage /bin/false\n")
     rdp = "freerdp2-x11 install ok installed\nremmina deinstall ok config-files\n"
-    assert g.parse_rdp(rdp, g.rdp_candidates("freerdp2-x11")) == "freerdp2-x11"
-    assert g.parse_rdp("remmina install ok installed\n", g.rdp_candidates("freerdp2-x11")) == "remmina"
-    assert g.parse_rdp("", g.RDP_CLIENTS) is None
+    assert rdp_client.parse_rdp(rdp, g.rdp_candidates("freerdp2-x11")) == "freerdp2-x11"
+    assert rdp_client.parse_rdp("remmina install ok installed\n", g.rdp_candidates("freerdp2-x11")) == "remmina"
+    assert rdp_client.parse_rdp("", g.RDP_CLIENTS) is None
     user = "kiosk:x:1000:1000::/home/kiosk:/bin/sh"
-    assert g.parse_kiosk_sudo(user, "User kiosk is not allowed to run sudo on tc01.", "kiosk audio video") is False
-    assert g.parse_kiosk_sudo(user, "User kiosk may run the following commands on tc01:\n    (ALL) ALL", "kiosk")
-    assert g.parse_kiosk_sudo(user, "User kiosk is not allowed to run sudo on tc01.", "kiosk sudo") is True
-    assert g.parse_kiosk_sudo("", "sudo: unknown user kiosk", "") is None
+    assert admin.parse_kiosk_sudo(user, "User kiosk is not allowed to run sudo on tc01.", "kiosk audio video") is False
+    assert admin.parse_kiosk_sudo(user, "User kiosk may run the following commands on tc01:\n    (ALL) ALL", "kiosk")
+    assert admin.parse_kiosk_sudo(user, "User kiosk is not allowed to run sudo on tc01.", "kiosk sudo") is True
+    assert admin.parse_kiosk_sudo("", "sudo: unknown user kiosk", "") is None
 
 
 def test_ntp_servers_of_a_running_chronyd() -> None:

@@ -9,7 +9,6 @@ A host that does not answer is reported `reachable=False` (every host rule then 
 from __future__ import annotations
 
 import json
-import math
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
@@ -236,38 +235,6 @@ def parse_services(text: str) -> list[str]:
     return sorted({line.split()[0].removesuffix(".service") for line in text.splitlines() if line.strip()})
 
 
-def parse_screen_lock(session: str) -> int | None:
-    """Minutes before the kiosk session's screen saver (and so its locker, xss-lock) starts: `xset s SECONDS`."""
-    match = re.search(r"^\s*xset\s+s\s+(\d+)\b", session, re.M)
-    if not match or int(match.group(1)) == 0:
-        return None
-    return math.ceil(int(match.group(1)) / 60)
-
-
-def parse_usb_blocked(modprobe: str) -> bool:
-    active = [line.split("#", 1)[0].strip() for line in modprobe.splitlines()]
-    return any(re.fullmatch(r"install\s+usb[-_]storage\s+/bin/(true|false)", line) for line in active)
-
-
-def parse_rdp(text: str, candidates: Iterable[str]) -> str | None:
-    installed = {line.split()[0] for line in text.splitlines() if "install ok installed" in line}
-    return next((p for p in candidates if p in installed), None)
-
-
-def parse_kiosk_sudo(user: str, sudo: str, groups: str) -> bool | None:
-    """Can the kiosk user sudo? None when there is no kiosk user."""
-    if not user.strip():
-        return None
-    if set(groups.split()) & {"sudo", "admin", "wheel"}:
-        return True
-    if "is not allowed to run sudo" in sudo:
-        return False
-    if "may run the following" in sudo:
-        return True
-    # No sudo at all on the host: the kiosk cannot use it.
-    return False if ("command not found" in sudo or "not found" in sudo or not sudo.strip()) else None
-
-
 def parse(target: Target, output: str, rdp: Iterable[str] = RDP_CLIENTS) -> HostFacts:
     """HostFacts from the script's output on one host: each probe that runs on the host's role parses its
     sections into its fields."""
@@ -294,8 +261,6 @@ CORE_PROBES: tuple[Probe, ...] = (
           commands={"services": "systemctl list-units --type=service --state=active --no-legend --plain 2>/dev/null"},
           parse=lambda s, p: {"services_active": parse_services(s["services"])}),
 )
-
-_THIN = ("thin_client",)
 
 # Probes that have not moved into their control's home yet (issue 14 moves them with their controls).
 UNMOVED_PROBES: tuple[Probe, ...] = (
@@ -330,20 +295,6 @@ UNMOVED_PROBES: tuple[Probe, ...] = (
                     "chrony-conf": "cat /etc/chrony/chrony.conf /etc/chrony/conf.d/*.conf "
                                    "/etc/chrony/sources.d/*.sources 2>/dev/null"},
           parse=lambda s, p: {"ntp_servers": parse_ntp_servers(s["chrony-active"], s["chrony"], s["chrony-conf"])}),
-    Probe(fields=("screen_lock_minutes",), commands={"kiosk-session": "cat {p.kiosk_session} 2>/dev/null"},
-          parse=lambda s, p: {"screen_lock_minutes": parse_screen_lock(s["kiosk-session"])}, roles=_THIN),
-    Probe(fields=("usb_storage_blocked",),
-          commands={"modprobe": "cat /etc/modprobe.d/*.conf /lib/modprobe.d/*.conf 2>/dev/null"},
-          parse=lambda s, p: {"usb_storage_blocked": parse_usb_blocked(s["modprobe"])}, roles=_THIN),
-    Probe(fields=("rdp_client",),
-          commands={"rdp": "dpkg-query -W -f='${{Package}} ${{Status}}\\n' {p.rdp_packages} 2>/dev/null"},
-          parse=lambda s, p: {"rdp_client": parse_rdp(s["rdp"], p.rdp_packages)}, roles=_THIN),
-    Probe(fields=("kiosk_sudo",),
-          commands={"kiosk-user": "getent passwd {p.kiosk_user}",
-                    "kiosk-sudo": "sudo -n -l -U {p.kiosk_user} 2>&1",
-                    "kiosk-groups": "id -nG {p.kiosk_user} 2>/dev/null"},
-          parse=lambda s, p: {"kiosk_sudo": parse_kiosk_sudo(s["kiosk-user"], s["kiosk-sudo"], s["kiosk-groups"])},
-          roles=_THIN),
 )
 
 

@@ -1,5 +1,5 @@
 """Every rule, one class each, by service area. Importing this package registers them all."""
 
-from estate.compliance.rules import desktop, security
+from estate.compliance.rules import security
 
-__all__ = ["desktop", "security"]
+__all__ = ["security"]

@@ -1,0 +1,63 @@
+"""2.7 Thin clients run the approved RDP client (framework.yaml `desktop.rdp_client`, advisory).
+
+A thin client's kiosk session opens the consortium's desktops with one RDP client, the framework's package.
+Enforced by the thin_client role (tag `control_2.7`: the client installed, the kiosk session starting it), judged
+on live thin clients (which RDP client package is installed, the approved one first, DSK-010).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from estate.controls.base import Context, rule
+from estate.controls.checks import HostFactCheck
+from estate.controls.desktop.common import THIN_CLIENT
+from estate.controls.spec import Probe, ProbeParams, declare
+
+
+def parse_rdp(text: str, candidates: Iterable[str]) -> str | None:
+    installed = {line.split()[0] for line in text.splitlines() if "install ok installed" in line}
+    return next((p for p in candidates if p in installed), None)
+
+
+def _probe(sections: Mapping[str, str], params: ProbeParams) -> dict[str, Any]:
+    return {"rdp_client": parse_rdp(sections["rdp"], params.rdp_packages)}
+
+
+CONTROL = declare(
+    "desktop.rdp_client",
+    rationale=("One RDP client on every thin client is one to test against Azure Virtual Desktop, one to keep "
+               "patched and one for the helpdesk to know; another client may lack the gateway or the "
+               "certificate checks the service relies on."),
+    # CAF: every platform conforms to the defined baseline build (B4.b.A.2), here the client it runs, and a
+    # supported one, kept up to date by the distribution (B4.d.A.4). The same ids and statements in 4.0.
+    caf={"3.2": ("B4.b.A.2", "B4.d.A.4"),
+         "4.0": ("B4.b.A.2", "B4.d.A.4")},
+    # Cyber Essentials: none; it does not name the software a device must run, only that it be supported.
+    ce=(),
+    roles=("thin_client",),
+    probes=(Probe(fields=("rdp_client",),
+                  commands={"rdp": "dpkg-query -W -f='${{Package}} ${{Status}}\\n' {p.rdp_packages} 2>/dev/null"},
+                  parse=_probe, roles=THIN_CLIENT),),
+)
+
+
+@rule
+class RdpClient(HostFactCheck):
+    id = "DSK-010"
+    title = "thin clients run the approved RDP client"
+    severity = "low"
+    control = "desktop.rdp_client"
+    area = "desktop"
+    fix = "Install {c.package} (command {c.command}) as the thin client's RDP client."
+    roles = THIN_CLIENT
+    fact = "rdp_client"
+    passing = "{host} runs {expected}"
+    failing = "{host} runs {value}, not {expected}"
+
+    def expected(self, ctx: Context) -> Any:
+        return ctx.fw.desktop.rdp_client.package
+
+    def shown(self, value: Any) -> str:
+        return str(value or "no RDP client")
