@@ -16,7 +16,14 @@ from estate.controls.desktop import c2_5_usb_storage as usb_storage
 from estate.controls.desktop import c2_7_rdp_client as rdp_client
 from estate.controls.desktop import c2_8_local_admin as admin
 from estate.controls.facts import HostFacts
+from estate.controls.security import c5_1_patching as patching
+from estate.controls.security import c5_2_lockout as lockout
+from estate.controls.security import c5_3_passwords as passwords
+from estate.controls.security import c5_5_default_accounts as default_accounts
+from estate.controls.security import c5_6_host_firewall as host_firewall
 from estate.controls.security import c5_7_ssh as ssh
+from estate.controls.security import c5_8_logging as logs
+from estate.controls.security import c5_9_time_sync as time_sync
 from estate.loader import Estate
 
 DATA = Path(__file__).parent / "data" / "gather"
@@ -45,20 +52,21 @@ def test_parse_small_pieces() -> None:
     assert server_os.parse_os(os_release) == ("debian", "12")
     assert ssh.parse_sshd("port 22\npermitrootlogin without-password\nPasswordAuthentication no\n") == {
         "port": "22", "permitrootlogin": "without-password", "passwordauthentication": "no"}
-    assert g.parse_nft_input_policy(NFT) == "drop"
-    assert g.parse_nft_input_policy('{"nftables": [{"metainfo": {}}]}') is None
-    assert g.parse_nft_input_policy("") is None
+    assert host_firewall.parse_nft_input_policy(NFT) == "drop"
+    assert host_firewall.parse_nft_input_policy('{"nftables": [{"metainfo": {}}]}') is None
+    assert host_firewall.parse_nft_input_policy("") is None
     accept = NFT.replace('"drop"}}, {"chain"', '"accept"}}, {"chain"', 1)
-    assert g.parse_nft_input_policy(accept) == "accept"
+    assert host_firewall.parse_nft_input_policy(accept) == "accept"
     listen = ("LISTEN 0      128          0.0.0.0:22        0.0.0.0:*\n"
               "LISTEN 0      511             [::]:443          [::]:*\n"
               "LISTEN 0      4096   127.0.0.53%lo:53        0.0.0.0:*\n")
     assert g.parse_listening_tcp(listen) == [22, 53, 443]
-    accounts, login = g.parse_passwd("root:x:0:0:root:/root:/bin/bash\nsync:x:4:65534:sync:/bin:/bin/sync\n"
-                                     "kiosk:x:1000:1000::/home/kiosk:/bin/sh\nnews:x:9:9:news:/var:/usr/sbin/nologin\n")
+    accounts, login = default_accounts.parse_passwd(
+        "root:x:0:0:root:/root:/bin/bash\nsync:x:4:65534:sync:/bin:/bin/sync\n"
+        "kiosk:x:1000:1000::/home/kiosk:/bin/sh\nnews:x:9:9:news:/var:/usr/sbin/nologin\n")
     assert accounts == ["root", "sync", "kiosk", "news"] and login == ["root", "kiosk"]
-    assert g.parse_chrony_sources("^,?,10.64.19.10,0,6,0,377,+0.0,+0.0,0.0,0.0\n=,?,10.0.0.1,1,6,0,0,0,0,0,0\n") == \
-        ["10.64.19.10"]
+    assert time_sync.parse_chrony_sources(
+        "^,?,10.64.19.10,0,6,0,377,+0.0,+0.0,0.0,0.0\n=,?,10.0.0.1,1,6,0,0,0,0,0,0\n") == ["10.64.19.10"]
     assert g.parse_services("ssh.service loaded active running OpenBSD Secure Shell server\n"
                             "cron.service loaded active running cron\n") == ["cron", "ssh"]
 
@@ -70,32 +78,33 @@ def test_parse_small_pieces() -> None:
     ("deny = 10\n", "# auth requisite pam_faillock.so preauth\n", None),
 ])
 def test_faillock_counts_only_when_pam_uses_it(conf: str, auth: str, deny: int | None) -> None:
-    assert g.parse_faillock(conf, auth) == deny
+    assert lockout.parse_faillock(conf, auth) == deny
 
 
 def test_password_length_only_when_pam_checks_it() -> None:
     stack = "password requisite pam_pwquality.so retry=3\n"
-    assert g.parse_pass_min_len("minlen = 12\n", stack) == 12
-    assert g.parse_pass_min_len("", stack) == 8
-    assert g.parse_pass_min_len("minlen = 12\n", "password [success=1] pam_unix.so obscure\n") is None
+    assert passwords.parse_pass_min_len("minlen = 12\n", stack) == 12
+    assert passwords.parse_pass_min_len("", stack) == 8
+    assert passwords.parse_pass_min_len("minlen = 12\n", "password [success=1] pam_unix.so obscure\n") is None
 
 
 def test_unattended_upgrades_needs_package_setting_and_timer() -> None:
     periodic = 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n'
-    assert g.parse_unattended("install ok installed", periodic, "enabled")
-    assert not g.parse_unattended("install ok installed", periodic.replace('Upgrade "1"', 'Upgrade "0"'), "enabled")
-    assert not g.parse_unattended("", periodic, "enabled")
-    assert not g.parse_unattended("install ok installed", periodic, "disabled")
+    assert patching.parse_unattended("install ok installed", periodic, "enabled")
+    off = periodic.replace('Upgrade "1"', 'Upgrade "0"')
+    assert not patching.parse_unattended("install ok installed", off, "enabled")
+    assert not patching.parse_unattended("", periodic, "enabled")
+    assert not patching.parse_unattended("install ok installed", periodic, "disabled")
 
 
 def test_log_forward_rainerscript_and_legacy() -> None:
     rainer = ('module(load="imuxsock")\n*.* action(type="omfwd" target="10.64.0.11" port="514" protocol="tcp"\n'
               '           queue.type="LinkedList")\n')
-    assert g.parse_log_forward(rainer, "active") == "10.64.0.11:514"
-    assert g.parse_log_forward(rainer, "inactive") is None
-    assert g.parse_log_forward("*.* @@logs.example:1514\n", "active") == "logs.example:1514"
-    assert g.parse_log_forward('# *.* action(type="omfwd" target="x" port="1")\n', "active") is None
-    assert g.parse_log_forward('action(type="omfile" file="/var/log/x")\n', "active") is None
+    assert logs.parse_log_forward(rainer, "active") == "10.64.0.11:514"
+    assert logs.parse_log_forward(rainer, "inactive") is None
+    assert logs.parse_log_forward("*.* @@logs.example:1514\n", "active") == "logs.example:1514"
+    assert logs.parse_log_forward('# *.* action(type="omfwd" target="x" port="1")\n', "active") is None
+    assert logs.parse_log_forward('action(type="omfile" file="/var/log/x")\n', "active") is None
 
 
 def test_thin_client_facts() -> None:
@@ -121,8 +130,8 @@ def test_thin_client_facts() -> None:
 def test_ntp_servers_of_a_running_chronyd() -> None:
     conf = "server 10.64.26.138 iburst\npool 2.debian.pool.ntp.org iburst\n# server 192.0.2.1\nallow 10.64.0.0/11\n"
     sources = "^,?,10.64.26.138,0,6,0,0,+0.0,+0.0,0.0,0.0\n"
-    assert g.parse_ntp_servers("active", sources, conf) == ["10.64.26.138", "2.debian.pool.ntp.org"]
-    assert g.parse_ntp_servers("inactive", sources, conf) == []
+    assert time_sync.parse_ntp_servers("active", sources, conf) == ["10.64.26.138", "2.debian.pool.ntp.org"]
+    assert time_sync.parse_ntp_servers("inactive", sources, conf) == []
 
 
 def test_no_answer_is_unreachable() -> None:

@@ -1,0 +1,63 @@
+"""5.3 Passwords meet the minimum length (framework.yaml `security.passwords`).
+
+pam_pwquality refuses a new password shorter than `min_length`. Enforced by the baseline role's PAM tasks (tag
+`control_5.3`), judged on live hosts (pwquality.conf's `minlen`, when pam_pwquality checks passwords: SEC-003).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from estate.controls.base import Context, rule
+from estate.controls.checks import HostFactCheck
+from estate.controls.probing import probe
+from estate.controls.security.common import pam_setting
+from estate.controls.spec import declare
+
+
+def parse_pass_min_len(conf: str, common_password: str) -> int | None:
+    """minlen of pwquality.conf, when pam_pwquality checks passwords (else None). Its default is 8."""
+    return pam_setting(conf, common_password, "pam_pwquality.so", "minlen", 8)
+
+
+CONTROL = declare(
+    "security.passwords",
+    rationale=("Length is what makes a password hard to guess or crack; a minimum the system enforces means no "
+               "account is left with a short one."),
+    # CAF: authentication follows current best practice (B2.a.A.6, NCSC password guidance), and the platforms
+    # conform to the defined secure baseline (B4.b.A.2) - the same indicators in 3.2 and 4.0.
+    caf={"3.2": ("B2.a.A.6", "B4.b.A.2"),
+         "4.0": ("B2.a.A.6", "B4.b.A.2")},
+    # Cyber Essentials: password-based authentication protected by a minimum length (CE-UAC.7).
+    ce=("CE-UAC.7",),
+    # https://www.ncsc.gov.uk/guidance/end-user-devices-security-principles (the baseline runs on thin clients too)
+    device_principle="NCSC end user device security principles: 3 (authentication)",
+    roles=("baseline",),
+    probes=(probe("pass_min_len",
+                  {"pwquality": "cat /etc/security/pwquality.conf /etc/security/pwquality.conf.d/*.conf 2>/dev/null",
+                   "common-password": "cat /etc/pam.d/common-password 2>/dev/null"},
+                  parse_pass_min_len),),
+)
+
+
+@rule
+class PasswordLength(HostFactCheck):
+    id = "SEC-003"
+    title = "passwords meet the minimum length"
+    severity = "high"
+    control = "security.passwords"
+    area = "identity"
+    area_by_role = False
+    fix = "Set minlen = {c.min_length} in /etc/security/pwquality.conf."
+    fact = "pass_min_len"
+    passing = "{host} requires passwords of {value} characters"
+    failing = "{host} requires passwords of {value} characters, not {expected}"
+
+    def expected(self, ctx: Context) -> Any:
+        return ctx.fw.security.passwords.min_length
+
+    def holds(self, value: Any, expected: Any) -> bool:
+        return value is not None and value >= expected
+
+    def shown(self, value: Any) -> str:
+        return str(value or "any")  # passing, the value is at least the framework's minimum (8 or more)
