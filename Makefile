@@ -31,9 +31,11 @@ $(APT_STAMP): Makefile
 
 apt: $(APT_STAMP)
 
+# lint-imports: the layers contract in pyproject.toml ([tool.importlinter]): imports flow one way.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(wildcard estate stacks policies tests bench)
+	$(BIN)/lint-imports --no-cache
 
 typecheck: lint
 

@@ -4,6 +4,7 @@
     write_atomic(path, text)               # a report, a plan, a schema, the lab's state
     write_atomic(path, text, mode=0o600)   # a secret
     write_atomic(path, text, parents=True) # a user's `-o reports/x.sarif`: missing folders are made
+    write_if_changed(path, text)           # a rendered config: left alone (mtime too) when it holds text
 
 What `path` is decides how it is written:
 
@@ -39,8 +40,9 @@ import tempfile
 from pathlib import Path
 
 from estate.errors import EstateError
+from estate.yamlsrc import display
 
-__all__ = ["write_atomic"]
+__all__ = ["write_atomic", "write_if_changed"]
 
 # Paths whose files are the process's own descriptors or devices: never replaced, only written.
 _IN_PLACE_ROOTS = ("/dev/", "/proc/")
@@ -87,9 +89,15 @@ def _make_parents(path: Path) -> list[Path]:
     return made
 
 
-def _shown(path: Path) -> str:
-    from estate.yamlsrc import display
+def write_if_changed(path: Path, text: str) -> None:
+    """Write `text` to `path` with write_atomic, unless the file already holds exactly that (its mtime stays:
+    a rendered config that did not change is not rewritten)."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    write_atomic(path, text)
 
+
+def _shown(path: Path) -> str:
     try:
         return display(Path(path))
     except (OSError, RuntimeError):  # a symlink loop cannot be resolved to show

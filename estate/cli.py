@@ -1,19 +1,20 @@
-"""The `estate` command line. Heavy modules (pydantic models, Pulumi, Ansible) are imported inside
-the commands so that `estate --help` stays fast."""
+"""The `estate` command line: the app, the commands on the spec itself (validate, councils, ipam, schema) and the
+registration of the other command modules (estate.cli_*). What the command modules share is estate.cli_common.
+
+Heavy modules (pydantic models, Pulumi, Ansible) are imported inside the commands so that `estate --help` stays
+fast; each such import points down the layers (the contract in pyproject.toml checks them like any other)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
+from estate.cli_common import RootOpt, console, fail, guarded, load
 from estate.signals import handling_signals
-
-if TYPE_CHECKING:
-    from estate.loader import Estate
 
 app = typer.Typer(
     help="shared-estate: the framework spec, council inventories and the tools that converge them.",
@@ -21,49 +22,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-RootOpt = Annotated[
-    Path | None,
-    typer.Option("--root", help="Repo root (default: $ESTATE_ROOT or the folder holding framework.yaml)."),
-]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one line to stderr and return the Exit to raise."""
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
-def guarded(func: F) -> F:
-    """Turn bad input (EstateError) into its lines on stderr and exit code 2."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from estate.errors import EstateError
-
-        try:
-            return func(*args, **kwargs)
-        except EstateError as exc:
-            for problem in exc.problems:
-                typer.echo(str(problem), err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def load(root: Path | None) -> Estate:
-    from estate.loader import load_estate
-
-    return load_estate(root)
-
-
-def console() -> Any:
-    from rich.console import Console
-
-    return Console()
 
 
 @app.command()
@@ -146,8 +104,6 @@ def schema(
 
 def _register_extensions() -> None:
     """Commands of later layers register themselves here when their module exists."""
-    import importlib
-
     for name in ("estate.cli_plan", "estate.cli_check", "estate.cli_lab", "estate.cli_configure",
                  "estate.cli_onboard", "estate.cli_preflight", "estate.cli_reach"):
         try:

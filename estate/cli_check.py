@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from estate.cli import RootOpt, guarded, load
+from estate.cli_common import RootOpt, guarded, load
 
 if TYPE_CHECKING:
     from estate.compliance.findings import Report
@@ -177,7 +177,7 @@ def check(
         sources.append("hosts")
     if hosts:
         from estate.compliance.gather import gather_inventory
-        from estate.configure import LAB_INVENTORY
+        from estate.inventory import LAB_INVENTORY
 
         live = gather_inventory(estate.root, inventory or estate.root / LAB_INVENTORY, councils=councils,
                                 approved_rdp=estate.framework.desktop.rdp_client.package)

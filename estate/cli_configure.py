@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from estate.cli import RootOpt, guarded
+from estate.cli_common import RootOpt, guarded, load
 
 if TYPE_CHECKING:
     from estate.configure import Result
@@ -122,8 +122,8 @@ def register(app: typer.Typer) -> None:
 
         Ends with ok/changed/failed/unreachable per host. Exit 0 when every host converged (with --check:
         and none drifted), 1 otherwise, 2 on bad input."""
-        from estate.cli import load
-        from estate.configure import LAB_INVENTORY, inventory_hosts, load_inventory, run
+        from estate.configure import run
+        from estate.inventory import LAB_INVENTORY, inventory_hosts, load_inventory
 
         estate = load(root)
         inv = inventory or (estate.root / LAB_INVENTORY)

@@ -1,4 +1,7 @@
-"""`estate lab up | status | down | probe | env`: the example councils' estate on this machine."""
+"""`estate lab up | status | down | probe | env`: the example councils' estate on this machine.
+
+Heavy modules are imported inside the commands, for `estate --help`'s start-up time only; each such import points
+down the layers (the import-linter contract in pyproject.toml checks them)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from estate.cli import RootOpt, guarded
+from estate.cli_common import RootOpt, guarded
 
 if TYPE_CHECKING:
     from estate.lab.lab import HostStatus
@@ -142,11 +145,11 @@ def probe(root: RootOpt = None,
           output: Annotated[Path | None, typer.Option("--output", "-o", help="Write every probe as JSON.")] = None
           ) -> None:
     """The isolation test: probe every (source VLAN, destination VLAN, port) and compare with the flow matrix."""
-    from estate.lab import podman_env
     from estate.lab.lab import paths, plan
     from estate.lab.probe import render, run_matrix, write_json
     from estate.lab.state import LabState
     from estate.lab.topology import load_config
+    from estate.podman import podman_env
 
     p = paths(root)
     if LabState.load(p.state).is_empty:
@@ -171,7 +174,7 @@ def env(root: RootOpt = None) -> None:
     """Print the shell exports that point podman at the lab's storage: eval "$(estate lab env)"."""
     import shlex
 
-    from estate.lab import podman_env
+    from estate.podman import podman_env
 
     environ = podman_env(root)
     for key in ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF"):

@@ -1,4 +1,7 @@
-"""`estate onboard` and `estate roadmap`. Heavy imports live inside the commands."""
+"""`estate onboard` and `estate roadmap`.
+
+Heavy modules are imported inside the commands, for `estate --help`'s start-up time only; each such import points
+down the layers (the import-linter contract in pyproject.toml checks them)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from estate.cli import RootOpt, guarded
+from estate.cli_common import RootOpt, guarded
 
 
 def _today(value: str | None) -> dt.date:
@@ -88,8 +91,11 @@ def roadmap(
     """Each council's path to the framework: the contracts that hold areas back, the order of moves,
     the projected convergence score per quarter and the savings."""
     from estate import roadmap as rm
+    from estate.compliance import evaluate
     from estate.errors import EstateError
     from estate.loader import load_estate
+    from estate.reports.html import HtmlReport
+    from estate.reports.roadmap import render_table
 
     if fmt not in ("table", "json", "html"):
         raise EstateError.one("--format", 0, "", f"unknown format {fmt!r} (known: table, json, html)")
@@ -98,18 +104,14 @@ def roadmap(
         estate.council(council)
     keys = [council] if council else list(estate.councils)
     day = _today(today)
-    from estate.compliance import evaluate
-
     report = evaluate(estate, councils=keys, today=day)
     if fmt == "html":
         # the report `estate check --format html` writes: its sections, then the roadmap's
-        from estate.reports.html import HtmlReport
-
         title = f"Shared estate: compliance report and convergence roadmap ({day})"
         text = HtmlReport(report, estate, title=title).render()
     else:
         plan = rm.build(estate, today=day, councils=keys, report=report)
-        text = plan.to_json() if fmt == "json" else rm.render_table(plan)
+        text = plan.to_json() if fmt == "json" else render_table(plan)
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:

@@ -1,4 +1,7 @@
-"""`estate plan`: the Pulumi program run offline under the SDK's mock runtime (see estate.plan)."""
+"""`estate plan`: the Pulumi program run offline under the SDK's mock runtime (see estate.plan).
+
+Heavy modules are imported inside the commands, for `estate --help`'s start-up time only; each such import points
+down the layers (the import-linter contract in pyproject.toml checks them)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Annotated
 import typer
 
 from estate.atomic import write_atomic
-from estate.cli import RootOpt, fail, guarded, load
+from estate.cli_common import RootOpt, fail, guarded, load
 
 
 def register(app: typer.Typer) -> None:

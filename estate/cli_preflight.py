@@ -2,6 +2,9 @@
 
 Exit 0 when nothing is short, 1 when `--quota` shows a quota family or a region's total short of what the plan
 needs, 2 for bad input (an unknown council, a malformed quota file, a planned VM size preflight does not know).
+
+Heavy modules are imported inside the commands, for `estate --help`'s start-up time only; each such import points
+down the layers (the import-linter contract in pyproject.toml checks them).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from estate.cli import RootOpt, console, fail, guarded, load
+from estate.cli_common import RootOpt, console, fail, guarded, load
 
 if TYPE_CHECKING:
     from estate.preflight import Preflight, Usage

@@ -8,6 +8,9 @@
 
 Exit 0 when the packet is allowed (with no --port: when any port is; --all: when every check holds), 1 when it is
 denied, 2 for bad input (an unknown segment, council or protocol: one line).
+
+Heavy modules are imported inside the commands, for `estate --help`'s start-up time only; each such import points
+down the layers (the import-linter contract in pyproject.toml checks them).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from estate.cli import RootOpt, fail, guarded, load
+from estate.cli_common import RootOpt, fail, guarded, load
 
 if TYPE_CHECKING:
     from estate.loader import Estate
@@ -72,7 +75,7 @@ def reach(
     if port is not None:
         services = [((protocol or "tcp").lower(), port)]
     else:
-        from estate.lab.probe import matrix_ports
+        from estate.isolation import matrix_ports
 
         services = [s for s in matrix_ports(estate.framework) if protocol is None or s[0] == protocol.lower()]
     traces = network.traces(a, b, tuple(services))

@@ -25,20 +25,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from estate.atomic import write_atomic
+from estate.atomic import write_atomic, write_if_changed
 from estate.errors import EstateError
-
-if TYPE_CHECKING:
-    from estate.loader import Estate
-    from estate.models import Flow
+from estate.inventory import inventory_hosts, load_inventory
+from estate.ipam import HUB
+from estate.loader import Estate, host_addresses
+from estate.models import Flow
+from estate.nftables import render_router_ruleset
 
 PLAYBOOK_DIR = "playbooks"
 PLAYBOOK = "site.yml"
 ROLES_DIR = "roles"
 STATE_SUBDIR = "configure"
-LAB_INVENTORY = Path(".state") / "lab" / "inventory.yml"
 
 # The project's settings: what makes a run fast. `--ansible-defaults` leaves all of them out.
 def fast_settings(state: Path, forks: int) -> dict[str, str]:
@@ -74,8 +74,6 @@ INTERNAL_POLL_INTERVAL = 0.05
 
 def write_fast_config(state: Path) -> Path:
     """The project's ansible.cfg (under .state/): what cannot be set through the environment."""
-    from estate.lab import write_if_changed
-
     path = state / "ansible.cfg"
     write_if_changed(path, f"[defaults]\ninternal_poll_interval = {INTERNAL_POLL_INTERVAL}\n")
     return path
@@ -126,8 +124,6 @@ def inbound_ports(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
     council VLAN; inter flows at the VLAN of each council that agreed the flow with another
     (`Estate.exchanges`); hub flows end at a hub segment or at the VLAN of every council; hub-internal
     flows end at a hub segment."""
-    from estate.ipam import HUB
-
     plan = estate.addresses
     out: dict[str, dict[str, dict[str, list[str]]]] = {}
     for site in (HUB, *plan.councils):
@@ -168,8 +164,6 @@ def admin_inbound(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
     to its servers). A host's firewall opens these ports only from these sources, and only on the
     interface they are routed through (roles/baseline host-firewall.nft.j2): never from a guest, voice or
     printer leg, nor from another council."""
-    from estate.ipam import HUB
-
     plan = estate.addresses
     admin = estate.framework.network.administration
     hub = {seg.name: str(seg.network) for seg in plan.hub.segments}
@@ -212,9 +206,6 @@ def _pool(network: IPv4Network) -> tuple[str, str]:
 
 def site_vars(estate: Estate) -> dict[str, Any]:
     """Per site (council key, or "shared" for the hub): name, block, VLAN subnets with DHCP pools, hosts."""
-    from estate.ipam import HUB
-    from estate.loader import host_addresses
-
     plan = estate.addresses
     out: dict[str, Any] = {}
     for site in (HUB, *plan.councils):
@@ -238,9 +229,6 @@ def log_senders(estate: Estate) -> list[dict[str, str]]:
     files a message by its sender's address and never by the HOSTNAME the message claims. A host sends from
     its IPAM address; the router from the leg it sends on, so each segment's gateway address is the router's
     too (its legs hold every segment's gateway: inventories/shared/hosts.yml)."""
-    from estate.ipam import HUB
-    from estate.loader import host_addresses
-
     plan = estate.addresses
     out: dict[str, dict[str, str]] = {}
     for site in (HUB, *plan.councils):
@@ -335,40 +323,7 @@ def playbook_vars(estate: Estate, secrets_: Secrets, ruleset_file: Path) -> dict
 # --------------------------------------------------------------------------- inventory
 
 
-def load_inventory(path: Path) -> dict[str, Any]:
-    """The Ansible inventory (YAML) as data; a missing or malformed file is one line, exit 2."""
-    from estate.yamlsrc import display, load
-
-    if not path.exists():
-        hint = " (start the lab with `estate lab up`, or pass --inventory)" if path.name == "inventory.yml" else ""
-        raise EstateError.one(display(path), 0, "", f"no inventory here{hint}")
-    src = load(path)
-    data = src.data
-    if not isinstance(data, dict) or not isinstance(data.get("all"), dict):
-        raise src.error((), "an inventory has a top-level 'all' group")
-    return data
-
-
-def inventory_hosts(inventory: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every host of a YAML inventory with its merged host vars and the groups it belongs to."""
-    hosts: dict[str, dict[str, Any]] = {}
-
-    def walk(name: str, group: Mapping[str, Any], inherited: dict[str, Any], lineage: tuple[str, ...]) -> None:
-        gvars = {**inherited, **(group.get("vars") or {})}
-        for host, hvars in (group.get("hosts") or {}).items():
-            entry = hosts.setdefault(str(host), {"vars": {}, "groups": set()})
-            entry["vars"] = {**gvars, **entry["vars"], **(hvars or {})}
-            entry["groups"].update((*lineage, name))
-        for child, body in (group.get("children") or {}).items():
-            walk(str(child), body or {}, gvars, (*lineage, name))
-
-    walk("all", inventory.get("all") or {}, {}, ())
-    return hosts
-
-
 def council_group(key: str) -> str:
-    from estate.ipam import HUB
-
     return "hub" if key == HUB else "council_" + key.replace("-", "_")
 
 
@@ -507,9 +462,6 @@ def write_secret_vars(state: Path, values: Mapping[str, Any]) -> Path:
 
 def prepare(estate: Estate, state: Path) -> dict[str, Any]:
     """Write the router's ruleset and the secrets under .state/configure/; return the extra vars."""
-    from estate.lab import write_if_changed
-    from estate.nftables import render_router_ruleset
-
     ruleset = state / "router.nft"
     write_if_changed(ruleset, render_router_ruleset(estate))
     secrets_ = load_secrets(state / "secrets.json", estate.councils)
@@ -529,8 +481,6 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
     hosts = inventory_hosts(inv)
     limit = None
     if council is not None:
-        from estate.ipam import HUB
-
         if council != HUB:
             estate.council(council)
         limit = council_group(council)

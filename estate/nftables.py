@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from estate.loader import Estate
-    from estate.models import Flow
+from estate import ipam
+from estate.loader import Estate
+from estate.models import Flow
 
 TABLE = "estate_flows"
 FAMILY = "inet"
@@ -92,8 +91,6 @@ def _set_lines(name: str, elements: Iterable[str]) -> list[str]:
 
 def render_router_ruleset(estate: Estate) -> str:
     """The nftables script of the router: the flow matrix of framework.yaml for every council."""
-    from estate import ipam
-
     fw = estate.framework
     plan = estate.addresses
     councils = sorted(plan.councils)

@@ -36,6 +36,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 from estate import stackfile
 from estate.errors import EstateError
 from estate.loader import Estate
+from stacks.program import read_config, run
 
 PROJECT = "shared-estate"
 HUB = "shared"
@@ -505,8 +506,6 @@ class _Runner:
 
 
 def _default_program() -> Program:
-    from stacks.program import read_config, run
-
     def program(estate: Estate, name: str) -> dict[str, Any]:
         return run(estate, name, read_config(name))
 

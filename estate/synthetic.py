@@ -14,7 +14,8 @@ from pathlib import Path
 import yaml
 
 from estate import ipam
-from estate.loader import FRAMEWORK_FILE, INVENTORIES, Estate, load_framework
+from estate.atomic import write_atomic
+from estate.loader import FRAMEWORK_FILE, INVENTORIES, Estate, load_estate, load_framework
 
 
 def key_of(index: int) -> str:
@@ -71,14 +72,15 @@ def write_synthetic(root: Path, count: int, framework: Path) -> Path:
     """A repo-shaped folder with `count` synthetic councils (and the given framework.yaml)."""
     fw, _ = load_framework(framework)
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(framework, root / FRAMEWORK_FILE)
+    write_atomic(root / FRAMEWORK_FILE, framework.read_bytes())
     inv = root / INVENTORIES
     if inv.exists():
         shutil.rmtree(inv)
     inv.mkdir()
     hub = framework.parent / INVENTORIES / ipam.HUB  # the hub's hosts (helpdesk, log collector) come along
     if hub.is_dir():
-        shutil.copytree(hub, inv / ipam.HUB)
+        for file in sorted(p for p in hub.rglob("*") if p.is_file()):
+            write_atomic(inv / ipam.HUB / file.relative_to(hub), file.read_bytes(), parents=True)
     supernet = ipam.parse_network(fw.network.supernet)
     taken = [ipam.parse_network(fw.network.hub.block)]
     inter = [f.id for f in fw.network.flows if f.scope == "inter"]
@@ -88,11 +90,9 @@ def write_synthetic(root: Path, count: int, framework: Path) -> Path:
         folder = inv / key_of(i)
         folder.mkdir()
         data = council_data(i, str(block), exchanges(i, count, inter))
-        (folder / "council.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+        write_atomic(folder / "council.yml", yaml.safe_dump(data, sort_keys=False))
     return root
 
 
 def synthetic_estate(count: int, framework: Path, root: Path) -> Estate:
-    from estate.loader import load_estate
-
     return load_estate(write_synthetic(root, count, framework))

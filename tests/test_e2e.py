@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from estate.configure import LAB_INVENTORY, inventory_hosts, load_inventory
-from estate.lab import podman_env
+from estate.inventory import LAB_INVENTORY, inventory_hosts, load_inventory
+from estate.podman import podman_env
 
 pytestmark = pytest.mark.lab
 

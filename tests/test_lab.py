@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from estate.lab import podman_env
 from estate.lab.lab import paths, plan
 from estate.lab.probe import _agent_argv, render, run_matrix
 from estate.lab.topology import Endpoint, Topology, load_config
+from estate.podman import podman_env
 
 pytestmark = pytest.mark.lab
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from estate.errors import EstateError
-from estate.lab import podman_env
 from estate.lab.image import ensure_image, image_name, load_recipe, recipe_hash
+from estate.podman import podman_env
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -16,12 +16,13 @@ from typer.testing import CliRunner
 
 from estate import cli
 from estate.errors import EstateError
+from estate.isolation import allowing_flow, exchange_pairs, matrix_ports
 from estate.lab import lab as lab_mod
 from estate.lab import net
 from estate.lab.inventory import render_inventory
-from estate.lab.probe import Outcome, Run, allowing_flow, build_matrix, matrix_ports, render
+from estate.lab.probe import Outcome, Run, build_matrix, render
 from estate.lab.state import LabState
-from estate.lab.topology import Topology, build, exchange_pairs, load_config, mirror
+from estate.lab.topology import Topology, build, load_config, mirror
 from estate.loader import Estate, host_addresses, load_estate
 
 REPO = Path(__file__).resolve().parent.parent

@@ -16,8 +16,9 @@ from estate.cli import _register_extensions, app
 from estate.compliance import evaluate
 from estate.compliance.engine import judge_estate
 from estate.controls.base import Context, Outcome, Rule, passed, registry
+from estate.isolation import exchange_pairs
 from estate.lab.probe import build_matrix
-from estate.lab.topology import build, exchange_pairs, load_config
+from estate.lab.topology import build, load_config
 from estate.loader import Estate
 from estate.plan import PlannedResource
 from estate.reach import Network, Trace, verify

@@ -15,6 +15,7 @@ from estate import roadmap as rm
 from estate.compliance.engine import score
 from estate.compliance.findings import CouncilResult, Finding, Report
 from estate.loader import Estate, load_estate
+from estate.reports.roadmap import gantt_svg, render_table, score_svg
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data" / "roadmap"
@@ -147,11 +148,11 @@ def test_a_council_with_nothing_left_to_move(fixture_estate: Estate) -> None:
     assert beta_plan.moves == ()
     assert beta_plan.converges is None
     assert [s for _, s in beta_plan.projection] == [1.0]
-    assert "every area converged" in rm.gantt_svg(plan)
+    assert "every area converged" in gantt_svg(plan)
 
 
 def test_table_names_the_contract_the_move_and_the_saving(roadmap: rm.Roadmap) -> None:
-    text = rm.render_table(roadmap, width=220)
+    text = render_table(roadmap, width=220)
     assert "AL-C02 Old Identity Ltd" in text
     assert "2027 Q4" in text
     assert "network +242d" in text
@@ -162,11 +163,11 @@ def test_table_names_the_contract_the_move_and_the_saving(roadmap: rm.Roadmap) -
 
 
 def test_charts_draw_one_mark_per_move_and_one_line_per_council(roadmap: rm.Roadmap) -> None:
-    gantt = rm.gantt_svg(roadmap)
+    gantt = gantt_svg(roadmap)
     moves = sum(len(c.moves) for c in roadmap.councils.values())
     assert gantt.count("<polygon") == moves
     assert "alpha moves identity in 2027 Q4" in gantt
-    line = rm.score_svg(roadmap)
+    line = score_svg(roadmap)
     assert line.count("<polyline") == len(roadmap.councils)
     assert "alpha 2027 Q3: 67%" in line
 

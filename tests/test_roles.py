@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from estate.configure import common_settings, inventory_hosts, is_admin_flow, load_secrets, playbook_vars
+from estate.configure import common_settings, is_admin_flow, load_secrets, playbook_vars
+from estate.inventory import inventory_hosts
 from estate.loader import Estate
 
 REPO = Path(__file__).resolve().parent.parent

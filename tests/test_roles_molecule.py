@@ -24,10 +24,10 @@ pytestmark = pytest.mark.lab
 def molecule_env(tmp: Path) -> dict[str, str]:
     """podman_env() (the project's containers.conf and storage), the lab's image, an apt cache per scenario,
     an SSH key for Ansible, the router's real ruleset, and this venv's tools first on PATH."""
-    from estate.lab import podman_env
     from estate.lab.image import ensure_image
     from estate.loader import load_estate
     from estate.nftables import render_router_ruleset
+    from estate.podman import podman_env
 
     env = podman_env(REPO)
     env["ESTATE_LAB_IMAGE"] = ensure_image(REPO, progress=False)

@@ -28,11 +28,12 @@ from typing import Any
 import pytest
 
 from estate import configure
-from estate.configure import LAB_INVENTORY, agent_name
-from estate.lab import podman_env
+from estate.configure import agent_name
+from estate.inventory import LAB_INVENTORY
 from estate.lab.probe import _agent_argv
 from estate.lab.topology import Endpoint, Topology
 from estate.loader import Estate
+from estate.podman import podman_env
 
 pytestmark = pytest.mark.lab
 

@@ -18,13 +18,12 @@ from estate.controls.base import (
     Rule,
     WrongType,
     control_at,
-    describe,
     failed,
     iter_rules,
     non_finite,
 )
 from estate.controls.facts import HostFacts
-from estate.errors import EstateError, format_path
+from estate.errors import EstateError, describe, format_path
 from estate.models import Exemption
 
 if TYPE_CHECKING:

@@ -16,18 +16,16 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from estate.controls.base import HUB, Resource
 from estate.controls.facts import HostFacts
 from estate.controls.spec import control_of, controls
+from estate.loader import CouncilRecord, Estate, host_addresses
 from estate.models import Council
 from estate.yamlsrc import Sourced
-
-if TYPE_CHECKING:
-    from estate.loader import Estate
 
 
 @dataclass
@@ -67,8 +65,6 @@ def _substitute(value: Any, tokens: Mapping[str, str]) -> Any:
 
 def address_tokens(estate: Estate, council: str) -> dict[str, str]:
     """$log_collector and $dc_services: the lab addresses IPAM gives those hosts."""
-    from estate.loader import host_addresses
-
     def first(site: str, role: str) -> str:
         for _, r, _, addr in host_addresses(estate, site):
             if r == role:
@@ -90,8 +86,6 @@ def load_case(estate: Estate, case: Mapping[str, Any], baseline: Mapping[str, An
     out = Case(estate=estate)
     wanted: set[str] = set()
     if "council" in case:
-        from estate.loader import CouncilRecord
-
         real = estate.council(key)
         data = merge(merge(baseline["council"], {"block": real.council.block}), case["council"] or {})
         record = CouncilRecord(key, Council.model_validate(data), Sourced(f"<fixture {key}>", data))

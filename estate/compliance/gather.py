@@ -17,6 +17,8 @@ from typing import Any
 
 from estate.controls.facts import HOST_ROLES, HostFacts
 from estate.controls.spec import Probe, ProbeParams, probes
+from estate.inventory import inventory_hosts, load_inventory
+from estate.podman import podman_env
 
 # Packages that are RDP clients, the framework's approved one first (see `rdp_candidates`).
 RDP_CLIENTS = ("freerdp2-x11", "freerdp3-x11", "freerdp2-wayland", "remmina", "rdesktop")
@@ -156,8 +158,6 @@ def targets_from_inventory(inventory: Mapping[str, Any], backend: str = "auto",
                            containers: Iterable[str] = ()) -> list[Target]:
     """One target per inventory host. backend: "podman" (the host's estate_container), "ssh"
     (ansible_host, ansible_user, its key), or "auto" (podman for containers running on this machine)."""
-    from estate.configure import inventory_hosts
-
     running = set(containers)
     out: list[Target] = []
     for name, entry in sorted(inventory_hosts(inventory).items()):
@@ -233,13 +233,9 @@ def gather_inventory(estate_root: Path, inventory: Path, *, backend: str = "auto
     """Facts of the inventory's hosts (optionally only some councils'), podman backend for local containers."""
     import os
 
-    from estate.configure import load_inventory
-
     data = load_inventory(inventory)
     containers: set[str] = set()
     if backend in ("auto", "podman"):
-        from estate.lab import podman_env
-
         env = podman_env(estate_root)
         # testinfra's podman backend runs `podman exec` with this process's environment
         for key in ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF"):

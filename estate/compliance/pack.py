@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from estate.compliance.engine import by_stack, judge_resource, judge_stack
 from estate.compliance.findings import Finding
 from estate.controls.base import Context, Resource, Rule, control_at, iter_rules, urn_stack
-
-if TYPE_CHECKING:
-    from estate.loader import Estate
+from estate.loader import Estate, load_estate
 
 PACK_NAME = "shared-estate"
 UNKNOWN = "[unknown]"  # a value that cannot be known during preview
@@ -112,8 +110,6 @@ def policies(estate: Estate | None = None) -> list[Any]:
     )
 
     if estate is None:
-        from estate.loader import load_estate
-
         estate = load_estate()
     fw = estate.framework
     out: list[Any] = []

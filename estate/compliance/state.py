@@ -13,8 +13,8 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from estate.controls.base import Resource, describe, non_finite, urn_stack
-from estate.errors import EstateError, Problem, format_path
+from estate.controls.base import Resource, non_finite, urn_stack
+from estate.errors import EstateError, Problem, describe, format_path
 from estate.yamlsrc import LIMIT_JSON, display, read_text_bounded
 
 

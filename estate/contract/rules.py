@@ -15,7 +15,7 @@ from typing import Any, TypeGuard
 from estate import azure, bastion
 from estate.contract.findings import ContractFinding
 from estate.contract.types import ARM_TYPES
-from estate.controls.base import describe
+from estate.errors import describe
 from estate.plan import PlannedResource
 
 NAME_RULES_URL = "https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules"

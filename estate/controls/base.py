@@ -29,6 +29,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from estate.controls.facts import HostFacts
+from estate.errors import describe
 from estate.models import Control, Council, Framework
 
 if TYPE_CHECKING:
@@ -296,27 +297,6 @@ class WrongType(Exception):
         self.expected = expected
         self.resource = resource
         super().__init__(f"property {path or '(the inputs)'} is {describe(value)}, expected {expected}")
-
-
-def describe(value: Any) -> str:
-    """A JSON value's kind, as an error names it: 'a list', 'an object', 'NaN', 'a boolean', ..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"a boolean ({'true' if value else 'false'})"
-    if isinstance(value, float) and math.isnan(value):
-        return "NaN"
-    if isinstance(value, float) and math.isinf(value):
-        return "infinite"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return type(value).__name__
 
 
 def non_finite(value: Any, path: tuple[str | int, ...] = ()) -> tuple[tuple[str | int, ...], float] | None:

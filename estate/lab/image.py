@@ -19,9 +19,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from estate.lab import LAB_CONFIG_DIR, podman_dir, podman_env, project_root
 from estate.lab.progress import Progress
 from estate.lab.sh import lab_error, require, run
+from estate.loader import validate
+from estate.podman import LAB_CONFIG_DIR, podman_dir, podman_env, project_root
+from estate.yamlsrc import load
 
 RECIPE_DIR = f"{LAB_CONFIG_DIR}/image"
 RECIPE_FILE = "recipe.yml"
@@ -40,9 +42,6 @@ class Recipe(BaseModel):
 
 
 def load_recipe(root: Path | None = None) -> tuple[Recipe, Path]:
-    from estate.loader import validate
-    from estate.yamlsrc import load
-
     folder = project_root(root) / RECIPE_DIR
     src = load(folder / RECIPE_FILE)
     recipe = validate(Recipe, src)

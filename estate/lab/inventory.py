@@ -12,14 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from estate.ipam import HUB
 from estate.lab.topology import LabHost, Topology
 
 ROLES = ("thin_client", "app_server", "dc_services", "router", "helpdesk", "log_collector")
 
 
 def group_of(site: str) -> str:
-    from estate.ipam import HUB
-
     return "hub" if site == HUB else "council_" + site.replace("-", "_")
 
 
@@ -28,8 +27,6 @@ def _first(topo: Topology, role: str, site: str | None = None) -> LabHost | None
 
 
 def render_inventory(topo: Topology, *, key_file: Path, known_hosts: Path, framework_version: str) -> dict[str, Any]:
-    from estate.ipam import HUB
-
     log = _first(topo, "log_collector", HUB)
     helpdesk = _first(topo, "helpdesk", HUB)
     ssh_args = (f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes "

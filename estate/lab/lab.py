@@ -15,11 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import yaml
 
 from estate.atomic import write_atomic
-from estate.lab import lab_dir, podman_env, project_root
+from estate.configure import forget_facts
+from estate.lab import lab_dir
 from estate.lab import net as n
+from estate.lab.image import ensure_image
+from estate.lab.inventory import render_inventory
 from estate.lab.progress import Progress
 from estate.lab.sh import CommandFailed, lab_error, require, run
 from estate.lab.state import LabState, locked
@@ -32,9 +37,9 @@ from estate.lab.topology import (
     build,
     load_config,
 )
-
-if TYPE_CHECKING:
-    from estate.loader import Estate
+from estate.loader import Estate, load_estate
+from estate.nftables import render_router_ruleset
+from estate.podman import podman_env, project_root
 
 ROOT_TABLE = "se-lab"
 ROUTER_TABLE = "inet estate_flows"
@@ -88,8 +93,6 @@ def paths(root: Path | None = None) -> Paths:
 
 
 def plan(root: Path | None = None) -> tuple[Estate, Topology]:
-    from estate.loader import load_estate
-
     base = project_root(root)
     estate = load_estate(base)
     return estate, build(estate, load_config(base))
@@ -162,8 +165,6 @@ def check_clashes(topo: Topology, state: LabState, podman: Podman) -> None:
 
 
 def up(root: Path | None = None, *, progress: bool = True) -> Topology:
-    from estate.lab.image import ensure_image
-
     require("podman", "ip", "bridge", "nft", "ssh", "ssh-keygen")
     p = paths(root)
     estate, topo = plan(p.root)
@@ -196,8 +197,6 @@ def up(root: Path | None = None, *, progress: bool = True) -> Topology:
                 for host in topo.hosts:
                     state.record("container", host.container)
                 if any(host.container not in existing for host in topo.hosts):
-                    from estate.configure import forget_facts
-
                     forget_facts(p.root)  # what Ansible cached about the machines these names had is stale
 
                 def start(host: LabHost) -> None:
@@ -361,8 +360,6 @@ def _host_container(topo: Topology, host: LabHost, podman: Podman, image: str, p
 
 
 def _router(estate: Estate, topo: Topology, state: LabState, p: Paths, step: Any) -> None:
-    from estate.nftables import render_router_ruleset
-
     router = topo.router
     wanted = {leg.ifname for leg in topo.legs}
     for link in n.link_names(router.netns):
@@ -471,10 +468,6 @@ def _ready(topo: Topology, podman: Podman, p: Paths, step: Any) -> None:
 
 
 def _write_inventory(estate: Estate, topo: Topology, p: Paths) -> None:
-    import yaml
-
-    from estate.lab.inventory import render_inventory
-
     doc = render_inventory(topo, key_file=p.key, known_hosts=p.known_hosts,
                            framework_version=estate.framework.version)
     header = "# The Ansible inventory of the running lab, written by `estate lab up`. Do not edit.\n"

@@ -1,11 +1,11 @@
 """The isolation test: every (source segment, destination segment, protocol/port) of the lab, probed.
 
-The matrix is generated from framework.yaml's flow matrix and the lab's segments, independently of
-the nftables generator: for every ordered pair of segments (inside a council, council and hub,
-council and council, hub and hub) and every port any flow names (a range counts by both its ends),
-it says whether a flow allows the pair. An inter flow allows a pair of councils only when both
-declare it with each other (the topology's own reading of council.yml `exchanges`); every other
-pair of councils must be dropped. Each segment has one endpoint (its first host, or a probe
+The matrix is generated from framework.yaml's flow matrix and the lab's segments (estate.isolation: the
+expectations the cloud plane's reachability check shares), independently of the nftables generator: for every
+ordered pair of segments (inside a council, council and hub, council and council, hub and hub) and every port any
+flow names (a range counts by both its ends), it says whether a flow allows the pair. An inter flow allows a
+pair of councils only when both declare it with each other (estate.isolation's own reading of council.yml
+`exchanges`); every other pair of councils must be dropped. Each segment has one endpoint (its first host, or a probe
 namespace on a segment without one), so nothing is checked only "at router level".
 
 Each destination endpoint runs listeners (TCP accept, UDP echo) on every port; each source endpoint
@@ -23,15 +23,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from estate.atomic import write_atomic
-from estate.lab.topology import Endpoint, Exchange, LabSegment, Scope, Topology, scope_of
-
-if TYPE_CHECKING:
-    from estate.models import Framework
-
-HUB_PREFIX = "hub/"
+from estate.isolation import Scope, allowing_flow, matrix_ports, scope_of
+from estate.lab import probe_agent
+from estate.lab.topology import Endpoint, Topology
+from estate.models import Framework
 
 
 @dataclass(frozen=True)
@@ -62,42 +60,6 @@ class Outcome:
         return self.result == "open" if self.probe.expected else self.result == "dropped"
 
 
-def _port_range(text: str) -> tuple[int, int]:
-    low, _, high = text.partition("-")
-    return int(low), int(high or low)
-
-
-def matrix_ports(framework: Framework) -> list[tuple[str, int]]:
-    """Every (protocol, port) the flow matrix names; a range by its first and last port."""
-    found: set[tuple[str, int]] = set()
-    for flow in framework.network.flows:
-        for text in flow.ports:
-            low, high = _port_range(text)
-            found.update({(flow.protocol, low), (flow.protocol, high)})
-    return sorted(found)
-
-
-def _end_name(seg: LabSegment) -> str:
-    return HUB_PREFIX + seg.name if seg.is_hub else seg.name
-
-
-def allowing_flow(framework: Framework, src: LabSegment, dst: LabSegment, protocol: str, port: int,
-                  exchanges: frozenset[Exchange]) -> str | None:
-    """The id of the flow that lets `src` reach `dst` on protocol/port, or None (the matrix denies it). An inter
-    flow allows it only when `exchanges` (topology.exchange_pairs) holds it for the two councils."""
-    scope = scope_of(src, dst)
-    for flow in framework.network.flows:
-        if flow.protocol != protocol or flow.scope != scope:
-            continue
-        if scope == "inter" and (flow.id, src.site, dst.site) not in exchanges:
-            continue
-        if not any(low <= port <= high for low, high in map(_port_range, flow.ports)):
-            continue
-        if flow.source == _end_name(src) and flow.destination == _end_name(dst):
-            return flow.id
-    return None
-
-
 def build_matrix(framework: Framework, topo: Topology) -> list[Probe]:
     ports = matrix_ports(framework)
     endpoints = topo.endpoints()
@@ -117,8 +79,6 @@ def build_matrix(framework: Framework, topo: Topology) -> list[Probe]:
 
 
 def _agent_source() -> str:
-    from estate.lab import probe_agent
-
     return Path(probe_agent.__file__).read_text(encoding="utf-8")
 
 

@@ -10,9 +10,9 @@
   the isolation test has an endpoint on every segment a flow names.
 - The management network: a bridge in the controller's namespace (`se-mgmt`), every host on an
   isolated port. A host's management address mirrors its estate address inside the supernet.
-- The inter-council flows each pair of councils agreed to (`exchange_pairs`): read here from the councils'
-  `exchanges` declarations, not from the loader's `Estate.exchanges`, so the isolation test stays a second
-  opinion on the matrix the router enforces.
+- The inter-council flows each pair of councils agreed to (estate.isolation's `exchange_pairs`): read from the
+  councils' `exchanges` declarations, not from the loader's `Estate.exchanges`, so the isolation test stays a
+  second opinion on the matrix the router enforces.
 """
 
 from __future__ import annotations
@@ -21,14 +21,17 @@ import hashlib
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from estate.lab import LAB_CONFIG_DIR, PREFIX, project_root
-
-if TYPE_CHECKING:
-    from estate.loader import Estate
+from estate import ipam
+from estate.isolation import Exchange, Segment, exchange_pairs, segments
+from estate.lab import PREFIX
+from estate.lab.sh import lab_error
+from estate.loader import HOSTS_FILE, INVENTORIES, Estate, host_addresses, validate
+from estate.podman import LAB_CONFIG_DIR, project_root
+from estate.yamlsrc import load
 
 CONFIG_FILE = "lab.yml"
 VLAN_IF = "eth0"
@@ -68,9 +71,6 @@ class LabConfig(_Strict):
 
 
 def load_config(root: Path | None = None) -> LabConfig:
-    from estate.loader import validate
-    from estate.yamlsrc import load
-
     return validate(LabConfig, load(project_root(root) / LAB_CONFIG_DIR / CONFIG_FILE))
 
 
@@ -80,24 +80,11 @@ def short(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class LabSegment:
-    site: str              # council key, or "shared" for the hub
-    name: str              # VLAN or hub segment name
-    vlan_id: int | None
-    network: IPv4Network
-    gateway: IPv4Address
+class LabSegment(Segment):
+    """A segment (estate.isolation) as the lab builds it: a bridge in its site's switch namespace."""
+
     switch_ns: str
     bridge: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.site}/{self.name}"
-
-    @property
-    def is_hub(self) -> bool:
-        from estate.ipam import HUB
-
-        return self.site == HUB
 
 
 @dataclass(frozen=True)
@@ -194,43 +181,26 @@ class Topology:
         return out
 
 
-Exchange = tuple[str, str, str]  # (flow id, council, partner council)
-
-
-def exchange_pairs(estate: Estate) -> frozenset[Exchange]:
-    """(flow, a, b) for every inter flow two councils both declare with each other in council.yml `exchanges`,
-    in both orders: the pairs an inter flow joins. The lab's own reading of the declarations."""
-    said = {(x.flow, key, x.partner) for key, rec in estate.councils.items() for x in rec.council.exchanges}
-    return frozenset((flow, a, b) for flow, a, b in said if a != b and (flow, b, a) in said)
-
-
 def mirror(address: IPv4Address, supernet: IPv4Network, mgmt: IPv4Network) -> IPv4Address:
     """An estate address's twin on the management network: the same offset from the network's start."""
     return mgmt.network_address + (int(address) - int(supernet.network_address))
 
 
 def lab_segments(estate: Estate) -> list[LabSegment]:
-    """Every segment of the lab, hub first then the councils in order: a function of the address plan alone
-    (the isolation matrix is built on these; the cloud plane's reachability check uses them too)."""
-    from estate import ipam
-
-    plan = estate.addresses
-    segments: list[LabSegment] = []
-    for site in [ipam.HUB, *sorted(plan.councils)]:
-        switch = f"{PREFIX}switch.{site}"
-        for i, sp_seg in enumerate(plan.site(site).segments):
-            bridge = f"vlan{sp_seg.vlan_id}" if sp_seg.vlan_id is not None else f"seg{i}"
-            segments.append(LabSegment(site, sp_seg.name, sp_seg.vlan_id, sp_seg.network, sp_seg.gateway, switch,
-                                       bridge))
-    return segments
+    """Every segment of the lab (estate.isolation's, in its order: hub first then the councils), each a bridge
+    named after its VLAN (a hub segment after its place in the hub's list) in its site's switch namespace."""
+    out: list[LabSegment] = []
+    index: dict[str, int] = {}
+    for seg in segments(estate):
+        i = index[seg.site] = index.get(seg.site, -1) + 1
+        bridge = f"vlan{seg.vlan_id}" if seg.vlan_id is not None else f"seg{i}"
+        out.append(LabSegment(seg.site, seg.name, seg.vlan_id, seg.network, seg.gateway,
+                              f"{PREFIX}switch.{seg.site}", bridge))
+    return out
 
 
 def build(estate: Estate, config: LabConfig) -> Topology:
     """The lab's layout for this estate. Raises EstateError when the inventory cannot make a lab."""
-    from estate import ipam
-    from estate.lab.sh import lab_error
-    from estate.loader import HOSTS_FILE, INVENTORIES, host_addresses
-
     plan = estate.addresses
     supernet = plan.supernet
     mgmt = config.mgmt_network
@@ -243,8 +213,8 @@ def build(estate: Estate, config: LabConfig) -> Topology:
                         f"{LAB_CONFIG_DIR}/{CONFIG_FILE}")
 
     sites = [ipam.HUB, *sorted(plan.councils)]
-    segments = lab_segments(estate)
-    by_key = {(s.site, s.name): s for s in segments}
+    lab_segs = lab_segments(estate)
+    by_key = {(s.site, s.name): s for s in lab_segs}
 
     hosts: list[LabHost] = []
     for site in sites:
@@ -262,7 +232,7 @@ def build(estate: Estate, config: LabConfig) -> Topology:
     router = routers[0]
 
     legs: list[RouterLeg] = []
-    for seg in segments:
+    for seg in lab_segs:
         addrs = [IPv4Interface(f"{seg.gateway}/{seg.network.prefixlen}")]
         if seg == router.segment:
             addrs.append(router.interface)
@@ -270,7 +240,7 @@ def build(estate: Estate, config: LabConfig) -> Topology:
         legs.append(RouterLeg(seg, f"r{tag}", f"g{tag}", tuple(addrs)))
 
     probes: list[ProbePoint] = []
-    for seg in segments:
+    for seg in lab_segs:
         if any(h.segment == seg and h.role != ROUTER_ROLE for h in hosts):
             continue
         used = {h.address for h in hosts if h.segment == seg} | {seg.gateway}
@@ -283,18 +253,7 @@ def build(estate: Estate, config: LabConfig) -> Topology:
     return Topology(
         supernet=supernet, mgmt_network=mgmt, mgmt_bridge=config.management.bridge, controller=controller,
         blocks=tuple((site, plan.site(site).block) for site in sites),
-        segments=tuple(segments), hosts=tuple(hosts), router=router, legs=tuple(legs), probes=tuple(probes),
+        segments=tuple(lab_segs), hosts=tuple(hosts), router=router, legs=tuple(legs), probes=tuple(probes),
         sysctl=dict(config.sysctl), exchanges=exchange_pairs(estate),
     )
 
-
-Scope = Literal["intra", "hub", "inter", "hub-internal"]
-
-
-def scope_of(src: LabSegment, dst: LabSegment) -> Scope:
-    """The flow-matrix scope a pair of segments falls in."""
-    if src.is_hub and dst.is_hub:
-        return "hub-internal"
-    if src.is_hub or dst.is_hub:
-        return "hub"
-    return "intra" if src.site == dst.site else "inter"

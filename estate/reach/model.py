@@ -13,7 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from estate.azure import PLATFORM_SUBNETS, RESERVED_AT_START
-from estate.reach.addresses import ANY_PORT, EMPTY, AddressSet, Ports, address_set, parse_address, parse_network, ports
+from estate.plan import mock_id
+from estate.reach.addresses import (
+    ANY_PORT,
+    EMPTY,
+    AddressSet,
+    Ports,
+    address_set,
+    parse_address,
+    parse_network,
+    ports,
+    show_interval,
+)
 
 VNET = "azure-native:network:VirtualNetwork"
 SUBNET = "azure-native:network:Subnet"
@@ -74,8 +85,6 @@ def ref(resource_id: object) -> str:
 
 
 def own_ref(res: Planned) -> str:
-    from estate.plan import mock_id
-
     return ref(mock_id(res.type, res.name, dict(res.inputs)))
 
 
@@ -193,8 +202,6 @@ class Route:
 
     @property
     def prefix(self) -> str:
-        from estate.reach.addresses import show_interval
-
         return show_interval(self.first, self.last)
 
 

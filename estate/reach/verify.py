@@ -2,8 +2,8 @@
 
 - segmentation (control 1.2): every flow the matrix allows is reachable end to end and every pair it does not list
   is denied: every ordered pair of segments (intra, hub, inter, hub-internal), every port the matrix names. The
-  probes and their expected verdicts are the lab probe's own (estate.lab.probe: `matrix_ports`, `allowing_flow`,
-  on the lab's segments), so the cloud plane and the lab are judged against one table. A segment in which nothing
+  probes and their expected verdicts are the lab probe's own (estate.isolation: `matrix_ports`, `allowing_flow`,
+  on its segments), so the cloud plane and the lab are judged against one table. A segment in which nothing
   can send (GatewaySubnet with no gateway planned: `Network.idle`) is no source: its probes are counted as not
   judged, with the reason (`Verification.idle`).
 - egress (1.4): each egress purpose is reachable from its sources, and from no other segment; an unlisted name and
@@ -31,20 +31,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from estate.lab.probe import allowing_flow, matrix_ports
-from estate.lab.topology import LabSegment, exchange_pairs, lab_segments, scope_of
+from estate.ipam import HUB
+from estate.isolation import Segment, allowing_flow, end_name, exchange_pairs, matrix_ports, scope_of, segments
+from estate.loader import Estate
+from estate.models import EgressPurpose
 from estate.reach.addresses import INTERNET, Population, is_global, show
 from estate.reach.model import fqdn_matches
 from estate.reach.network import Endpoint, Hop, Network, Service, Services, Trace
 
-if TYPE_CHECKING:
-    from estate.loader import Estate
-    from estate.models import EgressPurpose
-
-HUB = "shared"
-HUB_PREFIX = "hub/"
 CHECKS = ("segmentation", "egress", "administration", "hub_routing")
 CONTROLS = {"segmentation": "network.segmentation", "egress": "network.egress",
             "administration": "network.administration", "hub_routing": "network.hub_routing"}
@@ -170,14 +165,9 @@ def verify(network: Network, estate: Estate, checks: Iterable[str] = CHECKS, *, 
     return out
 
 
-def end_name(seg: LabSegment) -> str:
-    """A segment as the framework names a flow's or a purpose's end: a council VLAN, or hub/<segment>."""
-    return HUB_PREFIX + seg.name if seg.is_hub else seg.name
-
-
-def _segments(network: Network, estate: Estate, out: Verification) -> list[tuple[LabSegment, Endpoint]]:
+def _segments(network: Network, estate: Estate, out: Verification) -> list[tuple[Segment, Endpoint]]:
     found = []
-    for seg in lab_segments(estate):
+    for seg in segments(estate):
         subnet = network.names.get(seg.label)
         if subnet is None:
             out.unplanned.append(seg.label)
@@ -201,7 +191,7 @@ def _judge(out: Verification, check: str, stack: str, got: bool | None, want: bo
     return got != want
 
 
-_Ends = Sequence[tuple[LabSegment, Endpoint]]
+_Ends = Sequence[tuple[Segment, Endpoint]]
 
 
 @dataclass(frozen=True)
@@ -218,15 +208,15 @@ class _Layout:
     """The segments as the segmentation check walks them: by site, and the councils' by VLAN (the classes)."""
 
     segments: _Ends
-    by_site: dict[str, list[tuple[LabSegment, Endpoint]]]
-    hub: list[tuple[LabSegment, Endpoint]]
-    vlans: dict[str, list[tuple[LabSegment, Endpoint]]]   # council segments of one VLAN name, every council
-    at: dict[str, dict[str, tuple[LabSegment, Endpoint]]]  # VLAN name -> site -> its segment
+    by_site: dict[str, list[tuple[Segment, Endpoint]]]
+    hub: list[tuple[Segment, Endpoint]]
+    vlans: dict[str, list[tuple[Segment, Endpoint]]]   # council segments of one VLAN name, every council
+    at: dict[str, dict[str, tuple[Segment, Endpoint]]]  # VLAN name -> site -> its segment
 
     @classmethod
     def of(cls, segments: _Ends) -> _Layout:
-        by_site: dict[str, list[tuple[LabSegment, Endpoint]]] = {}
-        vlans: dict[str, list[tuple[LabSegment, Endpoint]]] = {}
+        by_site: dict[str, list[tuple[Segment, Endpoint]]] = {}
+        vlans: dict[str, list[tuple[Segment, Endpoint]]] = {}
         for s, e in segments:
             by_site.setdefault(s.site, []).append((s, e))
             if not s.is_hub:
@@ -234,12 +224,12 @@ class _Layout:
         at = {name: {s.site: (s, e) for s, e in ends} for name, ends in vlans.items()}
         return cls(segments, by_site, [x for x in segments if x[0].is_hub], vlans, at)
 
-    def others(self, s: LabSegment, vlan: str) -> int:
+    def others(self, s: Segment, vlan: str) -> int:
         """How many segments of `vlan` are at another site than `s`."""
         return len(self.vlans[vlan]) - (s.site in self.at[vlan])
 
-    def one_by_one(self, s: LabSegment, proven: Mapping[tuple[str, str], _Proven]
-                   ) -> Iterable[tuple[LabSegment, Endpoint]]:
+    def one_by_one(self, s: Segment, proven: Mapping[tuple[str, str], _Proven]
+                   ) -> Iterable[tuple[Segment, Endpoint]]:
         """The destinations judged pair by pair from `s`: all of them for a hub segment; for a council's, its own
         site's and the hub's, the other councils' of every VLAN not proven as a class, and the exceptions of those
         proven."""
@@ -287,7 +277,7 @@ def _classes(network: Network, layout: _Layout, services: Services, idle: set[st
     return out
 
 
-def _segmentation(network: Network, estate: Estate, segments: Sequence[tuple[LabSegment, Endpoint]],
+def _segmentation(network: Network, estate: Estate, segments: Sequence[tuple[Segment, Endpoint]],
                   out: Verification, fast: bool = True) -> None:
     fw = estate.framework
     services: Services = tuple(matrix_ports(fw))
@@ -296,7 +286,7 @@ def _segmentation(network: Network, estate: Estate, segments: Sequence[tuple[Lab
     expected: dict[tuple[bool, bool, bool, str, str, frozenset[str]],
                    tuple[tuple[str | None, ...], tuple[bool, ...], str]] = {}
 
-    def expect(s: LabSegment, d: LabSegment) -> tuple[tuple[str | None, ...], tuple[bool, ...], str]:
+    def expect(s: Segment, d: Segment) -> tuple[tuple[str | None, ...], tuple[bool, ...], str]:
         # allowing_flow reads the pair's scope (from the two ends' sites), the two ends' names and, between two
         # councils, which inter flows they agreed: one answer per such key
         agreed = frozenset(f.id for f in inter if (f.id, s.site, d.site) in exchanges) if s.site != d.site \
@@ -399,7 +389,7 @@ def _covers(purpose: EgressPurpose, dst: Endpoint, service: Service) -> bool:
     return bool(dst.fqdn) and any(fqdn_matches(f, dst.fqdn or "") for f in net.fqdns)
 
 
-def _egress(network: Network, estate: Estate, segments: Sequence[tuple[LabSegment, Endpoint]],
+def _egress(network: Network, estate: Estate, segments: Sequence[tuple[Segment, Endpoint]],
             out: Verification) -> None:
     purposes = estate.framework.network.egress.purposes
     destinations: dict[str, Endpoint] = {}
@@ -478,7 +468,7 @@ def _administration(network: Network, estate: Estate, out: Verification) -> None
                                       network.traces(internet, dst, (service,))[0]))
 
 
-def _hub_routing(network: Network, segments: Sequence[tuple[LabSegment, Endpoint]], out: Verification,
+def _hub_routing(network: Network, segments: Sequence[tuple[Segment, Endpoint]], out: Verification,
                  fast: bool = True) -> None:
     spokes = [v for v in network.model.vnets.values() if v.stack != HUB and v.prefixes]
     targets = [(v, Endpoint(f"{v.name} ({show(v.prefixes[0][0] + 4)})", v.prefixes[0][0] + 4)) for v in spokes]

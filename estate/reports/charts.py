@@ -12,12 +12,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf")
+import matplotlib
+from matplotlib.figure import Figure
 
-
-def colour(i: int) -> str:
-    return PALETTE[i % len(PALETTE)]
+from estate.reports import palette
+from estate.reports.palette import series as colour
 
 
 def _svg(fig: Any) -> str:
@@ -30,9 +29,6 @@ def _svg(fig: Any) -> str:
 
 
 def _figure(salt: str, width: float, height: float) -> tuple[Any, Any]:
-    import matplotlib
-    from matplotlib.figure import Figure
-
     matplotlib.rcParams.update({"svg.hashsalt": salt, "svg.fonttype": "none", "font.size": 9,
                                 "axes.spines.top": False, "axes.spines.right": False,
                                 # names are drawn as written: with mathtext on, a "$" pair in a council or area
@@ -82,7 +78,7 @@ def trend_chart(series: Mapping[str, Sequence[tuple[dt.date, float]]]) -> str:
     ax.set_ylim(-5, 105)
     ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
     ax.set_ylabel("score")
-    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+    ax.grid(axis="y", color=palette.RULE, linewidth=0.6)
     fig.autofmt_xdate()
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     ax.set_title("Convergence over time")

@@ -11,7 +11,7 @@ or register a provider that `estate check --format html` calls for every report:
 
     register_section(lambda estate, report: Section("id", "Title", html))
 
-The roadmap (estate.roadmap, CONTRACTS.md s.5) joins through such a provider when it is installed.
+The roadmap (estate.roadmap, CONTRACTS.md s.5; drawn by estate.reports.roadmap) joins through such a provider.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from estate import roadmap
 from estate.compliance.findings import Report
 from estate.render_safe import xml_text
-from estate.reports import caf
+from estate.reports import caf, palette
+from estate.reports.charts import domain_chart, trend_chart
+from estate.reports.roadmap import render_section
 
 if TYPE_CHECKING:
     from estate.loader import Estate
@@ -48,17 +51,11 @@ def register_section(provider: SectionProvider) -> None:
 
 def roadmap_section(estate: Estate, report: Report) -> Section | None:
     """The convergence roadmap of the councils in the report (estate.roadmap), when there is one."""
-    try:
-        from estate import roadmap
-    except ModuleNotFoundError as exc:
-        if exc.name == "estate.roadmap":
-            return None
-        raise
     councils = [k for k in report.councils if k in estate.councils]
     if not councils:
         return None
     built = roadmap.build(estate, today=report.today, councils=councils, report=report)
-    return Section("roadmap", "Roadmap", roadmap.render_section(built))
+    return Section("roadmap", "Roadmap", render_section(built))
 
 
 def caf_section(estate: Estate, report: Report) -> Section | None:
@@ -96,6 +93,7 @@ def _env() -> Any:
     env = jinja2.Environment(loader=jinja2.PackageLoader("estate.reports", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.globals["pct"] = lambda v: f"{v:.0%}"
+    env.globals["palette"] = palette
     return env
 
 
@@ -135,8 +133,6 @@ class HtmlReport:
     def _domains(self) -> Section:
         import markupsafe
 
-        from estate.reports.charts import domain_chart
-
         order = [a.area for a in self.estate.framework.migration.areas]
         by_area = {chart_label(k): r.by_area for k, r in self.report.councils.items()}
         svg = domain_chart(by_area, order) if by_area else "<p>No findings.</p>"
@@ -146,8 +142,6 @@ class HtmlReport:
 
     def _trend(self, history: History) -> Section | None:
         import markupsafe
-
-        from estate.reports.charts import trend_chart
 
         same = [e for e in history.entries if e.sources == self.report.sources]
         entries = same or history.entries
