@@ -115,24 +115,34 @@ def register(app: typer.Typer) -> None:
                                                        "settings instead of the project's fast ones (for bench/).")]
         = False,
         forks: Annotated[int | None, typer.Option("--forks", min=1, help="Parallel hosts (default: all).")] = None,
+        control: Annotated[list[str] | None, typer.Option("--control", help="Run only this control's tasks (its "
+                                                          "framework id, e.g. 5.7; repeat for more).")] = None,
+        skip_control: Annotated[list[str] | None, typer.Option("--skip-control", help="Run every control's tasks "
+                                                               "but this one's (repeat for more).")] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
         root: RootOpt = None,
     ) -> None:
         """Configure the hosts with the Ansible roles (playbooks/site.yml through ansible-runner).
 
-        Ends with ok/changed/failed/unreachable per host. Exit 0 when every host converged (with --check:
-        and none drifted), 1 otherwise, 2 on bad input."""
-        from estate.configure import run
+        A council's active exemptions turn their controls off on the hosts they cover (listed as "exempt, not
+        enforced"). Ends with ok/changed/failed/unreachable per host. Exit 0 when every host converged (with
+        --check: and none drifted), 1 otherwise, 2 on bad input (an unknown control id among them)."""
+        from estate.configure import control_ids, role_controls, run
         from estate.inventory import LAB_INVENTORY, inventory_hosts, load_inventory
 
         estate = load(root)
+        enforced = role_controls(estate.root)  # a wrong id is refused before anything else is read
+        control_ids(estate, control or (), enforced, "--control")
+        control_ids(estate, skip_control or (), enforced, "--skip-control")
         inv = inventory or (estate.root / LAB_INVENTORY)
         hosts = sorted(inventory_hosts(load_inventory(inv)))
         out = _console()
         with Display(out, hosts, quiet) as display:
             result = run(estate, inventory=inv, council=council, check=check, fast=not ansible_defaults,
-                         forks=forks, on_event=display)
+                         forks=forks, on_event=display, controls=control or (), skip_controls=skip_control or ())
         out.print(summary_table(result))
+        for item in result.exempt:
+            out.print(f"exempt, not enforced: {item.describe()}", highlight=False)
         for name in sorted(result.tally.hosts):
             t = result.tally.hosts[name]
             for error in t.errors[:3]:

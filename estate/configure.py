@@ -14,6 +14,7 @@ that bench/ can compare the two.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -21,13 +22,16 @@ import shlex
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
 from estate.atomic import write_atomic, write_if_changed
+from estate.controls.base import control_at, registry
+from estate.controls.spec import tag, toggle
 from estate.errors import EstateError
 from estate.inventory import inventory_hosts, load_inventory
 from estate.ipam import HUB
@@ -38,6 +42,7 @@ from estate.nftables import render_router_ruleset
 PLAYBOOK_DIR = "playbooks"
 PLAYBOOK = "site.yml"
 ROLES_DIR = "roles"
+BASELINE_ROLE = "baseline"  # every host runs it (playbooks/site.yml); another role runs on the hosts of its group
 STATE_SUBDIR = "configure"
 
 # The project's settings: what makes a run fast. `--ansible-defaults` leaves all of them out.
@@ -327,6 +332,118 @@ def council_group(key: str) -> str:
     return "hub" if key == HUB else "council_" + key.replace("-", "_")
 
 
+# --------------------------------------------------------------------------- controls: tags, toggles, exemptions
+
+
+def _task_tags(node: Any) -> Iterator[str]:
+    """Every tag of a tasks file's tasks, blocks and imports (a tag is a string or a list of them)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _task_tags(item)
+    elif isinstance(node, dict):
+        tags = node.get("tags", [])
+        yield from ([tags] if isinstance(tags, str) else [str(t) for t in tags or []])
+        for key in ("block", "rescue", "always"):
+            yield from _task_tags(node.get(key))
+
+
+def role_controls(root: Path) -> dict[str, set[str]]:
+    """The controls the roles enforce: {control id: {role, ...}}, from the `control_<id>` tags of
+    roles/<role>/tasks/*.yml."""
+    import yaml
+
+    prefix = tag("")
+    out: dict[str, set[str]] = {}
+    for path in sorted((root / ROLES_DIR).glob("*/tasks/*.yml")):
+        role = path.parent.parent.name
+        for name in _task_tags(yaml.safe_load(path.read_text(encoding="utf-8"))):
+            if name.startswith(prefix):
+                out.setdefault(name.removeprefix(prefix), set()).add(role)
+    return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class ExemptControl:
+    """A control a council's active exemption turns off on some of its hosts (its toggle false there)."""
+
+    council: str
+    control: str  # the framework control's id (5.7)
+    rule: str
+    contract: str
+    expires: dt.date
+    hosts: tuple[str, ...]
+
+    def describe(self) -> str:
+        return (f"{self.control} on {self.council} ({self.rule}, until {self.expires}, contract {self.contract}): "
+                + ", ".join(self.hosts))
+
+
+def exempt_controls(estate: Estate, hosts: Mapping[str, Mapping[str, Any]], today: dt.date,
+                    enforced: Mapping[str, set[str]]) -> list[ExemptControl]:
+    """The controls each council's active exemptions turn off, and on which of its hosts.
+
+    An exemption names a rule; its control is the rule's framework control. It is active until the day it
+    expires (as in the compliance engine: exempt while today < expires). It covers the council's hosts in
+    `hosts` (an inventory's, by the council's group) whose name matches its scope ("*": all of them; else a
+    host name or glob; an asset or resource name matches no host) and run a role that enforces the control
+    (`enforced`, by `role_controls`: the baseline runs everywhere, another role where the host is in its group).
+    A control no role enforces on those hosts is not listed: nothing there would be turned off."""
+    rules = registry()
+    out: list[ExemptControl] = []
+    for key, record in sorted(estate.councils.items()):
+        group = council_group(key)
+        members = sorted(name for name, h in hosts.items() if group in h["groups"])
+        for ex in record.council.exemptions:
+            cls = rules.get(ex.rule)
+            if cls is None or not today < ex.expires:
+                continue
+            control = control_at(estate.framework, cls.control).id
+            roles = enforced.get(control, set())
+            covered = tuple(name for name in members if fnmatchcase(name, ex.scope)
+                            and ({BASELINE_ROLE} | set(hosts[name]["groups"])) & roles)
+            if covered:
+                out.append(ExemptControl(key, control, ex.rule, ex.contract, ex.expires, covered))
+    return out
+
+
+def toggle_vars(exempt: Iterable[ExemptControl]) -> dict[str, dict[str, bool]]:
+    """Host vars that turn the exempt controls off: {host: {estate_control_2_5: False, ...}}."""
+    out: dict[str, dict[str, bool]] = {}
+    for item in exempt:
+        for host in item.hosts:
+            out.setdefault(host, {})[toggle(item.control)] = False
+    return {host: dict(sorted(v.items())) for host, v in sorted(out.items())}
+
+
+def write_toggle_inventory(state: Path, toggles: Mapping[str, Mapping[str, bool]]) -> Path:
+    """The inventory source (beside the hosts' own) that carries the toggles as host vars, which outrank the
+    roles' defaults and playbooks/group_vars; never extra vars, which would apply to every host."""
+    import yaml
+
+    path = state / "exemptions.yml"
+    doc = {"all": {"hosts": {host: dict(values) for host, values in toggles.items()}}}
+    text = ("# Written by `estate configure`: control toggles off where a council's active exemption covers the host.\n"
+            + yaml.safe_dump(doc, sort_keys=True))
+    write_atomic(path, text)
+    return path
+
+
+def control_ids(estate: Estate, ids: Iterable[str], enforced: Mapping[str, set[str]], option: str) -> list[str]:
+    """`--control`/`--skip-control` ids checked: each a framework control some role enforces, else one line, exit 2."""
+    known = {control.id for _, control in estate.framework.controls()}
+    out: list[str] = []
+    for ident in ids:
+        if ident not in known:
+            raise EstateError.one(option, 0, "", f"no control {ident!r} in framework.yaml (ids such as "
+                                  f"{', '.join(sorted(enforced)[:3])})")
+        if ident not in enforced:
+            raise EstateError.one(option, 0, "", f"control {ident} is enforced by no role (roles enforce: "
+                                  f"{', '.join(enforced)})")
+        if ident not in out:
+            out.append(ident)
+    return out
+
+
 # --------------------------------------------------------------------------- events
 
 
@@ -418,6 +535,7 @@ class Result:
     seconds: float
     check: bool
     artifacts: Path
+    exempt: list[ExemptControl] = field(default_factory=list)  # controls turned off on some hosts (exemptions)
 
     @property
     def exit_code(self) -> int:
@@ -470,10 +588,13 @@ def prepare(estate: Estate, state: Path) -> dict[str, Any]:
 
 def run(estate: Estate, *, inventory: Path, council: str | None = None, check: bool = False, fast: bool = True,
         forks: int | None = None, on_event: Callable[[Mapping[str, Any]], None] | None = None,
-        timeout: int | None = None, host: str | None = None, overrides: Mapping[str, Any] | None = None) -> Result:
+        timeout: int | None = None, host: str | None = None, overrides: Mapping[str, Any] | None = None,
+        controls: Iterable[str] = (), skip_controls: Iterable[str] = (), today: dt.date | None = None) -> Result:
     """Run playbooks/site.yml over the inventory's hosts (one council's, with `council`; one host, with `host`)
     and tally the events. `overrides` replaces extra vars for this run (the lab tests: a council taken out of
-    the helpdesk's input, a small log cap)."""
+    the helpdesk's input, a small log cap). `controls`: run only these controls' tasks (tags control_<id>, and
+    the tasks every control needs, tagged always); `skip_controls`: all but these. Each council's active
+    exemptions (as of `today`) turn their controls' toggles off on the hosts they cover."""
     import ansible_runner
 
     root = estate.root
@@ -492,7 +613,17 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
         limit = host
     if not hosts:
         raise EstateError.one(inventory, 0, "", "the inventory has no hosts")
+    enforced = role_controls(root)
+    only = control_ids(estate, controls, enforced, "--control")
+    skip = control_ids(estate, skip_controls, enforced, "--skip-control")
+    exempt = exempt_controls(estate, hosts, today or dt.date.today(), enforced)
+    if council is not None:
+        exempt = [e for e in exempt if e.council == council]
+    if host is not None:
+        exempt = [ExemptControl(e.council, e.control, e.rule, e.contract, e.expires, (host,))
+                  for e in exempt if host in e.hosts]
     state = state_dir(root)
+    sources = [str(inventory.resolve()), str(write_toggle_inventory(state, toggle_vars(exempt)))]
     extravars = {**prepare(estate, state), **(overrides or {})}
     (state / "cp").mkdir(exist_ok=True, mode=0o700)
     env = common_settings(root)
@@ -530,8 +661,10 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
             private_data_dir=str(private),
             project_dir=str(root / PLAYBOOK_DIR),
             playbook=PLAYBOOK,
-            inventory=str(inventory.resolve()),
+            inventory=sources,
             extravars=public,
+            tags=",".join(tag(c) for c in only) or None,
+            skip_tags=",".join(tag(c) for c in skip) or None,
             envvars=env,
             limit=limit,
             cmdline=cmdline,
@@ -546,4 +679,4 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
         shutil.rmtree(private / "env", ignore_errors=True)
     seconds = time.monotonic() - started
     return Result(tally, str(runner.status), int(runner.rc if runner.rc is not None else 1), seconds, check,
-                  Path(runner.config.artifact_dir))
+                  Path(runner.config.artifact_dir), exempt)
