@@ -1,7 +1,8 @@
 """`estate check`: judge the councils against the framework and report (table, JSON, JUnit, SARIF, HTML).
 
 Sources: the asset registers always; `--plan` adds the offline plan of the Pulumi stacks (run under
-mocks); `--state FILE` adds deployed resources from `pulumi stack export` instead; `--facts FILE`
+mocks); `--state FILE` adds deployed resources from `pulumi stack export` instead (with `--plan`, it is the
+deployed state that tells a new planned resource from an existing one); `--facts FILE`
 adds host facts gathered from live hosts (a JSON list of HostFacts); `--hosts` gathers them from the
 live hosts now (estate.compliance.gather). Exit 0 when no mandatory rule
 fails, 1 when one does, 2 for bad input.
@@ -116,7 +117,7 @@ def summary(report: Report) -> str:
 def check(
     council: Annotated[list[str] | None, typer.Option("--council", "-c", help="Judge only this council (repeat for more; 'shared' is the hub).")] = None,  # noqa: E501
     plan: Annotated[bool, typer.Option("--plan", help="Also judge the offline plan of the Pulumi stacks (slower).")] = False,  # noqa: E501
-    state: Annotated[list[Path] | None, typer.Option("--state", help="Also judge a `pulumi stack export` JSON file (repeat per stack).")] = None,  # noqa: E501
+    state: Annotated[list[Path] | None, typer.Option("--state", help="Also judge a `pulumi stack export` JSON file (repeat per stack); with --plan, the deployed state that tells new planned resources from existing ones.")] = None,  # noqa: E501
     facts: Annotated[list[Path] | None, typer.Option("--facts", help="Also judge host facts: a JSON list of HostFacts.")] = None,  # noqa: E501
     hosts: Annotated[bool, typer.Option("--hosts", help="Also gather facts from the live hosts, in parallel, and judge them.")] = False,  # noqa: E501
     inventory: Annotated[Path | None, typer.Option("--inventory", help="Inventory for --hosts (default: the lab's, .state/lab/inventory.yml).")] = None,  # noqa: E501
@@ -130,14 +131,14 @@ def check(
 ) -> None:
     """Judge the councils against the framework: a convergence score per council and every finding with its fix.
 
-    Exit 0 when no mandatory rule fails, 1 when one does (fail, or an exemption that has expired), 2 for bad input.
+    Exit 0 when no mandatory rule fails, 1 when one does (fail, or an exemption that has expired) or when an
+    exemption matches nothing its rule judged, 2 for bad input. With --plan, --state names the deployed state: a
+    planned resource it does not hold is new (a control enforced mandatory_on_create fails it; an existing one warns).
     """
     from estate.errors import EstateError
 
     if fmt not in FORMATS:
         raise EstateError.one("--format", 0, "", f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    if plan and state:
-        raise EstateError.one("--state", 0, "", "give --plan or --state, not both")
     day = _today(today)
     estate = load(root)
     profile, caf_version = assessor_options(fmt, profile, caf_version)
@@ -149,18 +150,15 @@ def check(
             estate.council(key)
     resources: list[Any] | None = None
     sources: list[str] = ["assets"]
-    if plan:
-        from estate.plan import plan as make_plan
-
-        stacks = councils  # None: the hub and every council
-        resources = list(make_plan(estate, stacks).resources)
-        sources.append("plan")
-    elif state:
+    # The deployed state (--state): judged itself, or with --plan what tells a new planned resource (one whose URN
+    # it does not hold) from an existing one, for a control enforced mandatory_on_create. None: nothing deployed.
+    deployed: list[Any] | None = None
+    if state:
         from estate.compliance.state import read_states
         from estate.yamlsrc import display
 
         known = [HUB, *estate.councils]
-        resources = []
+        deployed = []
         for path in state:
             held = read_states([path], known)
             # an export of a stack that --council leaves out would be judged by nothing: say so
@@ -168,7 +166,17 @@ def check(
                 shown = ", ".join(sorted({r.stack for r in held}))
                 raise EstateError.one(display(path), 0, "", f"holds stack {shown}, which --council does not "
                                                             f"select ({', '.join(councils)})")
-            resources.extend(held)
+            deployed.extend(held)
+    if plan:
+        from estate.plan import plan as make_plan
+
+        stacks = councils  # None: the hub and every council
+        resources = list(make_plan(estate, stacks).resources)
+        sources.append("plan")
+        if deployed is not None:
+            sources.append("deployed state")
+    elif deployed is not None:
+        resources = deployed
         sources.append("state")
     # Host facts: --facts reads gathered facts from a file; live gathering (`--hosts`) plugs in here too.
     host_facts: list[HostFacts] | None = None
@@ -189,7 +197,8 @@ def check(
 
     from estate.compliance import evaluate
 
-    report = evaluate(estate, resources=resources, hosts=host_facts, councils=councils, today=day)
+    report = evaluate(estate, resources=resources, hosts=host_facts, councils=councils, today=day,
+                      deployed=None if deployed is None else [r.urn for r in deployed])
     report = dataclasses.replace(report, sources=tuple(sources))
 
     from estate.atomic import write_atomic

@@ -55,7 +55,8 @@ def is_council_key(name: str) -> bool:
     """A council key (a folder under inventories/, a stack name): the whole name, no trailing newline."""
     return len(name) <= SLUG_MAX and re.fullmatch(SLUG, name) is not None
 PrefixLen = Annotated[int, Field(ge=8, le=30)]
-Enforcement = Literal["mandatory", "advisory", "disabled"]
+# mandatory_on_create: a new resource (one the deployed state does not hold) must pass, an existing one only warns
+Enforcement = Literal["mandatory", "mandatory_on_create", "advisory", "disabled"]
 ControlId = Annotated[str, Field(pattern=r"^\d+\.\d+$")]
 _PORT = re.compile(r"(\d{1,5})(?:-(\d{1,5}))?")
 
@@ -722,11 +723,18 @@ class Contract(Strict):
 
 
 class Exemption(Strict):
+    """A council's accepted risk: a rule it does not meet for the resources `scope` matches, until `expires`, under
+    one of its contracts. `owner` is who in the council owns the risk and `approver` who approved it (roles, not
+    people: "Head of ICT, Havering", "Chair, consortium security board"); the engine warns 30 days before it expires
+    and fails a check where it matches nothing its rule judged."""
+
     rule: Annotated[str, Field(pattern=r"^[A-Z]{3}-\d{3}$")]
     scope: str = "*"
     reason: str
     contract: str
     expires: dt.date
+    owner: Annotated[str, Field(min_length=1)]
+    approver: Annotated[str, Field(min_length=1)]
 
 
 class Attestation(Strict):

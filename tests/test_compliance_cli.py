@@ -142,7 +142,7 @@ def test_bad_state_file_is_one_line_and_exit_2(content: str, expected: str, tmp_
     (["--today", "22/11/2026"], "--today: '22/11/2026' is not a date (YYYY-MM-DD)"),
     (["--format", "pdf"],
      "--format: unknown format 'pdf' (known: table, json, junit, sarif, html, caf, caf-json, ce, ce-json)"),
-    (["--plan", "--state", "x.json"], "--state: give --plan or --state, not both"),
+    (["--plan", "--state", "x.json"], "x.json: file not found"),  # with --plan, the deployed state
     (["--council", "camden"],
      "inventories: council: unknown council 'camden' (known: havering, newham, waltham-forest)"),
     (["--state", "missing.json"], "missing.json: file not found"),

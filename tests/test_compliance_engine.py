@@ -70,7 +70,8 @@ def test_exempt_is_not_a_pass_for_the_score_nor_a_failure_for_the_exit_code(esta
 
 def test_scope_globs_match_the_short_name_of_a_urn(estate: Estate) -> None:
     rec = estate.council("newham")
-    ex = Exemption(rule="DCN-001", scope="rg-*", reason="x", contract="NWM-C02", expires=dt.date(2027, 1, 1))
+    ex = Exemption(rule="DCN-001", scope="rg-*", reason="x", contract="NWM-C02", expires=dt.date(2027, 1, 1),
+                   owner="Head of ICT, Newham", approver="Chair, security board")
     council = Council.model_validate({**rec.council.model_dump(), "exemptions": [ex.model_dump()]})
     e2 = dataclasses.replace(estate, councils={**estate.councils, "newham": dataclasses.replace(rec, council=council)})
     rg, vnet = "azure-native:resources:ResourceGroup", "azure-native:network:VirtualNetwork"

@@ -630,7 +630,7 @@ case("state-dangling-link", STATE, REFUSED, link("state.json", "nowhere.json"), 
 case("state-link-loop", STATE, REFUSED, link("state.json", "state.json"), names="state.json")
 case("state-secret-content", STATE, REFUSED, state_text(f"password={SECRET}\n"), names="state.json",
      forbid=SECRET)
-case("state-with-plan", (*STATE, "--plan"), REFUSED, state(lambda d: None))
+case("state-with-plan", (*STATE, "--plan"), OK, state(lambda d: None))  # the state is then the deployed one
 case("state-baseline", STATE, OK, state(lambda d: None))
 
 # ---- 6. host facts: empty, crossed tenants, wrong shapes

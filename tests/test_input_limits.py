@@ -340,7 +340,7 @@ def test_a_trailing_newline_does_not_pass_a_pattern(estate: object) -> None:
         _port("443\n")  # re.match with `$` let it through
     with pytest.raises(ValidationError):
         Exemption.model_validate({"rule": "DCN-004\n", "reason": "r", "contract": "NWM-C01",
-                                  "expires": yaml.safe_load("2027-01-01")})
+                                  "expires": yaml.safe_load("2027-01-01"), "owner": "o", "approver": "a"})
     from estate.loader import Estate
     assert isinstance(estate, Estate)
     with pytest.raises(EstateError) as err:

@@ -247,7 +247,7 @@ def test_pack_honours_exemptions_until_they_expire(tmp_path: Path, planned: list
     text = council.read_text(encoding="utf-8").replace("exemptions:\n", (
         "exemptions:\n"
         f"  - {{rule: NET-005, scope: {nic.name}, reason: test exemption, contract: {contract}, "
-        "expires: 2027-01-01}\n"), 1)
+        "expires: 2027-01-01, owner: Head of ICT, approver: 'Chair, security board'}\n"), 1)
     council.write_text(text, encoding="utf-8")
     estate = load_estate(tmp_path)
     inputs = copy.deepcopy(nic.inputs)

@@ -100,7 +100,8 @@ def test_audit_config_reports_exempt_findings(estate: Estate, tmp_path: Path) ->
 
     rec = estate.councils[BASELINE["key"]]
     ex = Exemption(rule="NET-009", scope="rt-*", reason="test", contract=rec.council.contracts[0].id,
-                   expires=BASELINE["today"].replace(year=BASELINE["today"].year + 1))
+                   expires=BASELINE["today"].replace(year=BASELINE["today"].year + 1), owner="Head of ICT",
+                   approver="Chair, security board")
     council = Council.model_validate({**rec.council.model_dump(), "exemptions": [ex.model_dump()]})
     exempted = dataclasses.replace(estate, councils={**estate.councils,
                                                      rec.key: dataclasses.replace(rec, council=council)})

@@ -22,7 +22,7 @@ class Finding:
     rule_id: str  # e.g. "NET-003"; prefixes NET, DSK, DCN, HLP, SEC
     title: str
     severity: str  # critical | high | medium | low
-    enforcement: str  # mandatory | advisory (from the framework control)
+    enforcement: str  # mandatory | mandatory_on_create | advisory (from the framework control)
     control: str  # framework control id, e.g. "3.5"
     clause: str  # standard clause, e.g. "CE: Firewalls"
     area: str  # network | identity | datacentre | desktop | telephony | helpdesk
@@ -33,6 +33,11 @@ class Finding:
     message: str
     fix: str
     exemption: Exemption | None = None
+    # mandatory_on_create only: True for a new resource (not in the deployed state: it must pass), False for an
+    # existing one (a failure warns); None for every other enforcement
+    new: bool | None = None
+    # an exempt finding of a control whose tasks the exemption also switches off on the council's hosts
+    not_enforced: bool = False
 
     @property
     def failing(self) -> bool:
@@ -41,8 +46,10 @@ class Finding:
 
     @property
     def blocking(self) -> bool:
-        """A failure of a mandatory control: it makes `estate check` exit 1."""
-        return self.failing and self.enforcement == "mandatory"
+        """A failure of a mandatory control, or of a mandatory_on_create one on a new resource: it makes `estate
+        check` exit 1."""
+        return self.failing and (self.enforcement == "mandatory"
+                                 or (self.enforcement == "mandatory_on_create" and self.new is True))
 
     @property
     def short_resource(self) -> str:
@@ -63,12 +70,36 @@ class Finding:
             "enforcement": self.enforcement, "control": self.control, "clause": self.clause,
             "area": self.area, "council": self.council, "kind": self.kind, "resource": self.resource,
             "status": self.status, "message": self.message, "fix": self.fix, "exemption": None,
+            "new": self.new, "not_enforced": self.not_enforced,
         }
         if self.exemption is not None:
             ex = self.exemption
             out["exemption"] = {"rule": ex.rule, "scope": ex.scope, "reason": ex.reason,
-                                "contract": ex.contract, "expires": ex.expires.isoformat()}
+                                "contract": ex.contract, "expires": ex.expires.isoformat(),
+                                "owner": ex.owner, "approver": ex.approver}
         return out
+
+
+NoticeLevel = Literal["warning", "error"]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What a run says about a council's exemptions beside its findings, at the exemption's file and line:
+    a `warning` when one expires within 30 days of the judging date, an `error` when one matches nothing its rule
+    judged (stale data that hides nothing: `estate check` exits 1)."""
+
+    level: NoticeLevel
+    council: str
+    rule: str
+    scope: str
+    file: str
+    line: int
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "scope": self.scope, "file": self.file, "line": self.line,
+                "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -82,6 +113,15 @@ class CouncilResult:
     by_area: dict[str, float]
     rules_applicable: int = 0
     rules_passing: int = 0
+    notices: tuple[Notice, ...] = ()
+
+    @property
+    def warnings(self) -> list[Notice]:
+        return [n for n in self.notices if n.level == "warning"]
+
+    @property
+    def errors(self) -> list[Notice]:
+        return [n for n in self.notices if n.level == "error"]
 
     def count(self, status: Status) -> int:
         return sum(1 for f in self.findings if f.status == status)
@@ -107,9 +147,15 @@ class Report:
         return [f for result in self.councils.values() for f in result.findings]
 
     @property
+    def notices(self) -> list[Notice]:
+        return [n for result in self.councils.values() for n in result.notices]
+
+    @property
     def exit_code(self) -> int:
-        """0 when no mandatory rule fails (fail or expired), 1 otherwise."""
-        return 1 if any(f.blocking for f in self.findings) else 0
+        """0 when no mandatory rule fails (fail or expired) and every exemption matches something its rule judged,
+        1 otherwise."""
+        blocked = any(f.blocking for f in self.findings) or any(n.level == "error" for n in self.notices)
+        return 1 if blocked else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +171,8 @@ class Report:
                     "by_area": {a: round(s, 4) for a, s in r.by_area.items()},
                     "counts": {s: r.count(s) for s in STATUSES},
                     "findings": [f.to_dict() for f in r.findings],
+                    "warnings": [n.to_dict() for n in r.warnings],
+                    "errors": [n.to_dict() for n in r.errors],
                 }
                 for key, r in self.councils.items()
             },

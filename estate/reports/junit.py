@@ -1,7 +1,8 @@
 """The report as JUnit XML: a test suite per council, a test case per rule and resource.
 
 `fail` and `expired` findings are failures (type = the rule id), `exempt` ones are skipped with the
-exemption's reason, passes are plain test cases. CI systems read this to show each finding.
+exemption's reason, passes are plain test cases; an exemption that matches nothing its rule judged is a failure
+too (type EXEMPTION-UNMATCHED, named by its file and line). CI systems read this to show each finding.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ def render_junit(report: Report) -> str:
     root = ET.Element("testsuites", name="estate check")
     total = failures = skipped = 0
     for key, result in report.councils.items():
+        stale = result.errors
         suite = ET.SubElement(root, "testsuite", name=key, timestamp=f"{report.today.isoformat()}T00:00:00",
-                              tests=str(len(result.findings)), failures=str(len(result.failures)),
+                              tests=str(len(result.findings) + len(stale)),
+                              failures=str(len(result.failures) + len(stale)),
                               errors="0", skipped=str(result.count("exempt")))
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="score", value=f"{result.score:.4f}")
@@ -33,8 +36,11 @@ def render_junit(report: Report) -> str:
                                 f"severity {f.severity}")
             elif f.status == "exempt":
                 ET.SubElement(case, "skipped", message=f.message)
-        total += len(result.findings)
-        failures += len(result.failures)
+        for n in stale:
+            case = ET.SubElement(suite, "testcase", classname=f"{key}.exemptions", name=f"{n.file}:{n.line}", time="0")
+            ET.SubElement(case, "failure", type="EXEMPTION-UNMATCHED", message=n.message).text = n.message
+        total += len(result.findings) + len(stale)
+        failures += len(result.failures) + len(stale)
         skipped += result.count("exempt")
     root.set("tests", str(total))
     root.set("failures", str(failures))

@@ -3,7 +3,9 @@
 Failures of mandatory controls are errors, of advisory ones warnings; an exempt finding is a note
 with an accepted external suppression (the exemption's reason and contract); a pass is a result of
 kind "pass". Asset findings point at the line of the asset in the council's council.yml; cloud and
-host findings name the resource as a logical location and point at the council's inventory.
+host findings name the resource as a logical location and point at the council's inventory. What a run says of
+the councils' exemptions points at the exemption's line: one that expires within 30 days is a note
+(EXEMPTION-EXPIRING), one that matches nothing its rule judged an error (EXEMPTION-UNMATCHED).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from estate.compliance.findings import Finding, Report
+from estate.compliance.findings import Finding, Notice, Report
 from estate.controls.base import registry
 from estate.loader import COUNCIL_FILE, INVENTORIES
 from estate.render_safe import unicode_text
@@ -24,6 +26,13 @@ if TYPE_CHECKING:
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
+# the rules of what a run says about the exemptions themselves (estate.compliance.engine.exemption_notices)
+NOTICE_RULES = {
+    "warning": ("EXEMPTION-EXPIRING", "note", "An exemption expires within 30 days",
+                "Renew the exemption under its contract, or fix what it exempts before it expires."),
+    "error": ("EXEMPTION-UNMATCHED", "error", "An exemption matches nothing its rule judged",
+              "Remove the exemption, or correct its rule or scope: it hides no finding."),
+}
 
 
 # Locations are relative to the repository root, named by a uriBaseId whose value the consumer supplies:
@@ -75,6 +84,21 @@ def _location(f: Finding, estate: Estate) -> dict[str, Any]:
     return loc
 
 
+def _notice(n: Notice, index: Mapping[str, int]) -> dict[str, Any]:
+    """A result at the exemption's line in its council.yml."""
+    rid, level, _, _ = NOTICE_RULES[n.level]
+    uri = PurePosixPath(INVENTORIES, n.council, COUNCIL_FILE).as_posix()
+    return {
+        "ruleId": rid, "ruleIndex": index[rid], "kind": "fail", "level": level,
+        "message": {"text": f"{n.council}: {n.message}"},
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri, "uriBaseId": SRCROOT},
+                                            "region": {"startLine": max(n.line, 1)}}}],
+        "partialFingerprints": {"estateFinding/v1": hashlib.sha256(
+            f"{n.council}|{rid}|{n.rule}|{n.scope}".encode("utf-8", "surrogatepass")).hexdigest()},
+        "properties": {"council": n.council, "rule": n.rule, "scope": n.scope},
+    }
+
+
 def render_sarif(report: Report, estate: Estate) -> str:
     rules = registry()
     fw = estate.framework
@@ -92,7 +116,8 @@ def render_sarif(report: Report, estate: Estate) -> str:
             "fullDescription": {"text": f"{cls.title}. Framework control {control.id}: {control.title} "
                                         f"({control.clause})."},
             "help": {"text": fix},
-            "defaultConfiguration": {"level": "error" if control.enforcement == "mandatory" else "warning"},
+            "defaultConfiguration": {"level": "error" if control.enforcement in ("mandatory", "mandatory_on_create")
+                                     else "warning"},
             "properties": {"tags": [cls.area, control.clause.split(":", 1)[0], control.enforcement],
                            "security-severity": SECURITY_SEVERITY[cls.severity], "severity": cls.severity,
                            "control": control.id, "clause": control.clause, "kinds": list(cls.kinds())},
@@ -109,7 +134,7 @@ def render_sarif(report: Report, estate: Estate) -> str:
                     f"{f.council}|{f.rule_id}|{f.resource}".encode("utf-8", "surrogatepass")).hexdigest()},
             "properties": {"council": f.council, "status": f.status, "area": f.area, "kind": f.kind,
                            "resource": f.resource, "control": f.control, "clause": f.clause,
-                           "enforcement": f.enforcement},
+                           "enforcement": f.enforcement, "new": f.new, "notEnforced": f.not_enforced},
         }
         if f.status == "pass":
             result["kind"] = "pass"
@@ -124,8 +149,14 @@ def render_sarif(report: Report, estate: Estate) -> str:
             }]
         else:
             result["kind"] = "fail"
-            result["level"] = "error" if f.enforcement == "mandatory" else "warning"
+            result["level"] = "error" if f.blocking else "warning"
         results.append(result)
+    for rid, default, title, fix in NOTICE_RULES.values():
+        index[rid] = len(descriptors)
+        descriptors.append({"id": rid, "name": rid.title().replace("-", ""), "shortDescription": {"text": title},
+                            "help": {"text": fix}, "defaultConfiguration": {"level": default},
+                            "properties": {"tags": ["exemption"]}})
+    results.extend(_notice(n, index) for n in report.notices)
     log = {
         "$schema": SCHEMA,
         "version": "2.1.0",

@@ -5,9 +5,22 @@ from __future__ import annotations
 
 import io
 
-from estate.compliance.findings import Report
+from estate.compliance.findings import Finding, Report
 
 MARK = {"fail": "FAIL", "expired": "EXPIRED", "exempt": "exempt", "pass": "pass"}
+# said of an exempt finding whose exemption also switches the control's tasks off on the council's hosts
+NOT_ENFORCED = "exempt, not enforced: the control's tasks are switched off on this council's hosts"
+
+
+def level(f: Finding) -> str:
+    """The enforcement, and for mandatory_on_create whether the resource is new (it fails) or existing (it warns)."""
+    if f.new is None:
+        return f.enforcement
+    return f"{f.enforcement} ({'new' if f.new else 'existing'})"
+
+
+def shown_message(f: Finding) -> str:
+    return f"{f.message}\n{NOT_ENFORCED}" if f.not_enforced else f.message
 
 
 def render_table(report: Report, width: int | None = None) -> str:
@@ -34,17 +47,33 @@ def render_table(report: Report, width: int | None = None) -> str:
         for col in ("status", "rule", "level", "resource", "message / fix"):
             table.add_column(col, overflow="fold")
         for f in sorted(open_findings, key=lambda f: (f.status == "exempt", f.rule_id, f.resource)):
-            table.add_row(MARK[f.status], f.rule_id, f.enforcement, f.short_resource,
-                          f"{f.message}\nfix: {f.fix}")
+            table.add_row(MARK[f.status], f.rule_id, level(f), f.short_resource,
+                          f"{shown_message(f)}\nfix: {f.fix}")
+        out.print(table)
+    for key, r in report.councils.items():
+        if not r.notices:
+            continue
+        table = Table(title=f"{key}: exemptions to act on", show_lines=False)
+        for col in ("level", "rule", "where", "message"):
+            table.add_column(col, overflow="fold")
+        for n in sorted(r.notices, key=lambda n: (n.level != "error", n.line)):
+            table.add_row("ERROR" if n.level == "error" else "warning", n.rule, f"{n.file}:{n.line}", n.message)
         out.print(table)
     blocking = [f for f in report.findings if f.blocking]
-    if blocking:
+    errors = [n for n in report.notices if n.level == "error"]
+    if blocking or errors:
         by_council: dict[str, list[str]] = {}
         for f in blocking:
             by_council.setdefault(f.council, []).append(f.rule_id)
         why = "; ".join(f"{k}: {', '.join(sorted(set(v)))}" for k, v in by_council.items())
-        out.print(f"exit 1: {len(blocking)} mandatory finding{'s' if len(blocking) != 1 else ''} fail "
-                  f"({why})")
+        parts = []
+        if blocking:
+            parts.append(f"{len(blocking)} mandatory finding{'s' if len(blocking) != 1 else ''} fail ({why})")
+        if errors:
+            many = len(errors) != 1
+            parts.append(f"{len(errors)} exemption{'s' if many else ''} match{'' if many else 'es'} nothing "
+                         f"({', '.join(f'{n.file}:{n.line}' for n in errors)})")
+        out.print(f"exit 1: {'; '.join(parts)}")
     else:
         out.print("exit 0: no mandatory rule fails")
     return buf.getvalue()
