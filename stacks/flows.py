@@ -1,5 +1,5 @@
 """The framework's flow matrix and egress purposes as NSG rules and Azure Firewall rules. Pure functions of the
-estate.
+estate; the flow matrix is read as its paths (`Estate.resolved`, estate.resolved), never expanded here.
 
 Where each rule is enforced:
 - every subnet with an NSG (each council VLAN, the hub's own segments) allows, inbound, exactly the flows whose
@@ -32,10 +32,12 @@ Where each rule is enforced:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import groupby
 
 from estate import bastion, ipam
 from estate.loader import Estate
 from estate.models import Flow
+from estate.resolved import by_flow, networks
 
 FIRST_PRIORITY = 100
 STEP = 10
@@ -113,22 +115,10 @@ def _prefixes(estate: Estate, sites: list[str], segment: str) -> tuple[str, ...]
     return tuple(str(plan.site(s).segment(segment).network) for s in sites)
 
 
-def _endpoint(estate: Estate, site: str, end: str, *, partners_of: str | None) -> tuple[str, ...]:
-    """Prefixes of a flow endpoint seen from `site`: hub/<segment>, the site's own VLAN, or (an inter flow, its
-    id in `partners_of`) the same VLAN of the councils that flow joins `site` with."""
-    if end.startswith("hub/"):
-        return _prefixes(estate, [ipam.HUB], end[4:])
-    if site == ipam.HUB:
-        return _prefixes(estate, sorted(estate.councils), end)
-    if partners_of is not None:
-        return _prefixes(estate, estate.exchanges.partners(partners_of, site), end)
-    return _prefixes(estate, [site], end)
-
-
-def _names_segment(site: str, end: str, segment: str) -> bool:
-    if site == ipam.HUB:
-        return end == f"hub/{segment}"
-    return end == segment
+def _in_matrix_order(estate: Estate, flow_ids: list[str]) -> list[str]:
+    """Flow ids, each once, in the order of the flow matrix (the order of estate.resolved's paths)."""
+    rank = {flow_id: i for i, flow_id in enumerate(by_flow(estate.resolved.paths))}
+    return sorted(dict.fromkeys(flow_ids), key=rank.__getitem__)
 
 
 def segment_rules(estate: Estate, site: str, segment: str) -> list[RuleSpec]:
@@ -137,16 +127,16 @@ def segment_rules(estate: Estate, site: str, segment: str) -> list[RuleSpec]:
     supernet = estate.framework.network.supernet
     rules: list[RuleSpec] = []
     priority = {"Inbound": FIRST_PRIORITY, "Outbound": FIRST_PRIORITY}
-    for flow in estate.framework.network.flows:
-        inter = flow.scope == "inter"
-        for direction, here, there, suffix in (("Inbound", flow.destination, flow.source, "in"),
-                                               ("Outbound", flow.source, flow.destination, "out")):
-            if not _names_segment(site, here, segment):
-                continue
-            peers = _endpoint(estate, site, there, partners_of=flow.id if inter else None)
-            if not peers:
-                continue  # an inter flow this council agreed with no other council
-            sources, destinations = (peers, own) if direction == "Inbound" else (own, peers)
+    into = by_flow(estate.resolved.into(site, segment))
+    out_of = by_flow(estate.resolved.out_of(site, segment))
+    for flow_id in _in_matrix_order(estate, [*into, *out_of]):
+        for direction, paths, suffix in (("Inbound", into.get(flow_id), "in"),
+                                         ("Outbound", out_of.get(flow_id), "out")):
+            if not paths:
+                continue  # the segment is the flow's other end only
+            flow = paths[0].flow
+            sources, destinations = ((networks(paths, "source"), own) if direction == "Inbound"
+                                     else (own, networks(paths, "destination")))
             rules.append(RuleSpec(
                 name=f"{flow.id}-{suffix}", priority=priority[direction], direction=direction, access="Allow",
                 protocol=_protocol(flow), sources=sources, destinations=destinations, ports=tuple(flow.ports),
@@ -209,19 +199,17 @@ def firewall_rules(estate: Estate) -> list[FirewallRule]:
     """The firewall policy's network rules: per `inter` flow and council with partners for it, one rule from the
     council's source VLAN to its partners' destination VLAN (named `<flow>-<council>`)."""
     out: list[FirewallRule] = []
-    for flow in estate.framework.network.flows:
-        if flow.scope != "inter":
-            continue
-        for council in sorted(estate.councils):
-            partners = estate.exchanges.partners(flow.id, council)
-            if not partners:
-                continue
+    inter = [p for p in estate.resolved.paths if p.flow.scope == "inter"]
+    for paths in by_flow(inter).values():
+        flow = paths[0].flow
+        for council, from_council in groupby(paths, key=lambda p: p.source.site):  # paths in source council order
+            group = list(from_council)
             out.append(FirewallRule(
                 name=f"{flow.id}-{council}",
                 description=f"{flow.description} (from {council})",
                 protocol=flow.protocol.upper(),
-                sources=_prefixes(estate, [council], flow.source),
-                destinations=_prefixes(estate, partners, flow.destination),
+                sources=networks(group, "source"),
+                destinations=networks(group, "destination"),
                 ports=tuple(flow.ports),
             ))
     return out
