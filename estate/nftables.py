@@ -8,7 +8,8 @@ allowed (and whose source address is routed back through the interface it came i
 spoofing one VLAN from another). The script replaces that table atomically and touches nothing
 else, so a host firewall in its own table (the input chain) is left alone.
 
-Scopes, as framework.yaml defines them:
+Scopes, as framework.yaml defines them (the rules read the matrix's paths, `Estate.resolved`; the flows are listed
+here only for a comment line each and the sets their hub flows name):
 - intra: from a council's source VLAN to the same council's destination VLAN (one rule per council);
 - hub:   between every council's VLAN and one hub segment (one rule, through a set of the VLAN's
          subnets in every council);
@@ -31,11 +32,13 @@ their management leg through the controller's NAT, a path the router never sees.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import groupby
 
 from estate import ipam
 from estate.loader import Estate
 from estate.models import Flow
+from estate.resolved import Path, networks
 
 TABLE = "estate_flows"
 FAMILY = "inet"
@@ -56,7 +59,7 @@ def _ports(ports: list[str]) -> str:
     return ports[0] if len(ports) == 1 else "{ " + ", ".join(ports) + " }"
 
 
-def _elements(items: list[str]) -> str:
+def _elements(items: Sequence[str]) -> str:
     """One address, or an anonymous set of them."""
     return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
 
@@ -89,6 +92,12 @@ def _set_lines(name: str, elements: Iterable[str]) -> list[str]:
     return lines
 
 
+def _council_networks(paths: Iterable[Path], vlan: str) -> tuple[str, ...]:
+    """The subnets of one council VLAN at the council end of some paths, in order, each once."""
+    return tuple(dict.fromkeys(str(end.network) for p in paths for end in (p.source, p.destination)
+                               if end.site != ipam.HUB and end.segment == vlan))
+
+
 def render_router_ruleset(estate: Estate) -> str:
     """The nftables script of the router: the flow matrix of framework.yaml for every council."""
     fw = estate.framework
@@ -99,6 +108,8 @@ def render_router_ruleset(estate: Estate) -> str:
     def subnet(site: str, segment: str) -> str:
         return str(plan.site(site).segment(segment).network)
 
+    # one set per council VLAN a hub flow names: its subnet at the council end of every path of a hub flow
+    hub_paths = [p for p in estate.resolved.paths if p.flow.scope == "hub"]
     set_vlans: list[str] = []
     for flow in fw.network.flows:
         if flow.scope != "hub":
@@ -120,7 +131,7 @@ def render_router_ruleset(estate: Estate) -> str:
         f"table {FAMILY} {TABLE} {{",
     ]
     for vlan in set_vlans:
-        out += _set_lines(set_name(vlan), (subnet(c, vlan) for c in councils))
+        out += _set_lines(set_name(vlan), _council_networks(hub_paths, vlan))
         out.append("")
     purposes = fw.network.egress.purposes
     for purpose in purposes:
@@ -136,37 +147,26 @@ def render_router_ruleset(estate: Estate) -> str:
         "\t\tct state invalid drop",
         "\t\tfib saddr . iif oif missing counter drop comment \"anti-spoofing: source not routed via its interface\"",
     ]
-    exchanges = estate.exchanges
     for flow in fw.network.flows:
         out.append("\t\t# " + _safe(f"{flow.id} ({flow.scope}) {flow.source} -> {flow.destination} "
                                      f"{flow.protocol}/{','.join(flow.ports)}: {flow.description}"))
         match = _match(flow)
-        if flow.scope == "intra":
-            for c in councils:
-                out.append(f"\t\tip saddr {subnet(c, flow.source)} ip daddr {subnet(c, flow.destination)} "
-                           f"{match} counter accept comment {_quote(f'{flow.id} {c}')}")
-        elif flow.scope == "hub-internal":
-            src = str(hub.segment(flow.source.removeprefix(HUB_PREFIX)).network)
-            dst = str(hub.segment(flow.destination.removeprefix(HUB_PREFIX)).network)
-            out.append(f"\t\tip saddr {src} ip daddr {dst} {match} counter accept "
-                       f"comment {_quote(f'{flow.id} {ipam.HUB}')}")
-        elif flow.scope == "hub":
+        if flow.scope == "hub":
+            # one rule through the set of the council VLAN's subnets; its hub end is one segment
             if flow.source_is_hub:
-                seg = flow.source.removeprefix(HUB_PREFIX)
-                src, dst = str(hub.segment(seg).network), "@" + set_name(flow.destination)
+                src, dst = subnet(ipam.HUB, flow.source.removeprefix(HUB_PREFIX)), "@" + set_name(flow.destination)
             else:
-                seg = flow.destination.removeprefix(HUB_PREFIX)
-                src, dst = "@" + set_name(flow.source), str(hub.segment(seg).network)
+                src, dst = "@" + set_name(flow.source), subnet(ipam.HUB, flow.destination.removeprefix(HUB_PREFIX))
             out.append(f"\t\tip saddr {src} ip daddr {dst} {match} counter accept "
                        f"comment {_quote(f'{flow.id} {ipam.HUB}')}")
-        else:
-            for c in councils:
-                partners = [p for p in exchanges.partners(flow.id, c) if p in plan.councils]
-                if not partners:
-                    continue
-                dst = _elements([subnet(p, flow.destination) for p in partners])
-                out.append(f"\t\tip saddr {subnet(c, flow.source)} ip daddr {dst} {match} counter accept "
-                           f"comment {_quote(f'{flow.id} {c}')}")
+            continue
+        # intra, hub-internal: one rule per path; inter: one per source council (its paths are in source council
+        # order), naming its partners' subnets
+        for site, from_site in groupby(estate.resolved.of_flow(flow.id), key=lambda p: p.source.site):
+            group = list(from_site)
+            out.append(f"\t\tip saddr {_elements(networks(group, 'source'))} "
+                       f"ip daddr {_elements(networks(group, 'destination'))} {match} counter accept "
+                       f"comment {_quote(f'{flow.id} {site}')}")
     for purpose in purposes:
         out.append("\t\t# " + _safe(f"egress {purpose.name} {','.join(purpose.sources)} -> internet "
                                      f"{purpose.protocol}/{','.join(purpose.ports)}: {purpose.description}"))
