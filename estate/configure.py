@@ -128,23 +128,19 @@ def inbound_ports(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
     `admin_inbound` opens their ports only from the administration sources. Scope intra flows end at a
     council VLAN; inter flows at the VLAN of each council that agreed the flow with another
     (`Estate.exchanges`); hub flows end at a hub segment or at the VLAN of every council; hub-internal
-    flows end at a hub segment."""
+    flows end at a hub segment. A council VLAN's ports are those of the paths into it (`Estate.resolved`); a
+    hub segment's those of every flow naming it as its destination, whether or not a council is there yet."""
     plan = estate.addresses
     out: dict[str, dict[str, dict[str, list[str]]]] = {}
     for site in (HUB, *plan.councils):
         out[site] = {seg.name: {"tcp": [], "udp": []} for seg in plan.site(site).segments}
-    for flow in estate.framework.network.flows:
-        if is_admin_flow(estate, flow):
-            continue
-        if flow.destination.startswith("hub/"):
-            targets = [(HUB, flow.destination.removeprefix("hub/"))]
-        elif flow.scope == "inter":
-            targets = [(council, flow.destination) for council in plan.councils
-                       if estate.exchanges.partners(flow.id, council)]
-        else:
-            targets = [(council, flow.destination) for council in plan.councils]
-        for site, segment in targets:
-            out[site][segment][flow.protocol].extend(flow.ports)
+    for path in estate.resolved.paths:
+        flow, end = path.flow, path.destination
+        if end.site != HUB and not is_admin_flow(estate, flow):
+            out[end.site][end.segment][flow.protocol].extend(flow.ports)
+    for flow in estate.framework.network.flows:  # a hub segment: every flow naming it, with or without a council
+        if flow.destination_is_hub and not is_admin_flow(estate, flow):
+            out[HUB][flow.destination.removeprefix("hub/")][flow.protocol].extend(flow.ports)
     for segments in out.values():
         for ports in segments.values():
             for proto in ("tcp", "udp"):
@@ -166,37 +162,38 @@ def admin_inbound(estate: Estate) -> dict[str, dict[str, dict[str, list[str]]]]:
     administration path (`is_admin_flow`) ending there. Sources: the networks of `network.administration.
     sources` (a `hub/<segment>` is that hub segment; a VLAN name is the host's own council's VLAN), plus
     the source of each administration path into the segment (FL-07: the council's own management VLAN
-    to its servers). A host's firewall opens these ports only from these sources, and only on the
-    interface they are routed through (roles/baseline host-firewall.nft.j2): never from a guest, voice or
-    printer leg, nor from another council."""
+    to its servers; the paths of `Estate.resolved`); into a hub segment, of every administration flow naming
+    it, with or without a council, whose source is a hub segment (a council VLAN is no source on a hub host,
+    as in `network.administration.sources`). A host's firewall opens these ports only from these sources,
+    and only on the interface they are routed through (roles/baseline host-firewall.nft.j2): never from a
+    guest, voice or printer leg, nor from another council."""
     plan = estate.addresses
     admin = estate.framework.network.administration
     hub = {seg.name: str(seg.network) for seg in plan.hub.segments}
 
-    def networks(end: str, site: str, partners: Iterable[str] = ()) -> list[str]:
+    def networks(end: str, site: str) -> list[str]:
         if end.startswith("hub/"):
             return [hub[end.removeprefix("hub/")]]
-        sites = list(partners) if partners else ([] if site == HUB else [site])
-        return [str(seg.network) for other in sites for seg in plan.site(other).segments if seg.name == end]
+        return [str(seg.network) for other in ([] if site == HUB else [site]) for seg in plan.site(other).segments
+                if seg.name == end]
 
     out: dict[str, dict[str, dict[str, list[str]]]] = {}
     for site in (HUB, *plan.councils):
         base = [n for source in admin.sources for n in networks(source, site)]
         out[site] = {seg.name: {"ports": [admin.linux_port], "sources": list(base)} for seg in plan.site(site).segments}
-    for flow in estate.framework.network.flows:
-        if not is_admin_flow(estate, flow):
-            continue
-        if flow.destination.startswith("hub/"):
-            targets = [(HUB, flow.destination.removeprefix("hub/"))]
-        else:
-            targets = [(council, flow.destination) for council in plan.councils]
-        for site, segment in targets:
-            partners = estate.exchanges.partners(flow.id, site) if flow.scope == "inter" else []
-            if flow.scope == "inter" and not partners:
-                continue
-            entry = out[site][segment]
+    for path in estate.resolved.paths:
+        flow, end = path.flow, path.destination
+        if end.site != HUB and is_admin_flow(estate, flow):
+            entry = out[end.site][end.segment]
             entry["ports"].extend(p for p in flow.ports if flow.protocol == "tcp")
-            entry["sources"].extend(networks(flow.source, site, partners))
+            entry["sources"].append(str(path.source.network))
+    # a hub segment: every administration flow naming it, with or without a council; its sources only a hub
+    # segment (a council VLAN's is no source on a hub host: the host's own council has none there)
+    for flow in estate.framework.network.flows:
+        if flow.destination_is_hub and is_admin_flow(estate, flow):
+            entry = out[HUB][flow.destination.removeprefix("hub/")]
+            entry["ports"].extend(p for p in flow.ports if flow.protocol == "tcp")
+            entry["sources"].extend(networks(flow.source, HUB))
     return {site: {seg: {"ports": merge_ports(e["ports"]), "sources": list(dict.fromkeys(e["sources"]))}
                    for seg, e in segs.items()} for site, segs in out.items()}
 
