@@ -163,11 +163,10 @@ def test_the_router_accepts_only_the_declared_pairs(estate: Estate, opened: Esta
 
 
 def test_a_rule_opening_an_undeclared_pair_is_beyond_the_matrix(estate: Estate, opened: Estate) -> None:
-    flows = estate.framework.network.flows
     hav, nwm, wf = (_servers(estate, c) for c in (HAV, NWM, WF))
 
     def judge(e: Estate, src: str, dst: str) -> list[str]:
-        return judge_allow(e.addresses, flows, [src], [dst], ["Tcp"], ["443"], exchanges=e.exchanges)
+        return judge_allow(e.addresses, e.resolved, [src], [dst], ["Tcp"], ["443"])
 
     assert judge(estate, hav, nwm) == [] and judge(estate, nwm, hav) == []
     assert judge(estate, wf, hav) == [

@@ -2,10 +2,10 @@
 
 An address (CIDR, address or service tag) maps to the segments of the address plan it covers:
 a council VLAN or a hub segment, named (site, segment). A rule that allows traffic from A to B on
-some ports is within the matrix when every pair of segments it opens, on every port, is a flow of
-the matrix (same-segment traffic never crosses a router and is not judged); an `inter` flow only
-between two councils that both declare it (`Exchanges`, from council.yml `exchanges`). Addresses outside the
-supernet are outside the estate: the matrix does not speak of them.
+some ports is within the matrix when every pair of segments it opens, on every port, is a path of
+the matrix (`Estate.resolved`, estate.resolved) on that protocol and port (same-segment traffic never crosses a
+router and is not judged); an `inter` flow has paths only between two councils that both declare it (council.yml
+`exchanges`). Addresses outside the supernet are outside the estate: the matrix does not speak of them.
 
 Traffic that leaves the estate is judged against framework.yaml `network.egress` instead
 (`judge_egress`): every source segment, destination (the NSG `Internet` tag, an FQDN, an FQDN tag, a
@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from estate.ipam import HUB, AddressPlan
-from estate.loader import Exchanges
 from estate.models import EgressPurpose, Flow
+from estate.resolved import Resolved
 from estate.yamlsrc import shorten
 
 # Addresses that mean "anything": Azure service tags and wildcards.
@@ -100,26 +100,14 @@ def _ends_match(flow_end: str, end: Endpoint) -> bool:
     return end.site != HUB and end.segment == flow_end
 
 
-def _scope_matches(flow: Flow, src: Endpoint, dst: Endpoint, exchanges: Exchanges) -> bool:
-    if flow.scope == "intra":
-        return src.site == dst.site and src.site != HUB
-    if flow.scope == "inter":
-        return exchanges.open(flow.id, src.site, dst.site)
-    if flow.scope == "hub-internal":
-        return src.site == dst.site == HUB
-    return (src.site == HUB) != (dst.site == HUB)
-
-
-def allowed_by_matrix(flows: Sequence[Flow], src: Endpoint, dst: Endpoint, protocol: str,
-                      ports: tuple[int, int], exchanges: Exchanges) -> Flow | None:
-    """The flow of the matrix that allows this traffic, if any (an inter flow: between two councils that
-    declare it with each other)."""
-    for flow in flows:
-        if flow.protocol != protocol.lower():
-            continue
-        if not (_ends_match(flow.source, src) and _ends_match(flow.destination, dst)):
-            continue
-        if not _scope_matches(flow, src, dst, exchanges):
+def allowed_by_matrix(matrix: Resolved, src: Endpoint, dst: Endpoint, protocol: str,
+                      ports: tuple[int, int]) -> Flow | None:
+    """The flow of the matrix that allows this traffic, if any: the first, in the matrix's order, with a path from
+    `src` to `dst` (`Estate.resolved`: an inter flow has paths only between two councils that declare it with each
+    other) on this protocol whose ports cover these."""
+    for path in matrix.into(dst.site, dst.segment):
+        flow = path.flow
+        if (path.source.site, path.source.segment) != (src.site, src.segment) or flow.protocol != protocol.lower():
             continue
         if _covered(ports, port_ranges(flow.ports)):
             return flow
@@ -135,10 +123,10 @@ def protocols(spec: Iterable[str]) -> list[str]:
     return out
 
 
-def judge_allow(plan: AddressPlan, flows: Sequence[Flow], sources: Sequence[str], destinations: Sequence[str],
-                protos: Sequence[str], ports: Sequence[str], *, exchanges: Exchanges) -> list[str]:
-    """Why an allow rule goes beyond the matrix: one line per reason; [] when it stays within it. `exchanges`:
-    the pairs of councils the inter flows join (`Estate.exchanges`)."""
+def judge_allow(plan: AddressPlan, matrix: Resolved, sources: Sequence[str], destinations: Sequence[str],
+                protos: Sequence[str], ports: Sequence[str]) -> list[str]:
+    """Why an allow rule goes beyond the matrix: one line per reason; [] when it stays within it. `matrix`: the
+    paths of the flow matrix (`Estate.resolved`)."""
     problems: list[str] = []
     try:
         srcs = [e for a in sources for e in endpoints(plan, a)]
@@ -160,7 +148,7 @@ def judge_allow(plan: AddressPlan, flows: Sequence[Flow], sources: Sequence[str]
     for src, dst in pairs:
         for proto in wanted_protocols:
             for rng in wanted_ports:
-                if allowed_by_matrix(flows, src, dst, proto, rng, exchanges) is None:
+                if allowed_by_matrix(matrix, src, dst, proto, rng) is None:
                     shown = str(rng[0]) if rng[0] == rng[1] else f"{rng[0]}-{rng[1]}"
                     problems.append(f"{src.site}/{src.segment} -> {dst.site}/{dst.segment} "
                                     f"{proto}/{shown} is not a flow of the matrix")

@@ -245,8 +245,7 @@ def _network_rule(r: Mapping[str, Any], ctx: Context) -> list[str]:
     tags = [a for a in addresses if a not in estate and a not in public]
     out: list[str] = []
     if estate:
-        out += judge_allow(ctx.addresses, ctx.fw.network.flows, sources, estate, protos, ports,
-                           exchanges=ctx.estate.exchanges)
+        out += judge_allow(ctx.addresses, ctx.estate.resolved, sources, estate, protos, ports)
     out += [f"{a} is outside the estate and no egress purpose names an address" for a in public]
     dests = [("service_tag", t) for t in tags] + [("fqdn", str(f)) for f in as_list(r.get("destinationFqdns"))]
     if dests:
@@ -336,8 +335,7 @@ def _within_matrix(r: Mapping[str, Any], ctx: Context) -> list[str]:
                             [("internet", d) for d in internet], services)
     rest = [d for d in destinations if d not in internet]
     if rest or not internet:
-        why += judge_allow(ctx.addresses, ctx.fw.network.flows, sources, rest, [str(r.get("protocol", "*"))], ports,
-                           exchanges=ctx.estate.exchanges)
+        why += judge_allow(ctx.addresses, ctx.estate.resolved, sources, rest, [str(r.get("protocol", "*"))], ports)
     return why
 
 
