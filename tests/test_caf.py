@@ -35,7 +35,7 @@ from estate.reports.caf import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-SARIF_SCHEMA = REPO / "tests" / "data" / "compliance" / "sarif-schema-2.1.0.json"
+SARIF_SCHEMA = REPO / "tests" / "data" / "sarif-schema-2.1.0.json"
 TODAY = dt.date(2026, 11, 29)
 _register_extensions()
 runner = CliRunner()

@@ -26,7 +26,6 @@ from estate.reports.charts import domain_chart, trend_chart
 from tests import wire_support as wire
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "tests" / "data" / "compliance"
 BASELINE: dict[str, Any] = read(BASELINE_FILE)
 TODAY = "2026-11-22"
 VAULT = "azure-native:keyvault:Vault"
@@ -391,7 +390,7 @@ WRONG: tuple[Any, ...] = ([], {}, "inf", True, math.nan, None)
 # comes from). Each is reported to the owner of that file; the sweep fails when the list is not exactly what
 # still escapes, so a fix there must shorten it.
 ESCAPES_ELSEWHERE: set[tuple[str, str]] = set()
-MINE = ("estate/controls/base.py", "estate/compliance/engine.py", "estate/compliance/rules/")
+MINE = ("estate/controls/", "estate/compliance/engine.py")
 
 CLOUD_RULES = [rid for rid, cls in registry().items()
                if (cls.implements("resource") or cls.implements("stack") or cls.implements("estate"))]

@@ -15,6 +15,7 @@ from estate.controls.facts import HostFacts
 from estate.controls.references import CAF_VERSIONS, caf, cyber_essentials
 from estate.controls.spec import ControlSpec, controls
 from estate.loader import Estate
+from estate.models import Control
 
 REPO = Path(__file__).resolve().parent.parent
 CONTROLS = sorted(controls())
@@ -93,8 +94,16 @@ def test_every_host_fact_is_gathered_by_exactly_one_probe() -> None:
     assert [name for name, n in produced.items() if n > 1] == []
 
 
-def test_a_rule_belongs_to_a_declared_control_once_its_area_has_moved() -> None:
-    moved = {cls.id for s in controls().values() for cls in s.rules}
+def test_every_rule_lives_in_a_declared_control() -> None:
+    declared = controls()
     for rid, cls in registry().items():
-        if cls.__module__.startswith("estate.controls."):
-            assert rid in moved, f"{rid} sits in {cls.__module__} but its control is not declared"
+        assert cls.control in declared, f"{rid} judges {cls.control}, which has no home in estate/controls/"
+        assert cls.__module__ == declared[cls.control].module, f"{rid} is written outside its control's home"
+
+
+def test_every_framework_control_has_a_home(estate: Estate) -> None:
+    fw = estate.framework
+    paths = {f"{section}.{name}" for section in AREA_OF_SECTION
+             for name in type(getattr(fw, section)).model_fields
+             if isinstance(getattr(getattr(fw, section), name), Control)}
+    assert paths == set(controls()), sorted(paths ^ set(controls()))

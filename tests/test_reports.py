@@ -21,7 +21,7 @@ from estate.reports.history import append, read_history
 from estate.reports.html import HtmlReport
 from estate.reports.sarif import asset_line
 
-DATA = Path(__file__).parent / "data" / "compliance"
+DATA = Path(__file__).parent / "data"
 TODAY = dt.date(2026, 11, 22)
 
 

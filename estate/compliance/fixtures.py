@@ -1,10 +1,11 @@
 """Rule fixtures: a small, readable case per rule that must pass and one that must fail.
 
-A fixture file (tests/data/compliance/<RULE-ID>.yml) has `pass:` and `fail:` cases; a case may hold
+A fixture file (fixtures/<RULE-ID>.yml in its control's home, estate/controls/<area>/<control>/) has `pass:` and
+`fail:` cases; each names the resources that pass (`passes:`) and fail (`fails:`), and may hold
 - `council:` a patch to the baseline council (mappings merge, lists replace) -> judged as an asset register;
 - `resources:` cloud resources in wire format (type, name, stack, inputs; urn and parent optional);
 - `hosts:` host facts, each a patch to the compliant baseline host of its role.
-The baseline (`_baseline.yml` beside them) is a council and a host of each role that pass every rule;
+The baseline (estate/controls/fixtures_baseline.yml) is a council and a host of each role that pass every rule;
 `$log_collector` and `$dc_services` in it stand for the lab addresses IPAM gives those hosts.
 """
 
@@ -130,22 +131,20 @@ def _wire(value: Any) -> Any:
     return value
 
 
-# Fixtures of rules whose control has no home in estate/controls/ yet (issue 14 moves them), and the baseline.
-UNMOVED = Path(__file__).resolve().parents[2] / "tests" / "data" / "compliance"
-BASELINE_FILE = UNMOVED / "_baseline.yml"
+BASELINE_FILE = Path(__file__).resolve().parents[1] / "controls" / "fixtures_baseline.yml"
 
 
 def fixture_path(rule_id: str) -> Path:
     """A rule's fixture file: fixtures/<RULE-ID>.yml in its control's home."""
     spec = control_of(rule_id)
-    if spec is not None and (spec.fixtures / f"{rule_id}.yml").exists():
-        return spec.fixtures / f"{rule_id}.yml"
-    return UNMOVED / f"{rule_id}.yml"
+    if spec is None:
+        raise KeyError(f"rule {rule_id} belongs to no declared control")
+    return spec.fixtures / f"{rule_id}.yml"
 
 
 def fixture_files() -> dict[str, Path]:
     """Every fixture file, by the rule id its name gives."""
-    out = {p.stem: p for p in UNMOVED.glob("*.yml") if not p.name.startswith("_")}
+    out: dict[str, Path] = {}
     for spec in controls().values():
         out.update({p.stem: p for p in spec.fixtures.glob("*.yml")})
     return dict(sorted(out.items()))

@@ -64,8 +64,8 @@ class _Quoted:
 
 
 def all_probes() -> list[Probe]:
-    """The probes of every control, then the ones not yet in a control's home, then the gatherer's own."""
-    return [*probes(), *UNMOVED_PROBES, *CORE_PROBES]
+    """The probes of every control, then the gatherer's own."""
+    return [*probes(), *CORE_PROBES]
 
 
 def script(rdp_packages: Iterable[str] = RDP_CLIENTS, kiosk: str = KIOSK_USER) -> str:
@@ -147,8 +147,6 @@ CORE_PROBES: tuple[Probe, ...] = (
           parse=lambda s, p: {"services_active": parse_services(s["services"])}),
 )
 
-# Probes that have not moved into their control's home yet (issue 14 moves them with their controls).
-UNMOVED_PROBES: tuple[Probe, ...] = ()
 
 
 # --------------------------------------------------------------------------- targets

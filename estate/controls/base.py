@@ -258,8 +258,6 @@ def rule(cls: type[Rule]) -> type[Rule]:
 
 # The areas of estate/controls/: a package each, holding one home per framework control.
 CONTROL_AREAS = ("network", "desktop", "data_centre", "helpdesk", "security")
-# Rule modules that have not moved into a control's home yet (issue 14 moves them area by area).
-_UNMOVED: tuple[str, ...] = ("estate.compliance.rules",)
 _LOADED: list[bool] = []
 
 
@@ -273,8 +271,6 @@ def load_controls() -> None:
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
             if info.ispkg:  # a control's home is a folder; plain modules beside them are helpers
                 importlib.import_module(f"{package.__name__}.{info.name}")
-    for name in _UNMOVED:
-        importlib.import_module(name)
     _LOADED.append(True)
 
 
