@@ -22,12 +22,15 @@ import datetime as dt
 import importlib
 import math
 import pkgutil
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from estate.controls import meta
 from estate.controls.facts import HostFacts
 from estate.errors import describe
 from estate.models import Control, Council, Framework
@@ -237,8 +240,27 @@ class HostRule(Rule):
 _REGISTRY: dict[str, type[Rule]] = {}
 
 
+def _words(cls: type[Rule]) -> None:
+    """Give a rule the words its control's control.yml holds for it (title, severity, area, fix, messages) and the
+    control's framework path, when it sits in a control's home."""
+    module = sys.modules.get(cls.__module__)
+    home = Path(module.__file__).parent if module is not None and module.__file__ else None
+    if home is None or not (home / meta.FILE).exists():
+        return
+    data = meta.read(home)
+    cls.control = data.path
+    words = data.rules.get(cls.id)
+    if words is None:
+        raise TypeError(f"rule {cls.id}: {home / meta.FILE} has no words for it (rules: {cls.id}: ...)")
+    for key, value in words.model_dump(exclude_none=True).items():
+        setattr(cls, key, value)
+
+
 def rule(cls: type[Rule]) -> type[Rule]:
-    """Class decorator: register a rule under its id (ids are unique)."""
+    """Class decorator: register a rule under its id (ids are unique), with its words from its control's
+    control.yml."""
+    if hasattr(cls, "id"):
+        _words(cls)
     for attr in ("id", "title", "severity", "control", "area", "fix"):
         if not hasattr(cls, attr):
             raise TypeError(f"rule {cls.__name__} has no {attr}")

@@ -1,7 +1,7 @@
 """A control's declaration: what a framework control is besides its rules.
 
-Each control's home (`estate/controls/<area>/c<id>_<slug>/__init__.py`) declares one `ControlSpec` with
-`declare(...)` beside its rule classes:
+Each control's home (`estate/controls/<area>/c<id>_<slug>/`) holds `control.yml` (its words, estate.controls.meta)
+and `__init__.py` (its logic), which calls `declare(probes=...)` once; the declaration reads:
 
 - `path`: its dotted path in framework.yaml (`security.ssh`); the framework gives its id, title, clause,
   enforcement and every threshold, so a control holds no value of its own;
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from estate.controls import meta
 from estate.controls.base import Rule, load_controls, registry
 
 
@@ -83,19 +84,22 @@ class ControlSpec:
 _CONTROLS: dict[str, ControlSpec] = {}
 
 
-def declare(path: str, *, rationale: str, caf: Mapping[str, tuple[str, ...]], ce: tuple[str, ...] = (),
-            device_principle: str | None = None, roles: tuple[str, ...] = (),
-            probes: tuple[Probe, ...] = (), attested: bool = False) -> ControlSpec:
-    """Declare the control at `path`, from its home module (the caller)."""
+def declare(probes: tuple[Probe, ...] = ()) -> ControlSpec:
+    """Declare the control whose home is the caller's module: its words from control.yml beside it
+    (estate.controls.meta), its probes from the code."""
     frame = inspect.stack()[1]
     module = frame.frame.f_globals.get("__name__", "")
     file = sys.modules[module].__file__ if module in sys.modules else frame.filename
-    if path in _CONTROLS:
-        raise TypeError(f"control {path} is declared twice ({_CONTROLS[path].module} and {module})")
-    spec = ControlSpec(path=path, rationale=rationale, caf=dict(caf), ce=tuple(ce),
-                       device_principle=device_principle, roles=tuple(roles), probes=tuple(probes),
-                       attested=attested, module=module, home=Path(file or "").parent)
-    _CONTROLS[path] = spec
+    home = Path(file or "").parent
+    data = meta.read(home)
+    if data.path in _CONTROLS:
+        raise TypeError(f"control {data.path} is declared twice ({_CONTROLS[data.path].module} and {module})")
+    refs = data.references
+    spec = ControlSpec(path=data.path, rationale=data.rationale,
+                       caf={version: tuple(ids) for version, ids in refs.caf.items()}, ce=tuple(refs.ce),
+                       device_principle=refs.device_principle, roles=tuple(data.remediation.roles),
+                       probes=tuple(probes), attested=data.attested, module=module, home=home)
+    _CONTROLS[data.path] = spec
     return spec
 
 

@@ -15,21 +15,7 @@ from estate.controls.base import CloudResource, Context, Outcome, Rule, get, map
 from estate.controls.data_centre.common import trusted_launch, verdict
 from estate.controls.spec import declare
 
-CONTROL = declare(
-    "data_centre.trusted_launch",
-    rationale=("A rootkit or bootkit that replaces the boot chain survives every reinstall of software above it; "
-               "Secure Boot refuses an unsigned boot chain, and the vTPM with guest attestation lets Azure report "
-               "a machine whose boot was tampered with."),
-    # CAF: platforms conform to the secure baseline build (B4.b.A.2) and that they still have the expected
-    # secure configuration is regularly validated (B4.b.A.4: attestation checks the boot at every start).
-    # Same ids in both versions.
-    caf={"3.2": ("B4.b.A.2", "B4.b.A.4"),
-         "4.0": ("B4.b.A.2", "B4.b.A.4")},
-    ce=(),  # Cyber Essentials has no boot-integrity requirement
-    # https://www.ncsc.gov.uk/collection/device-security-principles-for-manufacturers
-    device_principle="NCSC device security principles: 4 (maintain device integrity)",
-    roles=(),  # cloud-only: the stacks set the security profile and the extension
-)
+CONTROL = declare()
 
 VM_EXTENSION = "azure-native:compute:VirtualMachineExtension"
 GUEST_ATTESTATION = "GuestAttestation"
@@ -47,14 +33,6 @@ def _os_of(res: CloudResource) -> str:
 @rule
 class TrustedLaunchAttested(Rule):
     id = "DCN-016"
-    title = "virtual machines and scale sets use Trusted Launch with Secure Boot, vTPM and guest attestation"
-    severity = "high"
-    control = "data_centre.trusted_launch"
-    area = "datacentre"
-    fix = ("Set securityProfile.securityType TrustedLaunch with uefiSettings.secureBootEnabled {c.secure_boot} and "
-           "vTpmEnabled {c.vtpm}, and install the GuestAttestation extension (Microsoft.Azure.Security."
-           "LinuxAttestation or WindowsAttestation): a VirtualMachineExtension on a VM, an entry of a scale set's "
-           "extensionProfile.")
 
     def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
         c = ctx.fw.data_centre.trusted_launch

@@ -14,20 +14,7 @@ from estate.controls.base import CloudResource, Context, Outcome, Rule, failed, 
 from estate.controls.data_centre.common import VAULT
 from estate.controls.spec import declare
 
-CONTROL = declare(
-    "data_centre.public_network_access",
-    rationale=("A vault or database with public network access answers the whole internet, guarded by its "
-               "credentials alone; reached only through private endpoints, it is inside the councils' "
-               "segmented networks like everything else."),
-    # CAF: systems segregated into security zones (B4.a.A.2) and from external systems (B5.b.A.1): the
-    # services are reachable from the estate's own networks only. Same ids in both versions.
-    caf={"3.2": ("B4.a.A.2", "B5.b.A.1"),
-         "4.0": ("B4.a.A.2", "B5.b.A.1")},
-    # Cyber Essentials: unauthenticated inbound connections are blocked by default (CE-FW.4); for these
-    # platform services the public network access switch is that boundary.
-    ce=("CE-FW.4",),
-    roles=(),  # cloud-only: the stacks turn it off
-)
+CONTROL = declare()
 
 RECOVERY_VAULT = "azure-native:recoveryservices:Vault"
 POSTGRES_SERVER = "azure-native:dbforpostgresql:Server"
@@ -36,13 +23,6 @@ POSTGRES_SERVER = "azure-native:dbforpostgresql:Server"
 @rule
 class NoPublicNetworkAccess(Rule):
     id = "DCN-015"
-    title = "Key Vaults, Recovery Services vaults and PostgreSQL servers refuse public network access"
-    severity = "high"
-    control = "data_centre.public_network_access"
-    area = "datacentre"
-    fix = ("Set publicNetworkAccess to Disabled (properties.publicNetworkAccess on vaults, "
-           "network.publicNetworkAccess on PostgreSQL flexible servers) and reach the service over its private "
-           "endpoint. Azure enables it when unset.")
     types = (VAULT, RECOVERY_VAULT, POSTGRES_SERVER)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:

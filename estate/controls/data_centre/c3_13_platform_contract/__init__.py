@@ -16,19 +16,7 @@ from estate.controls.base import CloudResource, Context, Outcome, Rule, failed, 
 from estate.controls.spec import declare
 from estate.plan import PlannedResource, is_cloud_type
 
-CONTROL = declare(
-    "data_centre.platform_contract",
-    rationale=("No Azure is reachable from the pipeline, so a request Azure would refuse (a wrong type, an "
-               "out-of-range value, a rule of the service) must be caught before deployment, not half-way "
-               "through one."),
-    # CAF: changes to the environment are closely managed so configurations stay secure and documented
-    # (B4.b.A.3), and the systems are validated against their expected settings (B4.b.A.4). Same ids in both
-    # versions.
-    caf={"3.2": ("B4.b.A.3", "B4.b.A.4"),
-         "4.0": ("B4.b.A.3", "B4.b.A.4")},
-    ce=(),  # Cyber Essentials has no requirement on deployment requests
-    roles=(),  # cloud-only: the stacks make the requests
-)
+CONTROL = declare()
 
 # The service a resource serves (its `service` tag) -> the area its finding counts towards.
 _AREAS = {"network": "network", "desktop": "desktop", "helpdesk": "helpdesk", "datacentre": "datacentre"}
@@ -42,12 +30,6 @@ def _planned(res: CloudResource) -> PlannedResource:
 @rule
 class PlatformContract(Rule):
     id = "DCN-020"
-    title = "every cloud resource is a request Azure Resource Manager accepts at the API version deployed"
-    severity = "critical"
-    control = "data_centre.platform_contract"
-    area = "datacentre"
-    fix = ("Change the stack so the request matches the ARM schema of its api-version and Azure's service rule "
-           "named in the finding (its source says where Azure publishes it); `make test` runs the same check.")
 
     def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
         cloud = [_planned(r) for r in resources if is_cloud_type(r.type)]

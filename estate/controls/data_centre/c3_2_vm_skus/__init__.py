@@ -17,31 +17,14 @@ from estate.controls.data_centre.common import azure_servers
 from estate.controls.spec import declare
 from estate.models import Council
 
-CONTROL = declare(
-    "data_centre.vm_skus",
-    rationale=("A short list of VM sizes is what the consortium's cost and capacity model is priced on, and what "
-               "the shared image and backup policy are tested with; an odd size breaks the budget and the support."),
-    # CAF: servers sized to the capacity planned for them, resource limitations identified and mitigated (3.2
-    # B5.b.A.2, numbered B5.b.A.3 in 4.0), and every server built to the defined baseline (B4.b.A.2).
-    caf={"3.2": ("B5.b.A.2", "B4.b.A.2"),
-         "4.0": ("B5.b.A.3", "B4.b.A.2")},
-    ce=(),  # Cyber Essentials has no requirement on machine sizes
-    roles=(),  # cloud-only: the stacks choose the size
-)
+CONTROL = declare()
 
 
 @rule
 class ServerSku(ResourceValueCheck):
     id = "DCN-002"
-    title = "servers use an approved VM SKU"
-    severity = "medium"
-    control = "data_centre.vm_skus"
-    area = "datacentre"
-    fix = "Set hardwareProfile.vmSize (or the register's sku) to one of {c.allowed} (default {c.default})."
     types = COMPUTE
     key = "hardwareProfile.vmSize"  # a scale set's sku.name (azure.vm_size)
-    passing = "{name} is {value}"
-    failing = "server {name} is {value}, not one of {expected}"
 
     def applies(self, res: CloudResource, ctx: Context) -> bool:
         return service_of(res) != DESKTOP

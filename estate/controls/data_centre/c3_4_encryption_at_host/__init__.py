@@ -16,20 +16,7 @@ from estate.controls.checks import AssetCheck, ResourceValueCheck
 from estate.controls.spec import declare
 from estate.models import Council
 
-CONTROL = declare(
-    "data_centre.encryption_at_host",
-    rationale=("A disk, snapshot or cache that leaves the host (a stolen drive, a copied snapshot, a decommissioned "
-               "server) must be unreadable; encryption at host also covers the temporary disk and caches that "
-               "Azure's default storage encryption leaves out."),
-    # CAF: technical means protect stored data from unauthorised access (B3.c.A.2), with cryptography managed
-    # by the platform (B3.c.A.3); same ids in both versions.
-    caf={"3.2": ("B3.c.A.2", "B3.c.A.3"),
-         "4.0": ("B3.c.A.2", "B3.c.A.3")},
-    ce=(),  # Cyber Essentials does not require encryption at rest
-    # https://www.ncsc.gov.uk/collection/device-security-principles-for-manufacturers
-    device_principle="NCSC device security principles: 3 (protect data at rest and in transit)",
-    roles=(),  # cloud-only: the stacks set it; outside Azure the register records it
-)
+CONTROL = declare()
 
 
 class EncryptedServers(AssetCheck):
@@ -49,16 +36,8 @@ class EncryptedServers(AssetCheck):
 @rule
 class Encryption(ResourceValueCheck):
     id = "DCN-004"
-    title = "servers encrypt data at rest (virtual machines at host)"
-    severity = "high"
-    control = "data_centre.encryption_at_host"
-    area = "datacentre"
-    fix = ("Enable securityProfile.encryptionAtHost on every VM; encrypt the disks of servers outside "
-           "Azure (BitLocker, LUKS, or the SAN's encryption).")
     types = COMPUTE
     key = "securityProfile.encryptionAtHost"  # of the VM, or of a scale set's virtualMachineProfile
-    passing = "{name} encrypts at host"
-    failing = "{name} does not encrypt at host (securityProfile.encryptionAtHost unset)"
 
     def applies(self, res: CloudResource, ctx: Context) -> bool:
         return ctx.fw.data_centre.encryption_at_host.required

@@ -15,19 +15,7 @@ from estate.controls.base import HUB, CloudResource, Context, Outcome, Rule, as_
 from estate.controls.checks import AssetCheck
 from estate.controls.spec import declare
 
-CONTROL = declare(
-    "data_centre.public_ip",
-    rationale=("A server or desktop with a public address is reachable from the whole internet, around the hub "
-               "firewall and its logs; everything councils publish goes through the hub instead."),
-    # CAF: systems segregated into security zones (B4.a.A.2) and from external systems (B5.b.A.1): no host of
-    # a council network is on the internet itself. Same ids in both versions.
-    caf={"3.2": ("B4.a.A.2", "B5.b.A.1"),
-         "4.0": ("B4.a.A.2", "B5.b.A.1")},
-    # Cyber Essentials: every device sits behind a boundary firewall (CE-FW.1) that blocks unauthenticated
-    # inbound connections by default (CE-FW.4); a public address on the host bypasses both.
-    ce=("CE-FW.1", "CE-FW.4"),
-    roles=(),  # cloud-only: the stacks give no public address
-)
+CONTROL = declare()
 
 NIC = "azure-native:network:NetworkInterface"
 PIP = "azure-native:network:PublicIPAddress"
@@ -36,14 +24,7 @@ PIP = "azure-native:network:PublicIPAddress"
 @rule
 class NoPublicIpServers(AssetCheck):
     id = "DCN-005"
-    title = "no server has a public IP address"
-    severity = "critical"
-    control = "data_centre.public_ip"
-    area = "datacentre"
-    fix = "Remove the public IP; publish the service through the hub firewall (framework control {c.id})."
     collection = "servers"
-    passing = "{name} has no public IP address"
-    failing = "{name} has a public IP address"
 
     def enabled(self, ctx: Context) -> bool:
         return not ctx.fw.data_centre.public_ip.allowed
@@ -59,12 +40,6 @@ def _nic_public_ips(configs: Iterable[Any], key: str) -> list[str]:
 @rule
 class NoPublicIp(Rule):
     id = "NET-005"
-    title = "no server or desktop network interface has a public IP address"
-    severity = "critical"
-    control = "data_centre.public_ip"
-    area = "network"
-    fix = ("Remove the public IP from the network interface; reach the host through the hub (Bastion, firewall "
-           "DNAT). Framework control {c.id}.")
     types = (NIC, VM, VMSS, PIP)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:

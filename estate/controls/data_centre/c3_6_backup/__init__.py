@@ -31,19 +31,7 @@ from estate.controls.checks import AssetCheck
 from estate.controls.data_centre.common import trusted_launch, verdict
 from estate.controls.spec import declare
 
-CONTROL = declare(
-    "data_centre.backup",
-    rationale=("A council that loses a server to ransomware, a bad change or a failed disk must be able to restore "
-               "it: daily backups kept a month, and weekly ones a quarter, are what the consortium agreed to "
-               "recover from."),
-    # CAF: automatic backups secured in a secondary site (B5.c.A.1), of all the data needed to recover, made to
-    # a documented schedule (B5.c.A.2), so that stored data is available when the original is not (B3.c.A.4).
-    # Same ids in both versions.
-    caf={"3.2": ("B5.c.A.1", "B5.c.A.2", "B3.c.A.4"),
-         "4.0": ("B5.c.A.1", "B5.c.A.2", "B3.c.A.4")},
-    ce=(),  # Cyber Essentials has no backup requirement
-    roles=(),  # cloud-only: the stacks make the vault, the policy and the protected items
-)
+CONTROL = declare()
 
 PROTECTION_POLICY = "azure-native:recoveryservices:ProtectionPolicy"
 PROTECTED_ITEM = "azure-native:recoveryservices:ProtectedItem"
@@ -52,15 +40,7 @@ PROTECTED_ITEM = "azure-native:recoveryservices:ProtectedItem"
 @rule
 class ServersBackedUp(AssetCheck):
     id = "DCN-006"
-    title = "servers are backed up"
-    severity = "high"
-    control = "data_centre.backup"
-    area = "datacentre"
-    fix = ("Protect the server with the consortium backup policy ({c.frequency} at {c.time}, "
-           "{c.retention_days} days).")
     collection = "servers"
-    passing = "{name} is backed up"
-    failing = "{name} is not backed up"
 
     def holds(self, asset: Any, ctx: Context) -> bool:
         return bool(asset.backed_up)
@@ -69,12 +49,6 @@ class ServersBackedUp(AssetCheck):
 @rule
 class BackupPolicy(Rule):
     id = "DCN-007"
-    title = "VM backup policies follow the agreed schedule and retention"
-    severity = "medium"
-    control = "data_centre.backup"
-    area = "datacentre"
-    fix = ("Set the policy to run {c.frequency} at {c.time} and keep daily points {c.retention_days} days and "
-           "weekly points {c.weekly_retention_weeks} weeks.")
     types = (PROTECTION_POLICY,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
@@ -135,13 +109,6 @@ def _last(resource_id: object, after: str | None = None) -> str:
 @rule
 class TrustedLaunchBackupPolicy(Rule):
     id = "DCN-014"
-    title = "Trusted Launch VMs are protected by an Enhanced (V2) backup policy"
-    severity = "high"
-    control = "data_centre.backup"
-    area = "datacentre"
-    fix = ("Protect Trusted Launch VMs with an Enhanced policy (properties.policyType V2, schedulePolicy "
-           "SimpleSchedulePolicyV2 running {c.frequency} at {c.time}): below REST API 2025-01-01 Azure Backup "
-           "refuses them under a Standard policy.")
 
     def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
         vms = {str(r.inputs.get("vmName") or r.name): r for r in resources if r.type == VM and trusted_launch(r)}

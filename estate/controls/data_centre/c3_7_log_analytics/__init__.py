@@ -10,17 +10,7 @@ from estate.controls.base import Context, rule
 from estate.controls.data_centre.common import RetentionOnSku
 from estate.controls.spec import declare
 
-CONTROL = declare(
-    "data_centre.log_analytics",
-    rationale=("An incident is often found weeks after it began; platform logs kept half a year let the "
-               "consortium trace it back, on a pricing tier every council can afford."),
-    # CAF: monitoring data detailed, and kept, enough to detect incidents and support investigations
-    # (C1.a.A.2, both versions).
-    caf={"3.2": ("C1.a.A.2",),
-         "4.0": ("C1.a.A.2",)},
-    ce=(),  # Cyber Essentials has no logging requirement
-    roles=(),  # cloud-only: the hub stack makes the workspace
-)
+CONTROL = declare()
 
 WORKSPACE = "azure-native:operationalinsights:Workspace"
 
@@ -28,11 +18,6 @@ WORKSPACE = "azure-native:operationalinsights:Workspace"
 @rule
 class LogRetention(RetentionOnSku):
     id = "DCN-008"
-    title = "Log Analytics keeps platform logs for the agreed period"
-    severity = "medium"
-    control = "data_centre.log_analytics"
-    area = "datacentre"
-    fix = "Set retentionInDays to at least {c.retention_days} and sku.name to {c.sku}."
     types = (WORKSPACE,)
     days_key = "retentionInDays"
     sku_key = "sku.name"

@@ -12,30 +12,12 @@ from estate.controls.base import CloudResource, Context, Outcome, Rule, mapping,
 from estate.controls.data_centre.common import VAULT, RetentionOnSku, verdict
 from estate.controls.spec import declare
 
-CONTROL = declare(
-    "data_centre.key_vault",
-    rationale=("Key Vaults hold the secrets and keys every other control relies on: access must go through the "
-               "same role assignments as the rest of Azure, and a deleted or purged secret must be recoverable "
-               "for long enough to notice."),
-    # CAF: technical means protect stored data (here: secrets and keys) from unauthorised access, modification
-    # and deletion (B3.c.A.2), and cryptographic material is managed with suitable technical means (B3.c.A.3).
-    # Same ids in both versions.
-    caf={"3.2": ("B3.c.A.2", "B3.c.A.3"),
-         "4.0": ("B3.c.A.2", "B3.c.A.3")},
-    ce=(),  # Cyber Essentials says nothing of key or secret stores
-    roles=(),  # cloud-only: the stacks make the vaults
-)
+CONTROL = declare()
 
 
 @rule
 class KeyVaultAccess(Rule):
     id = "DCN-010"
-    title = "Key Vaults use RBAC and purge protection"
-    severity = "high"
-    control = "data_centre.key_vault"
-    area = "datacentre"
-    fix = ("Set properties.enableRbacAuthorization to {c.rbac} and properties.enablePurgeProtection to "
-           "{c.purge_protection}.")
     types = (VAULT,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
@@ -52,11 +34,6 @@ class KeyVaultAccess(Rule):
 @rule
 class KeyVaultRecovery(RetentionOnSku):
     id = "DCN-011"
-    title = "Key Vaults keep deleted secrets for the agreed period on the agreed SKU"
-    severity = "medium"
-    control = "data_centre.key_vault"
-    area = "datacentre"
-    fix = "Set properties.softDeleteRetentionInDays to {c.soft_delete_days} and properties.sku.name to {c.sku}."
     types = (VAULT,)
     days_key = "properties.softDeleteRetentionInDays"
     sku_key = "properties.sku.name"

@@ -28,31 +28,13 @@ def _probe(sections: Mapping[str, str], params: ProbeParams) -> dict[str, Any]:
     return dict(zip(("os", "os_version"), parse_os(sections["os-release"]), strict=True))
 
 
-CONTROL = declare(
-    "data_centre.server_operating_systems",
-    rationale=("An operating system past its vendor's end of support gets no more security fixes; servers stay "
-               "on the versions the consortium supports and are rebuilt before their end-of-support date."),
-    # CAF: supported software is used throughout (B4.d.A.4, both versions; 4.0 "actively maximise"), and the
-    # assets' patching and updating are actively managed (B4.b.A.1).
-    caf={"3.2": ("B4.d.A.4", "B4.b.A.1"),
-         "4.0": ("B4.d.A.4", "B4.b.A.1")},
-    # Cyber Essentials: software is licensed and supported (CE-SUM.1) and unsupported software is removed
-    # (CE-SUM.2).
-    ce=("CE-SUM.1", "CE-SUM.2"),
-    roles=(),  # no role upgrades an operating system: a server is rebuilt on a supported one
-    probes=(Probe(fields=("os", "os_version"), commands={"os-release": "cat /etc/os-release 2>/dev/null"},
-                  parse=_probe),),
-)
+CONTROL = declare(probes=(Probe(fields=("os", "os_version"), commands={"os-release": "cat /etc/os-release 2>/dev/null"},
+                  parse=_probe),))
 
 
 @rule
 class ServerOs(Rule):
     id = "DCN-009"
-    title = "servers run a supported operating system"
-    severity = "high"
-    control = "data_centre.server_operating_systems"
-    area = "datacentre"
-    fix = "Upgrade or rebuild the server on an operating system that is on the supported list: {c.supported}."
 
     def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
         catalogue = ctx.fw.data_centre.server_operating_systems.supported
@@ -64,11 +46,6 @@ class ServerOs(Rule):
 @rule
 class HostServerOs(HostRule):
     id = "DCN-013"
-    title = "servers answer with a supported operating system"
-    severity = "high"
-    control = "data_centre.server_operating_systems"
-    area = "datacentre"
-    fix = "Rebuild the host on a supported operating system from framework control {c.id}."
     skip_roles = ("thin_client",)
 
     def check(self, facts: HostFacts, ctx: Context) -> tuple[bool, str]:

@@ -20,29 +20,12 @@ ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 # https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/compute#desktop-virtualization-power-on-contributor
 POWER_ON_CONTRIBUTOR = "489581de-a3bd-480d-9518-53dea7416b33"
 
-CONTROL = declare(
-    "desktop.avd",
-    rationale=("Pooled desktops on one agreed pattern let one team run every council's desktops, size them from "
-               "one capacity model and start hosts only when someone connects; a validation pool would take "
-               "Microsoft's preview updates first, which no council's staff should get."),
-    # CAF: the host pools conform to the defined build (B4.b.A.2), and their capacity limits are identified and
-    # mitigated: a cap on sessions per host, hosts started on demand (3.2 B5.b.A.2; 4.0 renumbers the same
-    # statement B5.b.A.3, after its new B5.b.A.2 on internet services).
-    caf={"3.2": ("B4.b.A.2", "B5.b.A.2"),
-         "4.0": ("B4.b.A.2", "B5.b.A.3")},
-    # Cyber Essentials: none; it judges the devices and their software, not how a desktop service is pooled.
-    ce=(),
-)
+CONTROL = declare()
 
 
 @rule
 class HostPoolPattern(Rule):
     id = "DSK-001"
-    title = "AVD host pools use the agreed pool type and load balancing"
-    severity = "medium"
-    control = "desktop.avd"
-    area = "desktop"
-    fix = "Set hostPoolType to {c.host_pool_type} and loadBalancerType to {c.load_balancer_type}."
     types = (HOST_POOL,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
@@ -57,11 +40,6 @@ class HostPoolPattern(Rule):
 @rule
 class HostPoolSessions(Rule):
     id = "DSK-002"
-    title = "AVD host pools cap the sessions per host"
-    severity = "medium"
-    control = "desktop.avd"
-    area = "desktop"
-    fix = "Set maxSessionLimit to at most {c.max_sessions_per_host}."
     types = (HOST_POOL,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
@@ -75,12 +53,6 @@ class HostPoolSessions(Rule):
 @rule
 class HostPoolSettings(Rule):
     id = "DSK-003"
-    title = "AVD host pools publish desktops, start hosts on connect and are not validation pools"
-    severity = "low"
-    control = "desktop.avd"
-    area = "desktop"
-    fix = ("Set preferredAppGroupType to {c.preferred_app_group_type}, startVMOnConnect to "
-           "{c.start_vm_on_connect} and validationEnvironment to {c.validation_environment}.")
     types = (HOST_POOL,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
@@ -99,10 +71,6 @@ class HostPoolSettings(Rule):
 @rule
 class StartVmOnConnectRole(Rule):
     id = "DSK-013"
-    title = "host pools that start VMs on connect let the AVD service principal power them on"
-    severity = "high"
-    control = "desktop.avd"
-    area = "desktop"
     fix = ("Assign Desktop Virtualization Power On Contributor ({POWER_ON_CONTRIBUTOR}) to the Azure Virtual "
            "Desktop service principal (principalType ServicePrincipal) over the session hosts; without it "
            "startVMOnConnect ({c.start_vm_on_connect}) starts nothing.").replace("{POWER_ON_CONTRIBUTOR}",

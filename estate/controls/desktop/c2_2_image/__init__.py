@@ -13,29 +13,12 @@ from estate.controls.azure import COMPUTE, DESKTOP, image_of
 from estate.controls.base import CloudResource, Context, Outcome, Rule, failed, passed, rule, service_of
 from estate.controls.spec import declare
 
-CONTROL = declare(
-    "desktop.image",
-    rationale=("Every session host built from one approved, supported image is configured, licensed and patched "
-               "the same way, so a setting fixed once is fixed for every council's desktops."),
-    # CAF: every platform conforms to the secure, defined baseline build (B4.b.A.2), a supported release
-    # (B4.d.A.4: maximise the use of supported software). The same ids and statements in 3.2 and 4.0.
-    caf={"3.2": ("B4.b.A.2", "B4.d.A.4"),
-         "4.0": ("B4.b.A.2", "B4.d.A.4")},
-    # Cyber Essentials: secure configuration, the approved build carrying no unneeded software (CE-SC.3), and
-    # software licensed and supported by its vendor (CE-SUM.1).
-    ce=("CE-SC.3", "CE-SUM.1"),
-)
+CONTROL = declare()
 
 
 @rule
 class SessionHostImage(Rule):
     id = "DSK-004"
-    title = "session hosts run the approved desktop image"
-    severity = "high"
-    control = "desktop.image"
-    area = "desktop"
-    fix = ("Build session hosts from storageProfile.imageReference {c.publisher}/{c.offer}/{c.sku} "
-           "version {c.version}.")
     types = COMPUTE
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:

@@ -15,30 +15,13 @@ from estate.controls.base import CloudResource, Context, rule, service_of
 from estate.controls.checks import ResourceValueCheck
 from estate.controls.spec import declare
 
-CONTROL = declare(
-    "desktop.vm_sizes",
-    rationale=("The sessions per host, the cost per desktop and the reserved capacity were all worked out for a "
-               "few VM sizes; a session host of another size breaks the capacity model and the bill."),
-    # CAF: resource limitations are identified and mitigated (3.2 B5.b.A.2; 4.0 renumbers the same statement
-    # B5.b.A.3): hosts sized for the sessions they carry.
-    caf={"3.2": ("B5.b.A.2",),
-         "4.0": ("B5.b.A.3",)},
-    # Cyber Essentials: none; a VM size is capacity and cost, not a security requirement.
-    ce=(),
-)
+CONTROL = declare()
 
 
 @rule
 class SessionHostSize(ResourceValueCheck):
     id = "DSK-005"
-    title = "session hosts use an approved VM size"
-    severity = "medium"
-    control = "desktop.vm_sizes"
-    area = "desktop"
-    fix = "Set hardwareProfile.vmSize (a scale set's sku.name) to one of {c.allowed} (default {c.default})."
     types = COMPUTE
-    passing = "{name} is {value}"
-    failing = "session host {name} is {value}, not one of {expected}"
 
     def applies(self, res: CloudResource, ctx: Context) -> bool:
         return service_of(res) == DESKTOP

@@ -30,36 +30,17 @@ def _probe(sections: Mapping[str, str], params: ProbeParams) -> dict[str, Any]:
     return {"screen_lock_minutes": parse_screen_lock(sections["kiosk-session"])}
 
 
-CONTROL = declare(
-    "desktop.screen_lock",
-    rationale=("Thin clients sit on open-plan desks and in public-facing offices; a session left open is anyone's "
-               "to use as that member of staff, so the screen locks itself when nobody is there."),
-    # CAF: only authorised, individually authenticated users use the systems (B2.a.A.2), which an unattended,
-    # unlocked session defeats; the lock is part of the defined baseline build (B4.b.A.2). Same ids in 4.0.
-    caf={"3.2": ("B2.a.A.2", "B4.b.A.2"),
-         "4.0": ("B2.a.A.2", "B4.b.A.2")},
-    # Cyber Essentials: devices are locked when unattended and unlocked only with a credential (CE-SC.6).
-    ce=("CE-SC.6",),
-    # https://www.ncsc.gov.uk/guidance/end-user-devices-security-principles
-    device_principle="NCSC end user device security principles: 3 (authentication: user to device)",
-    roles=("thin_client",),
-    probes=(Probe(fields=("screen_lock_minutes",), commands={"kiosk-session": "cat {p.kiosk_session} 2>/dev/null"},
-                  parse=_probe, roles=THIN_CLIENT),),
-)
+CONTROL = declare(probes=(
+    Probe(fields=("screen_lock_minutes",), commands={"kiosk-session": "cat {p.kiosk_session} 2>/dev/null"},
+          parse=_probe, roles=THIN_CLIENT),
+))
 
 
 @rule
 class ScreenLock(HostFactCheck):
     id = "DSK-006"
-    title = "thin clients lock the screen after inactivity"
-    severity = "medium"
-    control = "desktop.screen_lock"
-    area = "desktop"
-    fix = "Lock the screen after at most {c.minutes} minutes of inactivity (the thin_client role does this)."
     roles = THIN_CLIENT
     fact = "screen_lock_minutes"
-    passing = "{host} locks {value}"
-    failing = "{host} locks {value}; the framework wants at most {expected} minutes"
 
     def expected(self, ctx: Context) -> Any:
         return ctx.fw.desktop.screen_lock.minutes

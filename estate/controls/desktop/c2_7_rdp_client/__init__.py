@@ -25,36 +25,16 @@ def _probe(sections: Mapping[str, str], params: ProbeParams) -> dict[str, Any]:
     return {"rdp_client": parse_rdp(sections["rdp"], params.rdp_packages)}
 
 
-CONTROL = declare(
-    "desktop.rdp_client",
-    rationale=("One RDP client on every thin client is one to test against Azure Virtual Desktop, one to keep "
-               "patched and one for the helpdesk to know; another client may lack the gateway or the "
-               "certificate checks the service relies on."),
-    # CAF: every platform conforms to the defined baseline build (B4.b.A.2), here the client it runs, and a
-    # supported one, kept up to date by the distribution (B4.d.A.4). The same ids and statements in 4.0.
-    caf={"3.2": ("B4.b.A.2", "B4.d.A.4"),
-         "4.0": ("B4.b.A.2", "B4.d.A.4")},
-    # Cyber Essentials: none; it does not name the software a device must run, only that it be supported.
-    ce=(),
-    roles=("thin_client",),
-    probes=(Probe(fields=("rdp_client",),
+CONTROL = declare(probes=(Probe(fields=("rdp_client",),
                   commands={"rdp": "dpkg-query -W -f='${{Package}} ${{Status}}\\n' {p.rdp_packages} 2>/dev/null"},
-                  parse=_probe, roles=THIN_CLIENT),),
-)
+                  parse=_probe, roles=THIN_CLIENT),))
 
 
 @rule
 class RdpClient(HostFactCheck):
     id = "DSK-010"
-    title = "thin clients run the approved RDP client"
-    severity = "low"
-    control = "desktop.rdp_client"
-    area = "desktop"
-    fix = "Install {c.package} (command {c.command}) as the thin client's RDP client."
     roles = THIN_CLIENT
     fact = "rdp_client"
-    passing = "{host} runs {expected}"
-    failing = "{host} runs {value}, not {expected}"
 
     def expected(self, ctx: Context) -> Any:
         return ctx.fw.desktop.rdp_client.package

@@ -35,40 +35,18 @@ def _probe(sections: Mapping[str, str], params: ProbeParams) -> dict[str, Any]:
     return {"kiosk_sudo": parse_kiosk_sudo(sections["kiosk-user"], sections["kiosk-sudo"], sections["kiosk-groups"])}
 
 
-CONTROL = declare(
-    "desktop.local_admin",
-    rationale=("A desktop user with administrator rights can switch off the screen lock, the USB block and the "
-               "updates, and malware that user runs gets the same rights; the kiosk user has none."),
-    # CAF 3.2: standard users cannot change settings that would impact security (B4.b.A.6); privileged access only
-    # from separate, dedicated accounts (B2.c.A.1). CAF 4.0 moved the standard-user statement to the partially
-    # achieved column (B4.b.PA.7) and has no achieved indicator for it; B2.c.A.1 stays.
-    caf={"3.2": ("B4.b.A.6", "B2.c.A.1"),
-         "4.0": ("B4.b.PA.7", "B2.c.A.1")},
-    # Cyber Essentials: administrative accounts are separate and used only for administration (CE-UAC.5).
-    ce=("CE-UAC.5",),
-    # https://www.ncsc.gov.uk/guidance/end-user-devices-security-principles
-    device_principle="NCSC end user device security principles: 8 (security policy enforcement)",
-    roles=("thin_client",),
-    probes=(Probe(fields=("kiosk_sudo",),
+CONTROL = declare(probes=(Probe(fields=("kiosk_sudo",),
                   commands={"kiosk-user": "getent passwd {p.kiosk_user}",
                             "kiosk-sudo": "sudo -n -l -U {p.kiosk_user} 2>&1",
                             "kiosk-groups": "id -nG {p.kiosk_user} 2>/dev/null"},
-                  parse=_probe, roles=THIN_CLIENT),),
-)
+                  parse=_probe, roles=THIN_CLIENT),))
 
 
 @rule
 class NoLocalAdmin(HostFactCheck):
     id = "DSK-011"
-    title = "desktop users have no local administrator rights"
-    severity = "high"
-    control = "desktop.local_admin"
-    area = "desktop"
-    fix = "Remove the kiosk user from sudo (and the sudo group) on thin clients."
     roles = THIN_CLIENT
     fact = "kiosk_sudo"
-    passing = "{host}: the desktop user has no administrator rights"
-    failing = "{host}: the desktop user can sudo"
 
     def expected(self, ctx: Context) -> Any:
         return ctx.fw.desktop.local_admin.allowed

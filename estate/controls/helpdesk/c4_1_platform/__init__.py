@@ -35,31 +35,12 @@ POSTGRES = "azure-native:dbforpostgresql:Server"
 POSTGRES_ADMIN = "azure-native:dbforpostgresql:Administrator"
 UNREGISTERED = "(no helpdesk registered)"
 
-CONTROL = declare(
-    "helpdesk.platform",
-    rationale=("One service desk for every council halves the licences and the servers to patch, and gives the "
-               "consortium one place where incidents are raised; it is built to one agreed size, and its "
-               "database takes only named Entra sign-ins."),
-    # CAF: the platform conforms to its defined build (B4.b.A.2: VM size, database SKU, version, storage), and
-    # only authorised, individually authenticated users sign in to its database (B2.a.A.2: Entra identities, no
-    # shared password). The same ids and statements in 3.2 and 4.0.
-    caf={"3.2": ("B4.b.A.2", "B2.a.A.2"),
-         "4.0": ("B4.b.A.2", "B2.a.A.2")},
-    # Cyber Essentials: users are authenticated before they reach organisational data (CE-SC.5): the database
-    # takes Entra sign-ins only, and an Entra administrator is who can sign in.
-    ce=("CE-SC.5",),
-    roles=("helpdesk",),
-)
+CONTROL = declare()
 
 
 @rule
 class SharedHelpdesk(Rule):
     id = "HLP-001"
-    title = "the council uses the shared helpdesk platform"
-    severity = "medium"
-    control = "helpdesk.platform"
-    area = "helpdesk"
-    fix = "Move the council's tickets and agents onto the shared {c.name} {c.version} (estate onboard)."
 
     def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
         ok, why = on_shared_platform(council, ctx)
@@ -70,14 +51,7 @@ class SharedHelpdesk(Rule):
 @rule
 class HelpdeskVmSize(ResourceValueCheck):
     id = "HLP-003"
-    title = "the helpdesk server uses the agreed VM size"
-    severity = "low"
-    control = "helpdesk.platform"
-    area = "helpdesk"
-    fix = "Set the helpdesk VM's hardwareProfile.vmSize to {c.vm_size}."
     types = COMPUTE
-    passing = "{name} is {value}"
-    failing = "helpdesk server {name} is {value}, not {expected}"
 
     def applies(self, res: CloudResource, ctx: Context) -> bool:
         return service_of(res) == HELPDESK
@@ -92,12 +66,6 @@ class HelpdeskVmSize(ResourceValueCheck):
 @rule
 class HelpdeskDatabase(Rule):
     id = "HLP-004"
-    title = "the helpdesk database uses the agreed SKU, version and storage"
-    severity = "low"
-    control = "helpdesk.platform"
-    area = "helpdesk"
-    fix = ("Set the helpdesk PostgreSQL server's sku.name to {c.database_sku}, version to {c.database_version} "
-           "and storage.storageSizeGB to at least {c.database_storage_gb}.")
     types = (POSTGRES,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
@@ -122,13 +90,6 @@ class HelpdeskDatabase(Rule):
 @rule
 class EntraDatabaseAdministrator(Rule):
     id = "HLP-005"
-    title = "a PostgreSQL server that takes only Entra sign-ins has an Entra administrator"
-    severity = "critical"
-    control = "helpdesk.platform"
-    area = "helpdesk"
-    fix = ("Give the server a dbforpostgresql Administrator (objectId, principalName, principalType, tenantId): "
-           "the operations group, and the identity of the VM that runs {c.name}. With password authentication off "
-           "and no Entra administrator, nothing can sign in.")
 
     def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
         admins = [r for r in resources if r.type == POSTGRES_ADMIN]

@@ -14,29 +14,12 @@ from estate.controls.helpdesk.common import on_shared_platform
 from estate.controls.spec import declare
 from estate.models import Council
 
-CONTROL = declare(
-    "helpdesk.queues",
-    rationale=("The councils share one helpdesk but not their tickets: a ticket names residents, staff and "
-               "security incidents, so each council's agents see their own council's queue and no other."),
-    # CAF: access limited to the minimum necessary (B2.a.A.3), and stored data protected from unauthorised
-    # access (B3.c.A.2): another council's agents are unauthorised for this council's tickets. Same ids in 4.0.
-    caf={"3.2": ("B2.a.A.3", "B3.c.A.2"),
-         "4.0": ("B2.a.A.3", "B3.c.A.2")},
-    # Cyber Essentials: none; its user access control asks for approved, individual accounts, not for
-    # segregation of one organisation's data from another's on a shared service.
-    ce=(),
-    roles=("helpdesk",),
-)
+CONTROL = declare()
 
 
 @rule
 class CouncilQueue(Rule):
     id = "HLP-002"
-    title = "the council has its own queue on the shared helpdesk"
-    severity = "high"
-    control = "helpdesk.queues"
-    area = "helpdesk"
-    fix = "Create the council's queue and group on the shared helpdesk, with rights for its agents only."
 
     def assets(self, key: str, council: Council, ctx: Context) -> Iterable[Outcome]:
         if not ctx.fw.helpdesk.queues.per_council or not on_shared_platform(council, ctx)[0]:

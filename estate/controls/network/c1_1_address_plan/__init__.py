@@ -14,30 +14,12 @@ from estate.controls.base import CloudResource, Context, Outcome, Rule, as_list,
 from estate.controls.network.common import SUBNET, VNET, site, subnet_values
 from estate.controls.spec import declare
 
-CONTROL = declare(
-    "network.address_plan",
-    rationale=("One address plan for the whole consortium keeps councils' networks from overlapping, so they can "
-               "be peered through the hub, and lets every flow-matrix rule, route and log line name a segment by "
-               "its prefix."),
-    # CAF: the plan is what gives each security zone (segment) its own prefix, the ground segregation stands on
-    # (B4.a.A.2); the deployed networks are checked against the documented plan on every run (B4.b.A.4). The
-    # indicators read the same in 3.2 and 4.0.
-    caf={"3.2": ("B4.a.A.2", "B4.b.A.4"),
-         "4.0": ("B4.a.A.2", "B4.b.A.4")},
-    # Cyber Essentials asks nothing of an address plan.
-    ce=(),
-    roles=(),
-)
+CONTROL = declare()
 
 
 @rule
 class VnetAddressSpace(Rule):
     id = "NET-001"
-    title = "each virtual network uses its site's address block"
-    severity = "high"
-    control = "network.address_plan"
-    area = "network"
-    fix = "Set addressSpace.addressPrefixes to the block `estate ipam` gives the site (supernet {fw.network.supernet})."
     types = (VNET,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
@@ -53,11 +35,6 @@ class VnetAddressSpace(Rule):
 @rule
 class SubnetPrefixes(Rule):
     id = "NET-002"
-    title = "each subnet is a segment of the address plan with its planned prefix"
-    severity = "high"
-    control = "network.address_plan"
-    area = "network"
-    fix = "Name subnets after their segment (snet-<vlan>, or the hub's azure_name) with the prefix `estate ipam` gives."
     types = (SUBNET, VNET)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:

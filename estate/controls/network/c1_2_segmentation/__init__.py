@@ -32,22 +32,7 @@ from estate.controls.network.reachability import Reachability
 from estate.controls.spec import declare
 from estate.reach import Tally
 
-CONTROL = declare(
-    "network.segmentation",
-    rationale=("Servers, desktops, telephony and guests sit in separate segments so that a compromised desktop or "
-               "guest device cannot reach what it has no business with; the flow matrix is the one list the "
-               "consortium agrees of what may cross between them, and everything else is refused."),
-    # CAF: the systems are segregated into security zones (B4.a.A.2) with simple, documented data flows between
-    # them (B4.a.A.3), and segregated from other business and external systems by technical means (B5.b.A.1). The
-    # three indicators read the same in 3.2 and 4.0.
-    caf={"3.2": ("B4.a.A.2", "B4.a.A.3", "B5.b.A.1"),
-         "4.0": ("B4.a.A.2", "B4.a.A.3", "B5.b.A.1")},
-    # Cyber Essentials: every device behind a correctly configured firewall (CE-FW.1), unauthenticated inbound
-    # connections blocked by default (CE-FW.4, NET-003), and each rule allowed for a documented need: a flow of
-    # the matrix (CE-FW.5).
-    ce=("CE-FW.1", "CE-FW.4", "CE-FW.5"),
-    roles=("router",),
-)
+CONTROL = declare()
 
 INTERNET_TAG = "internet"  # the NSG service tag of everything outside the virtual networks
 UNKNOWN = "[unknown]"  # a value the policy pack cannot know during preview (estate.compliance.pack)
@@ -129,14 +114,6 @@ def _is_public(address: str, ctx: Context) -> bool:
 @rule
 class NoInboundFromInternet(Rule):
     id = "NET-003"
-    title = "no network security group, the hub's included, allows anything (RDP, SSH) in from the internet"
-    severity = "critical"
-    control = "network.segmentation"
-    area = "network"
-    fix = ("Remove the inbound allow rule from the internet (Internet, *, Any, 0.0.0.0/0 or a public range); reach "
-           "hosts over SSH and RDP only through the hub's Bastion, and publish services through the hub firewall "
-           "(framework control {c.id}). Only the NSG of AzureBastionSubnet may let HTTPS (443) in from the "
-           "Internet tag, as Azure Bastion requires (learn.microsoft.com/azure/bastion/bastion-nsg).")
 
     def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
         # A stack rule: whether an NSG is Bastion's is said by the subnet that references it. The hub's NSGs are
@@ -171,11 +148,6 @@ class NoInboundFromInternet(Rule):
 @rule
 class SubnetHasNsg(Rule):
     id = "NET-004"
-    title = "every subnet has a network security group"
-    severity = "high"
-    control = "network.segmentation"
-    area = "network"
-    fix = "Attach the segment's network security group (networkSecurityGroup.id) to the subnet."
     types = (SUBNET, VNET)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
@@ -191,13 +163,6 @@ class SubnetHasNsg(Rule):
 @rule
 class FirewallWithinMatrix(Rule):
     id = "NET-006"
-    title = "hub firewall rules allow only the flows of the matrix and the egress purposes"
-    severity = "critical"
-    control = "network.segmentation"
-    area = "network"
-    fix = ("Allow only the flows of framework.yaml network.flows (source, destination, protocol, ports) and, to the "
-           "internet, the egress purposes of network.egress (their sources, FQDNs, FQDN tags or service tags, "
-           "protocols and ports); add a flow or a purpose to the spec first if the consortium agrees it.")
     types = (RULE_GROUP,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
@@ -272,15 +237,6 @@ def _application_rule(r: Mapping[str, Any], ctx: Context) -> list[str]:
 @rule
 class NsgWithinMatrix(Rule):
     id = "NET-007"
-    title = "network security groups allow only the flows of the matrix between segments and the egress purposes out"
-    severity = "high"
-    control = "network.segmentation"
-    area = "network"
-    fix = ("Narrow the NSG rule to a flow of framework.yaml network.flows or, outbound to the Internet service tag, "
-           "to the protocol and ports of an egress purpose (network.egress) of the segment; or remove it. On "
-           "AzureBastionSubnet, keep Microsoft's required rules (learn.microsoft.com/azure/bastion/bastion-nsg) as "
-           "they are, the one to the target VMs on the administration ports ({fw.network.administration.linux_port}, "
-           "{fw.network.administration.windows_port}) only.")
 
     def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
         # A stack rule: Bastion's NSG (known by the subnet that references it) holds Azure's platform rules, judged
@@ -345,11 +301,6 @@ class MatrixReachable(Reachability):
     pair of segments it does not list is denied: all scopes, every port the matrix names (the lab probe's table)."""
 
     id = "NET-021"
-    title = "the planned network allows exactly the flow matrix, end to end"
-    severity = "critical"
-    control = "network.segmentation"
-    fix = ("Trace the failing pair with `estate reach SRC DST --port P` and fix the deciding rule: the NSG rule, route "
-           "or firewall rule it names (framework control {c.id}).")
     check = "segmentation"
 
     def summary(self, t: Tally) -> str:

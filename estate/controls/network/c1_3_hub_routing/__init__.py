@@ -22,30 +22,12 @@ from estate.controls.spec import declare
 from estate.ipam import HUB
 from estate.reach import Tally
 
-CONTROL = declare(
-    "network.hub_routing",
-    rationale=("The hub firewall is the one boundary the consortium watches and agrees rules for: a council "
-               "network with its own way to the internet or to another council would bypass both the flow matrix "
-               "and the egress purposes."),
-    # CAF: the councils' systems are segregated from each other and from external systems by one technical
-    # boundary (B5.b.A.1), and the design keeps one simple path between zones (B4.a.A.3). The indicators read the
-    # same in 3.2 and 4.0.
-    caf={"3.2": ("B5.b.A.1", "B4.a.A.3"),
-         "4.0": ("B5.b.A.1", "B4.a.A.3")},
-    # Cyber Essentials: every device in scope is protected by a correctly configured boundary firewall (CE-FW.1).
-    ce=("CE-FW.1",),
-    roles=(),
-)
+CONTROL = declare()
 
 
 @rule
 class SpokePeered(Rule):
     id = "NET-008"
-    title = "each council network is peered with the hub and accepts forwarded traffic"
-    severity = "high"
-    control = "network.hub_routing"
-    area = "network"
-    fix = "Peer the council VNet with the hub VNet (remoteVirtualNetwork.id) with allowForwardedTraffic true."
 
     def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
         vnets = [r for r in resources if r.type == VNET and r.stack != HUB]
@@ -69,12 +51,6 @@ class SpokePeered(Rule):
 @rule
 class DefaultRouteViaHub(Rule):
     id = "NET-009"
-    title = "council route tables send the default route to the hub firewall"
-    severity = "high"
-    control = "network.hub_routing"
-    area = "network"
-    fix = ("Add route 0.0.0.0/0 with nextHopType VirtualAppliance and nextHopIpAddress the hub firewall's "
-           "address (in the hub's AzureFirewallSubnet).")
     types = (ROUTE_TABLE,)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:
@@ -102,11 +78,6 @@ class HubRoutingHolds(Reachability):
     delivers it around the firewall."""
 
     id = "NET-022"
-    title = "council traffic to other councils and the internet passes the hub firewall"
-    severity = "critical"
-    control = "network.hub_routing"
-    fix = ("Route 0.0.0.0/0 and the consortium supernet ({fw.network.supernet}) from every council subnet to the hub "
-           "firewall (nextHopType VirtualAppliance); remove the route the finding names.")
     check = "hub_routing"
 
     def summary(self, t: Tally) -> str:

@@ -33,21 +33,7 @@ from estate.controls.spec import declare
 from estate.ipam import HUB
 from estate.reach import Tally
 
-CONTROL = declare(
-    "network.egress",
-    rationale=("Most attacks need a way out, to fetch their tools or send data home: letting each segment reach "
-               "only the named services it needs (updates, activation, the desktop service) closes that way for "
-               "everything else."),
-    # CAF: systems are segregated from external systems by technical means (B5.b.A.1). In 4.0, internet services
-    # such as browsing are not reachable from the systems that support the essential functions (B5.b.A.2, new in
-    # 4.0; in 3.2 B5.b.A.2 is about resource limits, so 3.2 cites the simple, named data flows of B4.a.A.3).
-    caf={"3.2": ("B5.b.A.1", "B4.a.A.3"),
-         "4.0": ("B5.b.A.1", "B5.b.A.2")},
-    # Cyber Essentials: a correctly configured boundary firewall (CE-FW.1); its requirements speak of inbound
-    # traffic, and outbound filtering is this framework's own.
-    ce=("CE-FW.1",),
-    roles=(),
-)
+CONTROL = declare()
 
 
 class _Sources:
@@ -105,14 +91,6 @@ def _rule_allows(r: Mapping[str, Any], sources: _Sources, prefix: ipaddress.IPv4
 @rule
 class EgressPurposesAllowed(Rule):
     id = "NET-012"
-    title = "each egress purpose has its firewall rule: its destinations are allowed from its sources"
-    severity = "high"
-    control = "network.egress"
-    area = "network"
-    fix = ("Give the hub's firewall policy the rules of every purpose of framework.yaml network.egress: an application "
-           "rule (targetFqdns or fqdnTags, the purpose's protocols) or a network rule (destinationFqdns with the "
-           "policy's DNS proxy on, or service tags as destinationAddresses; its protocol and ports), from the "
-           "prefixes of the purpose's sources in every council and the hub (`estate plan` generates them).")
 
     def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
         groups = [r for r in resources if r.type == RULE_GROUP]
@@ -148,12 +126,6 @@ class EgressAsPurposed(Reachability):
     internet address only where a purpose allows any name."""
 
     id = "NET-023"
-    title = "each egress purpose is reachable from its sources and from no other segment"
-    severity = "critical"
-    control = "network.egress"
-    fix = ("Give each purpose of framework.yaml network.egress its firewall rule (application rules for HTTP/S, "
-           "network rules with the DNS proxy for other ports) from exactly its sources, and NSG outbound rules to "
-           "match; remove any rule that lets other segments or other names out.")
     check = "egress"
 
     def summary(self, t: Tally) -> str:

@@ -14,20 +14,7 @@ from estate.controls.network.reachability import Reachability
 from estate.controls.spec import declare
 from estate.reach import Tally
 
-CONTROL = declare(
-    "network.administration",
-    rationale=("An administrative port open to the internet is the most attacked door there is: taking every "
-               "administrator through the hub's Bastion gives one place to authenticate, log and cut off admin "
-               "access, and leaves nothing to find from outside."),
-    # CAF: systems are administered only by privileged users from trusted places set aside for it (B4.c.A.1: the
-    # hub's Bastion and management segments); the indicator reads the same in 3.2 and 4.0.
-    caf={"3.2": ("B4.c.A.1",),
-         "4.0": ("B4.c.A.1",)},
-    # Cyber Essentials: unauthenticated inbound connections are blocked by default (CE-FW.4: no admin port is
-    # reachable from the internet).
-    ce=("CE-FW.4",),
-    roles=(),
-)
+CONTROL = declare()
 
 
 @rule
@@ -35,11 +22,6 @@ class AdministrationPaths(Reachability):
     """Bastion reaches every VM and scale set on its admin port; nothing reaches any of them from the internet."""
 
     id = "NET-024"
-    title = "Bastion reaches every VM on its admin port and the internet reaches none"
-    severity = "high"
-    control = "network.administration"
-    fix = ("Allow the hub's AzureBastionSubnet in on port {c.linux_port} (Linux) or {c.windows_port} (Windows) in "
-           "the VM's NSGs; give no VM a public IP or a firewall DNAT rule.")
     check = "administration"
 
     def summary(self, t: Tally) -> str:

@@ -14,31 +14,12 @@ from estate.controls.base import CloudResource, Context, Outcome, Rule, failed, 
 from estate.controls.network.common import FLOW_LOG, VNET
 from estate.controls.spec import declare
 
-CONTROL = declare(
-    "network.flow_logs",
-    rationale=("Flow logs are the record of who talked to whom across the segments and the hub: without them a "
-               "breach cannot be traced back through the network, nor a wrong rule seen before it is exploited."),
-    # CAF 3.2: monitoring covers the network gateways as well as hosts (C1.a.A.5), with enough detail to detect
-    # incidents (C1.a.A.2). CAF 4.0 numbers them differently: logging and monitoring includes network monitoring
-    # (C1.a.A.4), and the data is detailed enough to detect events and support investigations (C1.a.A.2).
-    caf={"3.2": ("C1.a.A.5", "C1.a.A.2"),
-         "4.0": ("C1.a.A.4", "C1.a.A.2")},
-    # Cyber Essentials has no logging requirement.
-    ce=(),
-    roles=(),
-)
+CONTROL = declare()
 
 
 @rule
 class VnetFlowLogs(Rule):
     id = "NET-011"
-    title = "every virtual network keeps flow logs for the agreed days, analysed in Log Analytics"
-    severity = "medium"
-    control = "network.flow_logs"
-    area = "network"
-    fix = ("Give the VNet a Network Watcher flow log (targetResourceId the VNet, enabled) keeping records "
-           "{c.retention_days} days (retentionPolicy) in storage of SKU {c.storage_sku}, with traffic analytics every "
-           "{c.traffic_analytics_minutes} minutes to the hub's Log Analytics workspace.")
 
     def stack(self, resources: Sequence[CloudResource], ctx: Context) -> Iterable[Outcome]:
         c = ctx.fw.network.flow_logs

@@ -12,27 +12,12 @@ from collections.abc import Iterable
 from estate.controls.base import CloudResource, Context, Outcome, Rule, failed, passed, rule, tags
 from estate.controls.spec import declare
 
-CONTROL = declare(
-    "security.tagging",
-    rationale=("Tags are how a shared subscription says whose a resource is, what it serves and who pays for it; a "
-               "resource without them cannot be apportioned, owned or found in an incident."),
-    # CAF: assets identified and inventoried (A3.a.A.1), with responsibility for managing them assigned (A3.a.A.4)
-    # - the same indicators in 3.2 and 4.0.
-    caf={"3.2": ("A3.a.A.1", "A3.a.A.4"),
-         "4.0": ("A3.a.A.1", "A3.a.A.4")},
-    # Cyber Essentials: none; tags are asset management, not one of its five technical themes.
-    ce=(),
-)
+CONTROL = declare()
 
 
 @rule
 class Tagging(Rule):
     id = "SEC-010"
-    title = "every taggable resource carries the consortium tags"
-    severity = "low"
-    control = "security.tagging"
-    area = "datacentre"
-    fix = "Tag the resource with {c.required}; framework-version is {fw.version}, council the stack's council key."
     types = ("azure-native:*",)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:

@@ -23,37 +23,15 @@ def parse_faillock(conf: str, common_auth: str) -> int | None:
     return pam_setting(conf, common_auth, "pam_faillock.so", "deny", 3)
 
 
-CONTROL = declare(
-    "security.lockout",
-    rationale=("A password that can be guessed again and again will be guessed; locking the account after a few "
-               "failures turns an online guessing attack into a handful of tries."),
-    # CAF: authentication follows current best practice (B2.a.A.6), and what is enforced is the defined secure
-    # baseline (B4.b.A.2) - the same indicators in 3.2 and 4.0.
-    caf={"3.2": ("B2.a.A.6", "B4.b.A.2"),
-         "4.0": ("B2.a.A.6", "B4.b.A.2")},
-    # Cyber Essentials: repeated guesses throttled or locked out (CE-SC.6), password authentication protected
-    # against guessing (CE-UAC.7).
-    ce=("CE-SC.6", "CE-UAC.7"),
-    # https://www.ncsc.gov.uk/guidance/end-user-devices-security-principles (the baseline runs on thin clients too)
-    device_principle="NCSC end user device security principles: 3 (authentication)",
-    roles=("baseline",),
-    probes=(probe("faillock_deny", {"faillock": "cat /etc/security/faillock.conf 2>/dev/null",
-                                    "common-auth": "cat /etc/pam.d/common-auth 2>/dev/null"}, parse_faillock),),
-)
+CONTROL = declare(probes=(probe("faillock_deny", {"faillock": "cat /etc/security/faillock.conf 2>/dev/null",
+                                    "common-auth": "cat /etc/pam.d/common-auth 2>/dev/null"}, parse_faillock),))
 
 
 @rule
 class Lockout(HostFactCheck):
     id = "SEC-002"
-    title = "accounts lock after repeated failed logins"
-    severity = "high"
-    control = "security.lockout"
-    area = "identity"
     area_by_role = False
-    fix = "Set deny = {c.max_attempts} (or fewer) and unlock_time = {c.unlock_minutes} minutes in faillock.conf."
     fact = "faillock_deny"
-    passing = "{host} locks an account after {value} failed logins"
-    failing = "{host} {value}; the framework wants at most {expected}"
 
     def expected(self, ctx: Context) -> Any:
         return ctx.fw.security.lockout.max_attempts

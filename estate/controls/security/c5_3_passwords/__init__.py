@@ -20,38 +20,17 @@ def parse_pass_min_len(conf: str, common_password: str) -> int | None:
     return pam_setting(conf, common_password, "pam_pwquality.so", "minlen", 8)
 
 
-CONTROL = declare(
-    "security.passwords",
-    rationale=("Length is what makes a password hard to guess or crack; a minimum the system enforces means no "
-               "account is left with a short one."),
-    # CAF: authentication follows current best practice (B2.a.A.6, NCSC password guidance), and the platforms
-    # conform to the defined secure baseline (B4.b.A.2) - the same indicators in 3.2 and 4.0.
-    caf={"3.2": ("B2.a.A.6", "B4.b.A.2"),
-         "4.0": ("B2.a.A.6", "B4.b.A.2")},
-    # Cyber Essentials: password-based authentication protected by a minimum length (CE-UAC.7).
-    ce=("CE-UAC.7",),
-    # https://www.ncsc.gov.uk/guidance/end-user-devices-security-principles (the baseline runs on thin clients too)
-    device_principle="NCSC end user device security principles: 3 (authentication)",
-    roles=("baseline",),
-    probes=(probe("pass_min_len",
+CONTROL = declare(probes=(probe("pass_min_len",
                   {"pwquality": "cat /etc/security/pwquality.conf /etc/security/pwquality.conf.d/*.conf 2>/dev/null",
                    "common-password": "cat /etc/pam.d/common-password 2>/dev/null"},
-                  parse_pass_min_len),),
-)
+                  parse_pass_min_len),))
 
 
 @rule
 class PasswordLength(HostFactCheck):
     id = "SEC-003"
-    title = "passwords meet the minimum length"
-    severity = "high"
-    control = "security.passwords"
-    area = "identity"
     area_by_role = False
-    fix = "Set minlen = {c.min_length} in /etc/security/pwquality.conf."
     fact = "pass_min_len"
-    passing = "{host} requires passwords of {value} characters"
-    failing = "{host} requires passwords of {value} characters, not {expected}"
 
     def expected(self, ctx: Context) -> Any:
         return ctx.fw.security.passwords.min_length

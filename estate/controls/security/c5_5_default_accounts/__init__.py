@@ -32,34 +32,16 @@ def parse_passwd(text: str) -> tuple[list[str], list[str]]:
     return accounts, login
 
 
-CONTROL = declare(
-    "security.default_accounts",
-    rationale=("A default account has a name every attacker knows and often a password nobody changed; an account "
-               "nothing uses is one nobody watches. Removing them leaves fewer ways in."),
-    # CAF: generic, default and built-in accounts removed or disabled (3.2 B4.b.A.8, numbered B4.b.A.7 in 4.0),
-    # the platforms conforming to the defined secure baseline (B4.b.A.2 in both).
-    caf={"3.2": ("B4.b.A.8", "B4.b.A.2"),
-         "4.0": ("B4.b.A.7", "B4.b.A.2")},
-    # Cyber Essentials: unnecessary (guest, unused, default) accounts removed or disabled (CE-SC.1), accounts
-    # removed when no longer needed (CE-UAC.3).
-    ce=("CE-SC.1", "CE-UAC.3"),
-    roles=("baseline",),
-    probes=(probe(("accounts", "login_accounts"), {"passwd": "cat /etc/passwd 2>/dev/null"}, parse_passwd),),
-)
+CONTROL = declare(probes=(
+    probe(("accounts", "login_accounts"), {"passwd": "cat /etc/passwd 2>/dev/null"}, parse_passwd),
+))
 
 
 @rule
 class DefaultAccounts(HostFactCheck):
     id = "SEC-004"
-    title = "no default or unused accounts"
-    severity = "medium"
-    control = "security.default_accounts"
-    area = "identity"
     area_by_role = False
-    fix = "Remove the default accounts {c.forbidden} (userdel)."
     fact = "accounts"
-    passing = "{host} has none of the default accounts"
-    failing = "{host} still has default accounts: {value}"
 
     def expected(self, ctx: Context) -> Any:
         return ctx.fw.security.default_accounts.forbidden

@@ -30,32 +30,12 @@ def _probe(sections: Mapping[str, str], params: ProbeParams) -> dict[str, Any]:
     return {"sshd": parse_sshd(sections["sshd"])}
 
 
-CONTROL = declare(
-    "security.ssh",
-    rationale=("SSH is how every server and appliance is administered; a password or root login over it is the "
-               "first thing an attacker on the network tries, and X11 forwarding opens the admin's desktop to the "
-               "host."),
-    # CAF: secure configuration to a defined baseline (B4.b.A.2), checked regularly (B4.b.A.4); only
-    # individually authenticated users connect (B2.a.A.2) by current best practice (B2.a.A.6).
-    caf={"3.2": ("B4.b.A.2", "B4.b.A.4", "B2.a.A.2", "B2.a.A.6"),
-         "4.0": ("B4.b.A.2", "B4.b.A.4", "B2.a.A.2", "B2.a.A.6")},
-    # Cyber Essentials: secure configuration (authenticate before access, CE-SC.5; no default logins, CE-SC.2)
-    # and password-based authentication protected against guessing (CE-UAC.7).
-    ce=("CE-SC.2", "CE-SC.5", "CE-UAC.7"),
-    roles=("baseline",),
-    probes=(Probe(fields=("sshd",), commands={"sshd": "sshd -T 2>/dev/null"}, parse=_probe),),
-)
+CONTROL = declare(probes=(Probe(fields=("sshd",), commands={"sshd": "sshd -T 2>/dev/null"}, parse=_probe),))
 
 
 @rule
 class SshHardened(HostRule):
     id = "SEC-006"
-    title = "SSH is hardened"
-    severity = "high"
-    control = "security.ssh"
-    area = "datacentre"
-    fix = ("Set PermitRootLogin {c.permit_root_login}, PasswordAuthentication {c.password_authentication:yesno}, "
-           "MaxAuthTries {c.max_auth_tries} (or fewer) and X11Forwarding {c.x11_forwarding:yesno} in sshd_config.")
 
     def check(self, facts: HostFacts, ctx: Context) -> tuple[bool, str]:
         c = ctx.fw.security.ssh
@@ -84,12 +64,6 @@ class SshHardened(HostRule):
 @rule
 class NoLinuxPasswordLogin(Rule):
     id = "SEC-011"
-    title = "Linux VMs and scale sets take SSH keys only (password login disabled)"
-    severity = "high"
-    control = "security.ssh"
-    area = "datacentre"
-    fix = ("Set osProfile.linuxConfiguration.disablePasswordAuthentication to true and give the admin an SSH "
-           "public key (PasswordAuthentication {c.password_authentication:yesno}).")
     types = (VM, VMSS)
 
     def resource(self, res: CloudResource, ctx: Context) -> Iterable[Outcome]:

@@ -38,35 +38,14 @@ def parse_log_forward(conf: str, active: str) -> str | None:
     return None
 
 
-CONTROL = declare(
-    "security.logging",
-    rationale=("An incident is investigated from logs, and an attacker on a host can erase the ones kept there; "
-               "forwarding them, with the audit trail, to a collector the councils share keeps a copy they cannot "
-               "reach, for long enough to look back."),
-    # CAF: monitoring covers hosts (3.2 C1.a.A.5 "host-based monitoring and network gateways"; 4.0 C1.a.A.4),
-    # with enough detail to detect incidents (C1.a.A.2 in both); access to systems is logged (B2.d.A.3 in both);
-    # the master copy off the host protects the logs' integrity (3.2 C1.b.A.1, numbered C1.b.A.5 in 4.0).
-    caf={"3.2": ("C1.a.A.2", "C1.a.A.5", "B2.d.A.3", "C1.b.A.1"),
-         "4.0": ("C1.a.A.2", "C1.a.A.4", "B2.d.A.3", "C1.b.A.5")},
-    # Cyber Essentials: none; its five technical themes have no logging requirement.
-    ce=(),
-    # https://www.ncsc.gov.uk/guidance/end-user-devices-security-principles (the baseline runs on thin clients too)
-    device_principle="NCSC end user device security principles: 11 (event collection for enterprise analysis)",
-    roles=("baseline", "log_collector"),
-    probes=(probe("log_forward", {"rsyslog": "cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf 2>/dev/null",
+CONTROL = declare(probes=(probe("log_forward", {"rsyslog": "cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf 2>/dev/null",
                                   "rsyslog-active": "systemctl is-active rsyslog 2>/dev/null"}, parse_log_forward),
-            probe("auditd_active", {"auditd": "systemctl is-active auditd 2>/dev/null"}, is_active)),
-)
+            probe("auditd_active", {"auditd": "systemctl is-active auditd 2>/dev/null"}, is_active)))
 
 
 @rule
 class LogForwarding(HostRule):
     id = "SEC-007"
-    title = "hosts forward their logs to the shared log collector"
-    severity = "high"
-    control = "security.logging"
-    area = "datacentre"
-    fix = "Forward rsyslog to the hub log collector on TCP port {c.forward_port}."
     skip_roles = ("log_collector",)
 
     def check(self, facts: HostFacts, ctx: Context) -> tuple[bool, str]:
@@ -87,14 +66,7 @@ class LogForwarding(HostRule):
 @rule
 class Auditd(HostFactCheck):
     id = "SEC-008"
-    title = "the audit daemon records security events"
-    severity = "medium"
-    control = "security.logging"
-    area = "datacentre"
-    fix = "Install and enable auditd (its logs are forwarded and kept {c.retention_days} days)."
     # The kernel lets only its initial PID namespace run an audit daemon: a container's audit trail is its
     # host machine's, judged there.
     in_containers = False
     fact = "auditd_active"
-    passing = "{host} runs auditd"
-    failing = "{host} does not run auditd"

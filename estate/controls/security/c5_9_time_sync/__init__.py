@@ -38,34 +38,17 @@ def parse_ntp_servers(active: str, sources: str, conf: str) -> list[str]:
     return out
 
 
-CONTROL = declare(
-    "security.time_sync",
-    rationale=("Logs from many hosts and councils only tell the story of an incident when their clocks agree; one "
-               "NTP service per council gives every host the same time."),
-    # CAF: log data synchronised to an accurate common time source, so datasets can be correlated: C1.b.A.4
-    # (Securing Logs) in 3.2, moved to C1.a.A.6 (Sources and Tools for Logging and Monitoring) in 4.0.
-    caf={"3.2": ("C1.b.A.4",),
-         "4.0": ("C1.a.A.6",)},
-    # Cyber Essentials: none; its five technical themes say nothing of time.
-    ce=(),
-    roles=("baseline", "dc_services"),
-    probes=(probe("ntp_servers",
+CONTROL = declare(probes=(probe("ntp_servers",
                   {"chrony-active": "systemctl is-active chrony 2>/dev/null",
                    "chrony": "chronyc -n -c sources 2>/dev/null",
                    "chrony-conf": "cat /etc/chrony/chrony.conf /etc/chrony/conf.d/*.conf "
                                   "/etc/chrony/sources.d/*.sources 2>/dev/null"},
-                  parse_ntp_servers),),
-)
+                  parse_ntp_servers),))
 
 
 @rule
 class TimeSync(HostRule):
     id = "SEC-009"
-    title = "hosts keep time from the council's NTP service"
-    severity = "medium"
-    control = "security.time_sync"
-    area = "datacentre"
-    fix = "Point chrony at the council's infrastructure services host (its dc_services host)."
 
     def check(self, facts: HostFacts, ctx: Context) -> tuple[bool, str]:
         if not ctx.fw.security.time_sync.required:
