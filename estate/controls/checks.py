@@ -12,10 +12,10 @@ overrides `holds`, `value` or the messages' methods, and still reads as a declar
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, ClassVar
 
-from estate.controls.base import CloudResource, Context, HostRule, Outcome, Rule, failed, get, passed
+from estate.controls.base import CloudResource, Context, HostRule, Outcome, Rule, control_at, failed, get, passed
 from estate.controls.facts import HostFacts
 from estate.models import Council
 
@@ -84,19 +84,43 @@ class AssetCheck(Rule):
                 yield failed(asset.name, self.failing.format(name=asset.name, a=asset))
 
 
+def _positive_at_most(value: Any, expected: Any) -> bool:
+    return value is not None and 0 < value <= expected
+
+
+def _at_least(value: Any, expected: Any) -> bool:
+    return value is not None and value >= expected
+
+
+def _none_of(value: Any, expected: Any) -> bool:
+    return not set(value) & set(expected)
+
+
+def _equals(value: Any, expected: Any) -> bool:
+    return bool(value == expected)
+
+
+# How a host fact compares with the framework's setting (HostFactCheck.compare).
+COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "equals": _equals, "positive_at_most": _positive_at_most, "at_least": _at_least, "none_of": _none_of}
+
+
 class HostFactCheck(HostRule):
-    """A host's `fact` (a HostFacts field) `holds` against `expected(ctx)` (by default: equals it).
-    Templates see `host`, `value` (as `shown`) and `expected`."""
+    """A host's `fact` (a HostFacts field) `holds` against `expected(ctx)`: the control's `setting` (an attribute of
+    the framework control the rule judges, e.g. "max_attempts"; True when None), compared as `compare` names
+    (equals, positive_at_most, at_least, none_of). Templates see `host`, `value` (as `shown`) and `expected`."""
 
     fact: ClassVar[str]
+    setting: ClassVar[str | None] = None
+    compare: ClassVar[str] = "equals"
     passing: ClassVar[str]
     failing: ClassVar[str]
 
     def expected(self, ctx: Context) -> Any:
-        return True
+        return True if self.setting is None else getattr(control_at(ctx.fw, self.control), self.setting)
 
     def holds(self, value: Any, expected: Any) -> bool:
-        return bool(value == expected)
+        return COMPARE[self.compare](value, expected)
 
     def shown(self, value: Any) -> str:
         return str(value)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from estate.controls.base import Context, rule
+from estate.controls.base import rule
 from estate.controls.checks import HostFactCheck
 from estate.controls.desktop.common import THIN_CLIENT
 from estate.controls.spec import Probe, ProbeParams, declare
@@ -41,12 +41,8 @@ class ScreenLock(HostFactCheck):
     id = "DSK-006"
     roles = THIN_CLIENT
     fact = "screen_lock_minutes"
-
-    def expected(self, ctx: Context) -> Any:
-        return ctx.fw.desktop.screen_lock.minutes
-
-    def holds(self, value: Any, expected: Any) -> bool:
-        return value is not None and 0 < value <= expected
+    setting = "minutes"
+    compare = "positive_at_most"
 
     def shown(self, value: Any) -> str:
         return "never" if value is None or value <= 0 else f"after {value} minutes"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from estate.controls.base import Context, rule
+from estate.controls.base import rule
 from estate.controls.checks import HostFactCheck
 from estate.controls.desktop.common import THIN_CLIENT
 from estate.controls.spec import Probe, ProbeParams, declare
@@ -35,9 +35,7 @@ class RdpClient(HostFactCheck):
     id = "DSK-010"
     roles = THIN_CLIENT
     fact = "rdp_client"
-
-    def expected(self, ctx: Context) -> Any:
-        return ctx.fw.desktop.rdp_client.package
+    setting = "package"
 
     def shown(self, value: Any) -> str:
         return str(value or "no RDP client")

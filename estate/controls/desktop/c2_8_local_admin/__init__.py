@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from estate.controls.base import Context, rule
+from estate.controls.base import rule
 from estate.controls.checks import HostFactCheck
 from estate.controls.desktop.common import THIN_CLIENT
 from estate.controls.facts import HostFacts
@@ -47,9 +47,7 @@ class NoLocalAdmin(HostFactCheck):
     id = "DSK-011"
     roles = THIN_CLIENT
     fact = "kiosk_sudo"
-
-    def expected(self, ctx: Context) -> Any:
-        return ctx.fw.desktop.local_admin.allowed
+    setting = "allowed"
 
     def holds(self, value: Any, expected: Any) -> bool:
         return bool(expected) or value is False

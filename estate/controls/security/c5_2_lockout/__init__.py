@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from estate.controls.base import Context, rule
+from estate.controls.base import rule
 from estate.controls.checks import HostFactCheck
 from estate.controls.facts import HostFacts
 from estate.controls.probing import probe
@@ -32,12 +32,8 @@ class Lockout(HostFactCheck):
     id = "SEC-002"
     area_by_role = False
     fact = "faillock_deny"
-
-    def expected(self, ctx: Context) -> Any:
-        return ctx.fw.security.lockout.max_attempts
-
-    def holds(self, value: Any, expected: Any) -> bool:
-        return value is not None and 1 <= value <= expected
+    setting = "max_attempts"
+    compare = "positive_at_most"
 
     def fail_message(self, facts: HostFacts, value: Any, expected: Any) -> str:
         shown = "never locks accounts" if not value else f"locks accounts after {value} failed logins"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from estate.controls.base import Context, rule
+from estate.controls.base import rule
 from estate.controls.checks import HostFactCheck
 from estate.controls.probing import probe
 from estate.controls.security.common import pam_setting
@@ -31,12 +31,8 @@ class PasswordLength(HostFactCheck):
     id = "SEC-003"
     area_by_role = False
     fact = "pass_min_len"
-
-    def expected(self, ctx: Context) -> Any:
-        return ctx.fw.security.passwords.min_length
-
-    def holds(self, value: Any, expected: Any) -> bool:
-        return value is not None and value >= expected
+    setting = "min_length"
+    compare = "at_least"
 
     def shown(self, value: Any) -> str:
         return str(value or "any")  # passing, the value is at least the framework's minimum (8 or more)

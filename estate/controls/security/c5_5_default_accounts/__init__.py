@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from estate.controls.base import Context, rule
+from estate.controls.base import rule
 from estate.controls.checks import HostFactCheck
 from estate.controls.facts import HostFacts
 from estate.controls.probing import probe
@@ -42,12 +42,8 @@ class DefaultAccounts(HostFactCheck):
     id = "SEC-004"
     area_by_role = False
     fact = "accounts"
-
-    def expected(self, ctx: Context) -> Any:
-        return ctx.fw.security.default_accounts.forbidden
-
-    def holds(self, value: Any, expected: Any) -> bool:
-        return not set(value) & set(expected)
+    setting = "forbidden"
+    compare = "none_of"
 
     def fail_message(self, facts: HostFacts, value: Any, expected: Any) -> str:
         found = sorted(set(value) & set(expected))
