@@ -298,7 +298,10 @@ def test_log_collector_refuses_values_its_templates_cannot_hold(name: str, value
 
     import yaml
 
-    tasks = yaml.safe_load((REPO / "roles/log_collector/tasks/main.yml").read_text(encoding="utf-8"))
+    # the role's one entry point imports collector.yml (its control's tag and toggle), whose first task is the guard
+    main = yaml.safe_load((REPO / "roles/log_collector/tasks/main.yml").read_text(encoding="utf-8"))
+    assert main[0]["ansible.builtin.import_tasks"] == "collector.yml"
+    tasks = yaml.safe_load((REPO / "roles/log_collector/tasks/collector.yml").read_text(encoding="utf-8"))
     guard = next(t for t in tasks if "hold no syntax of their own" in t["name"])
     assert tasks.index(guard) == 0
     (tmp_path / "play.yml").write_text(yaml.safe_dump(

@@ -40,6 +40,7 @@ import pytest
 from typer.testing import CliRunner
 
 from estate.cli import _register_extensions, app
+from estate.loader import load_estate
 
 REPO = Path(__file__).resolve().parent.parent
 ESTATE = Path(sys.executable).parent / "estate"
@@ -1040,7 +1041,6 @@ assert len(NAMES) == len(set(NAMES)), "case names repeat"
 def baselines(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
     """Havering's stack as `pulumi stack export` would give it (from the offline plan), and its thin client's facts
     as the gatherer reports them: both pass `estate check -c havering`."""
-    from estate.loader import load_estate
     from estate.plan import plan
 
     planned = json.loads(plan(load_estate(REPO), ["havering"]).to_json())
@@ -1214,7 +1214,16 @@ def test_hostile_input(c: Case, copy_root: Path, baselines: tuple[dict[str, Any]
     if WHOLE in c.expect:
         finished = run.code == 0 and all((root / o).exists() or (root / o).is_symlink() for o in c.outputs)
         assert len(lines) <= 1, f"more than one line on stderr\n{where}"
-        if not finished:
+        if not finished and after != before and c.args[0] == "onboard" and c.sig is not None:
+            # onboard's files land together (staged, then moved in) before its gap analysis runs: a signal
+            # during the analysis stops a run whose onboarding is already whole. All, not nothing: every output
+            # is there, complete (the written council validates), and nothing else changed.
+            assert run.code != 0, where
+            assert all((root / o).exists() for o in c.outputs), f"part of the onboarding is missing\n{where}"
+            assert "onboarded" in run.out, where
+            _assert_untouched(before, after, c.outputs, where)
+            assert load_estate(root).council(c.args[1]).council.name, where
+        elif not finished:
             assert run.code != 0, where
             assert after == before, f"a stopped run changed the copy: {_diff(before, after)}\n{where}"
         else:
