@@ -55,6 +55,13 @@ class RuleWords(_Strict):
     fix: str | None = None
     passing: str | None = None
     failing: str | None = None
+    # a value check's parameters (estate/controls/checks.py): the host fact, the control's setting it is compared
+    # with and how; the resource's key; the register's collection
+    fact: str | None = None
+    setting: str | None = None
+    compare: Literal["equals", "positive_at_most", "at_least", "none_of"] | None = None
+    key: str | None = None
+    collection: str | None = None
 
 
 class ControlFile(_Strict):

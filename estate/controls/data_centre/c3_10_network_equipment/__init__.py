@@ -18,7 +18,6 @@ CONTROL = declare()
 @rule
 class NetworkEquipmentSupported(AssetCheck):
     id = "NET-010"
-    collection = "network"
 
     def enabled(self, ctx: Context) -> bool:
         return ctx.fw.data_centre.network_equipment.support_required

@@ -26,7 +26,6 @@ NOT_A_REGION = frozenset({"global"})
 class Regions(ResourceValueCheck):
     id = "DCN-001"
     types = ("azure-native:*",)
-    key = "location"
 
     def applies(self, res: CloudResource, ctx: Context) -> bool:
         location = res.inputs.get("location")

@@ -24,7 +24,6 @@ CONTROL = declare()
 class ServerSku(ResourceValueCheck):
     id = "DCN-002"
     types = COMPUTE
-    key = "hardwareProfile.vmSize"  # a scale set's sku.name (azure.vm_size)
 
     def applies(self, res: CloudResource, ctx: Context) -> bool:
         return service_of(res) != DESKTOP

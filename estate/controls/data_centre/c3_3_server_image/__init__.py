@@ -21,7 +21,6 @@ CONTROL = declare()
 class ServerImage(ResourceValueCheck):
     id = "DCN-003"
     types = COMPUTE
-    key = "storageProfile.imageReference"  # publisher/offer/sku/version (azure.image_of)
 
     def applies(self, res: CloudResource, ctx: Context) -> bool:
         return service_of(res) != DESKTOP

@@ -37,7 +37,6 @@ class EncryptedServers(AssetCheck):
 class Encryption(ResourceValueCheck):
     id = "DCN-004"
     types = COMPUTE
-    key = "securityProfile.encryptionAtHost"  # of the VM, or of a scale set's virtualMachineProfile
 
     def applies(self, res: CloudResource, ctx: Context) -> bool:
         return ctx.fw.data_centre.encryption_at_host.required

@@ -24,7 +24,6 @@ PIP = "azure-native:network:PublicIPAddress"
 @rule
 class NoPublicIpServers(AssetCheck):
     id = "DCN-005"
-    collection = "servers"
 
     def enabled(self, ctx: Context) -> bool:
         return not ctx.fw.data_centre.public_ip.allowed

@@ -40,7 +40,6 @@ PROTECTED_ITEM = "azure-native:recoveryservices:ProtectedItem"
 @rule
 class ServersBackedUp(AssetCheck):
     id = "DCN-006"
-    collection = "servers"
 
     def holds(self, asset: Any, ctx: Context) -> bool:
         return bool(asset.backed_up)

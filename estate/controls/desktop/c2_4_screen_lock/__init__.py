@@ -40,9 +40,6 @@ CONTROL = declare(probes=(
 class ScreenLock(HostFactCheck):
     id = "DSK-006"
     roles = THIN_CLIENT
-    fact = "screen_lock_minutes"
-    setting = "minutes"
-    compare = "positive_at_most"
 
     def shown(self, value: Any) -> str:
         return "never" if value is None or value <= 0 else f"after {value} minutes"

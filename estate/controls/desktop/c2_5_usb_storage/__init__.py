@@ -33,5 +33,4 @@ CONTROL = declare(probes=(Probe(fields=("usb_storage_blocked",),
 @rule
 class UsbStorage(RequiredFact):
     id = "DSK-007"
-    fact = "usb_storage_blocked"
     flag = "blocked"

@@ -17,5 +17,4 @@ CONTROL = declare()
 @rule
 class ThinClientUpdates(RequiredFact):
     id = "DSK-008"
-    fact = "unattended_upgrades"
     flag = "automatic"

@@ -34,8 +34,6 @@ CONTROL = declare(probes=(Probe(fields=("rdp_client",),
 class RdpClient(HostFactCheck):
     id = "DSK-010"
     roles = THIN_CLIENT
-    fact = "rdp_client"
-    setting = "package"
 
     def shown(self, value: Any) -> str:
         return str(value or "no RDP client")

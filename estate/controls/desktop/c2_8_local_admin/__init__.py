@@ -46,8 +46,6 @@ CONTROL = declare(probes=(Probe(fields=("kiosk_sudo",),
 class NoLocalAdmin(HostFactCheck):
     id = "DSK-011"
     roles = THIN_CLIENT
-    fact = "kiosk_sudo"
-    setting = "allowed"
 
     def holds(self, value: Any, expected: Any) -> bool:
         return bool(expected) or value is False

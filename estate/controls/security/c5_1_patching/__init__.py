@@ -34,4 +34,3 @@ CONTROL = declare(probes=(probe("unattended_upgrades",
 class Patching(HostFactCheck):
     id = "SEC-001"
     skip_roles = ("thin_client",)  # thin clients: DSK-008
-    fact = "unattended_upgrades"

@@ -31,9 +31,6 @@ CONTROL = declare(probes=(probe("faillock_deny", {"faillock": "cat /etc/security
 class Lockout(HostFactCheck):
     id = "SEC-002"
     area_by_role = False
-    fact = "faillock_deny"
-    setting = "max_attempts"
-    compare = "positive_at_most"
 
     def fail_message(self, facts: HostFacts, value: Any, expected: Any) -> str:
         shown = "never locks accounts" if not value else f"locks accounts after {value} failed logins"

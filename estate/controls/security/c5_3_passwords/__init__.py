@@ -30,9 +30,6 @@ CONTROL = declare(probes=(probe("pass_min_len",
 class PasswordLength(HostFactCheck):
     id = "SEC-003"
     area_by_role = False
-    fact = "pass_min_len"
-    setting = "min_length"
-    compare = "at_least"
 
     def shown(self, value: Any) -> str:
         return str(value or "any")  # passing, the value is at least the framework's minimum (8 or more)

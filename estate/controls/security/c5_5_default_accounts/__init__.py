@@ -41,9 +41,6 @@ CONTROL = declare(probes=(
 class DefaultAccounts(HostFactCheck):
     id = "SEC-004"
     area_by_role = False
-    fact = "accounts"
-    setting = "forbidden"
-    compare = "none_of"
 
     def fail_message(self, facts: HostFacts, value: Any, expected: Any) -> str:
         found = sorted(set(value) & set(expected))

@@ -42,7 +42,6 @@ CONTROL = declare(probes=(
 @rule
 class HostFirewall(HostFactCheck):
     id = "SEC-005"
-    fact = "nft_input_policy"
 
     def expected(self, ctx: Context) -> Any:
         return ctx.fw.security.host_firewall.default_policy

@@ -69,4 +69,3 @@ class Auditd(HostFactCheck):
     # The kernel lets only its initial PID namespace run an audit daemon: a container's audit trail is its
     # host machine's, judged there.
     in_containers = False
-    fact = "auditd_active"
