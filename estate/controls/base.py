@@ -301,6 +301,12 @@ def registry() -> dict[str, type[Rule]]:
     return dict(sorted(_REGISTRY.items()))
 
 
+def rule_class(rule_id: str) -> type[Rule] | None:
+    """One rule's class, without copying the registry (looked up once per finding by the reports)."""
+    load_controls()
+    return _REGISTRY.get(rule_id)
+
+
 # --------------------------------------------------------------------------- wire-format helpers
 
 
