@@ -38,11 +38,10 @@ from itertools import groupby
 from estate import ipam
 from estate.loader import Estate
 from estate.models import Flow
-from estate.resolved import Path, networks
+from estate.resolved import HUB_PREFIX, Path, networks
 
 TABLE = "estate_flows"
 FAMILY = "inet"
-HUB_PREFIX = "hub/"
 
 
 def set_name(vlan: str) -> str:

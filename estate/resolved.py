@@ -38,11 +38,6 @@ class End:
     segment: str
     network: IPv4Network
 
-    @property
-    def name(self) -> str:
-        """The end as the flow matrix writes it: `hub/<segment>` or a VLAN name."""
-        return f"{HUB_PREFIX}{self.segment}" if self.site == HUB else self.segment
-
 
 @dataclass(frozen=True)
 class Path:
