@@ -107,7 +107,8 @@ def schema(
 def _register_extensions() -> None:
     """Commands of later layers register themselves here when their module exists."""
     for name in ("estate.cli_plan", "estate.cli_check", "estate.cli_lab", "estate.cli_configure",
-                 "estate.cli_onboard", "estate.cli_preflight", "estate.cli_reach"):
+                 "estate.cli_onboard", "estate.cli_preflight", "estate.cli_reach", "estate.cli_offboard",
+                 "estate.cli_framework", "estate.cli_tickets", "estate.cli_deploy"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
