@@ -28,6 +28,7 @@ from estate.controls.base import (
     non_finite,
     registry,
 )
+from estate.controls.checks import HostFactCheck, ResourceValueCheck
 from estate.controls.facts import HostFacts
 from estate.controls.spec import control_of
 from estate.errors import EstateError, Problem, describe, format_path
@@ -86,6 +87,17 @@ def is_new(kind: str, resource: str, ctx: Context) -> bool:
     return deployed is None or resource not in deployed
 
 
+def judged_path(rule: Rule) -> str:
+    """The property path a rule judges in each resource it judges, for the finding's fingerprint: a resource value
+    check's key (a dotted path of the resource's inputs), a host fact check's fact (a field of HostFacts); "" for
+    a rule that judges the resource as a whole, or a value check that reads its value its own way (no key)."""
+    if isinstance(rule, ResourceValueCheck):
+        return str(getattr(rule, "key", ""))
+    if isinstance(rule, HostFactCheck):
+        return str(getattr(rule, "fact", ""))
+    return ""
+
+
 def finding(rule: Rule, kind: str, council: str, outcome: Outcome, ctx: Context) -> Finding:
     """Turn a rule's outcome into a finding, applying the council's exemptions to a failure."""
     control = control_at(ctx.fw, rule.control)
@@ -116,7 +128,7 @@ def finding(rule: Rule, kind: str, council: str, outcome: Outcome, ctx: Context)
         enforcement=control.enforcement, control=control.id, clause=control.clause,
         area=outcome.area or rule.area, council=council, kind=kind, resource=outcome.resource,
         status=status, message=message, fix=rule.remediation(ctx.fw), exemption=exemption, new=new,
-        not_enforced=spec is not None and bool(spec.roles),
+        not_enforced=spec is not None and bool(spec.roles), path=judged_path(rule),
     )
 
 

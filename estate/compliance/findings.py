@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,6 +17,8 @@ Kind = Literal["cloud", "asset", "host"]
 STATUSES: tuple[Status, ...] = ("pass", "fail", "exempt", "expired")
 FAILING: tuple[Status, ...] = ("fail", "expired")
 SEVERITIES = ("critical", "high", "medium", "low")
+# the name and version of Finding.fingerprint's recipe (SARIF partialFingerprints key, baseline files)
+FINGERPRINT_VERSION = "estateFinding/v1"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,23 @@ class Finding:
     new: bool | None = None
     # an exempt finding of a control whose tasks the exemption also switches off on the council's hosts
     not_enforced: bool = False
+    # the property path the rule judged in the resource (a value check's key, a host fact's name, or what the rule
+    # names for one of several outcomes on one resource); "" when the rule judges the resource as a whole
+    path: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """The finding's identity across runs, orderings, machines and judging dates: 64 lowercase hex digits.
+
+        Recipe (FINGERPRINT_VERSION "estateFinding/v1"): the SHA-256 of the JSON array
+        `["estateFinding/v1", rule_id, council, kind, resource, path]` as json.dumps writes it by default (ASCII,
+        anything else as \\u escapes; separators ", " and ": "). The resource is what the rule judged (a cloud
+        resource's full URN, a host's name, an asset's name) and the path the property in it (`path`, "" for the
+        whole resource). Nothing that describes the verdict goes in: not the status, the message, the values, the
+        fix, the exemption nor the date, so a value that changes, or a failure fixed that comes back, keeps its
+        fingerprint."""
+        parts = [FINGERPRINT_VERSION, self.rule_id, self.council, self.kind, self.resource, self.path]
+        return hashlib.sha256(json.dumps(parts).encode("ascii")).hexdigest()
 
     @property
     def failing(self) -> bool:
@@ -70,7 +91,8 @@ class Finding:
             "enforcement": self.enforcement, "control": self.control, "clause": self.clause,
             "area": self.area, "council": self.council, "kind": self.kind, "resource": self.resource,
             "status": self.status, "message": self.message, "fix": self.fix, "exemption": None,
-            "new": self.new, "not_enforced": self.not_enforced,
+            "new": self.new, "not_enforced": self.not_enforced, "path": self.path,
+            "fingerprint": self.fingerprint,
         }
         if self.exemption is not None:
             ex = self.exemption
