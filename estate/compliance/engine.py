@@ -128,7 +128,7 @@ def finding(rule: Rule, kind: str, council: str, outcome: Outcome, ctx: Context)
         enforcement=control.enforcement, control=control.id, clause=control.clause,
         area=outcome.area or rule.area, council=council, kind=kind, resource=outcome.resource,
         status=status, message=message, fix=rule.remediation(ctx.fw), exemption=exemption, new=new,
-        not_enforced=spec is not None and bool(spec.roles), path=judged_path(rule),
+        not_enforced=spec is not None and bool(spec.roles), path=outcome.path or judged_path(rule),
     )
 
 

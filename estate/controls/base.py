@@ -78,14 +78,17 @@ class Outcome:
     ok: bool
     message: str
     area: str | None = None  # overrides the rule's area (host rules: the area of the host's role)
+    # what in the resource this outcome judged, when a rule yields several outcomes for one resource (it tells their
+    # findings' fingerprints apart); "" leaves it to the engine (a value check's key, else the whole resource)
+    path: str = ""
 
 
-def passed(resource: str, message: str, area: str | None = None) -> Outcome:
-    return Outcome(resource, True, message, area)
+def passed(resource: str, message: str, area: str | None = None, path: str = "") -> Outcome:
+    return Outcome(resource, True, message, area, path)
 
 
-def failed(resource: str, message: str, area: str | None = None) -> Outcome:
-    return Outcome(resource, False, message, area)
+def failed(resource: str, message: str, area: str | None = None, path: str = "") -> Outcome:
+    return Outcome(resource, False, message, area, path)
 
 
 @dataclass

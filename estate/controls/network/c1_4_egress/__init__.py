@@ -104,7 +104,7 @@ class EgressPurposesAllowed(Rule):
                    and as_list(r.get("destinationFqdns"))]
         if by_name and anchor.type == FIREWALL_POLICY and get(anchor.inputs, "dnsSettings.enableProxy") is not True:
             yield failed(anchor.urn, f"network rules {', '.join(by_name)} name FQDNs but the policy's DNS proxy is off "
-                                     "(dnsSettings.enableProxy): they match nothing")
+                                     "(dnsSettings.enableProxy): they match nothing", path="dnsSettings.enableProxy")
         parsed = [(r, _Sources(str(a) for a in as_list(r.get("sourceAddresses")))) for r in allows]
         for purpose in ctx.fw.network.egress.purposes:
             missing = [f"{label} -> {dest[1]} {proto}/{rng[0]}" + (f"-{rng[1]}" if rng[1] != rng[0] else "")
@@ -112,12 +112,14 @@ class EgressPurposesAllowed(Rule):
                        for dest in purpose_destinations(purpose)
                        for proto, rng in purpose_services(purpose)
                        if not any(_rule_allows(r, src, prefix, dest, (proto, rng)) for r, src in parsed)]
+            judged = f"egress.purposes.{purpose.name}"  # one outcome per purpose on the one anchor
             if missing:
                 yield failed(anchor.urn, f"egress purpose {purpose.name}: no firewall rule allows "
                                          + ", ".join(missing[:4]) + (f" (+{len(missing) - 4} more)"
-                                                                      if len(missing) > 4 else ""))
+                                                                      if len(missing) > 4 else ""), path=judged)
             else:
-                yield passed(anchor.urn, f"egress purpose {purpose.name} is allowed from its sources by the firewall")
+                yield passed(anchor.urn, f"egress purpose {purpose.name} is allowed from its sources by the firewall",
+                             path=judged)
 
 
 @rule
