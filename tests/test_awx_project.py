@@ -1,0 +1,246 @@
+"""The AWX / Automation Platform project (issue 16 item 2): what AWX, ansible-builder and ansible-navigator read.
+
+- collections/requirements.yml: its structure (ansible-galaxy's requirements format), every collection pinned to the
+  version the tests run with, and every module the roles call covered by it or by ansible.builtin;
+- execution-environment.yml: valid against ansible-builder's own schema (ansible_builder/ee_schema.py, schema
+  version 3), its Python requirements the pins of pyproject.toml, and `ansible-builder create` (no container
+  engine: it only writes the build context) writes a Containerfile equal to tests/data/ee/Containerfile.golden;
+- ansible-navigator.yml: valid against navigator's settings schema (`ansible-navigator settings --schema`), running
+  the image the EE definition builds.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+EE_FILE = REPO / "execution-environment.yml"
+EE_REQUIREMENTS = REPO / "requirements-ee.txt"
+GOLDEN = REPO / "tests" / "data" / "ee" / "Containerfile.golden"
+COLLECTIONS = REPO / "collections" / "requirements.yml"
+NAVIGATOR = REPO / "ansible-navigator.yml"
+# The runtime pins the EE gets another way than requirements-ee.txt, and where.
+INSTALLED_OTHERWISE = {
+    "ansible-core": "dependencies.ansible_core",
+    "ansible-runner": "dependencies.ansible_runner",
+    "ansible": "collections/requirements.yml (the collections, not the community package)",
+}
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[=<>!~\[; ]", requirement, maxsplit=1)[0].strip().lower().replace("_", "-")
+
+
+def _pyproject_pins() -> dict[str, str]:
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    return {_name(d): d for d in deps}
+
+
+def _requirement_lines(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _env() -> dict[str, str]:
+    # navigator and builder find ansible, ansible-galaxy and ansible-builder on PATH: the venv's
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+# --- Python requirements -------------------------------------------------------------------------------------------
+
+
+def test_ee_python_requirements_are_pyprojects_pins() -> None:
+    pins = _pyproject_pins()
+    lines = _requirement_lines(EE_REQUIREMENTS)
+    assert lines, "requirements-ee.txt lists nothing"
+    for line in lines:
+        assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][A-Za-z0-9.]*", line), f"not an exact pin: {line}"
+        assert _name(line) in pins, f"{line} is not a runtime dependency of pyproject.toml"
+        assert line == pins[_name(line)], f"requirements-ee.txt {line} != pyproject.toml {pins[_name(line)]}"
+    listed = {_name(line) for line in lines}
+    missing = set(pins) - listed - set(INSTALLED_OTHERWISE)
+    assert not missing, f"pyproject.toml runtime pins missing from requirements-ee.txt: {sorted(missing)}"
+    assert not listed & set(INSTALLED_OTHERWISE), "ansible / ansible-core / ansible-runner come in another way"
+    assert len(listed) == len(lines), "a package listed twice"
+
+
+def test_ee_ansible_core_and_runner_are_pyprojects_pins() -> None:
+    pins = _pyproject_pins()
+    deps = _load(EE_FILE)["dependencies"]
+    assert deps["ansible_core"]["package_pip"] == pins["ansible-core"]
+    assert deps["ansible_runner"]["package_pip"] == pins["ansible-runner"]
+    assert deps["python"] == EE_REQUIREMENTS.name
+
+
+def test_ee_image_tag_carries_the_projects_version() -> None:
+    version = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    tags = _load(EE_FILE)["options"]["tags"]
+    assert tags == [f"localhost/shared-estate-ee:{version}"]
+
+
+# --- ansible-builder -----------------------------------------------------------------------------------------------
+
+
+def test_ee_definition_is_valid_against_ansible_builders_schema() -> None:
+    from ansible_builder.ee_schema import validate_schema  # type: ignore[import-untyped]
+    from ansible_builder.exceptions import DefinitionError  # type: ignore[import-untyped]
+
+    definition = _load(EE_FILE)
+    assert definition["version"] == 3
+    validate_schema(copy.deepcopy(definition))  # raises DefinitionError when invalid
+    # the same check refuses what schema version 3 does not allow
+    broken = copy.deepcopy(definition)
+    broken["dependencies"]["ansible_core"] = {"package_system": "ansible-core"}
+    with pytest.raises(DefinitionError):
+        validate_schema(broken)
+    broken = copy.deepcopy(definition)
+    broken["images"]["base_image"] = "quay.io/centos/centos:stream9"  # must be a mapping with `name`
+    with pytest.raises(DefinitionError):
+        validate_schema(broken)
+
+
+def test_ansible_builder_create_writes_the_golden_containerfile(tmp_path: Path) -> None:
+    """`ansible-builder create` writes the build context without a container engine. The Containerfile is compared
+    byte for byte: nothing in it varies between runs, machines or output folders (the context's paths are relative,
+    `_build/...`), so nothing is normalised. After a deliberate change to execution-environment.yml or an
+    ansible-builder upgrade: `ansible-builder create -c /tmp/ctx --output-filename Containerfile` and copy
+    /tmp/ctx/Containerfile over tests/data/ee/Containerfile.golden (review the diff)."""
+    context = tmp_path / "context"
+    proc = subprocess.run([str(BIN / "ansible-builder"), "create", "-f", str(EE_FILE), "-c", str(context),
+                           "--output-filename", "Containerfile"], cwd=tmp_path, env=_env(), capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    build = context / "_build"
+    for name in ("requirements.txt", "bindep.txt", "requirements.yml"):
+        assert (build / name).is_file(), f"{name} missing from the build context"
+    for script in ("assemble", "install-from-bindep", "introspect.py", "check_ansible", "entrypoint"):
+        assert (build / "scripts" / script).is_file(), f"scripts/{script} missing from the build context"
+    # the context carries our files as they are
+    assert (build / "requirements.txt").read_text(encoding="utf-8") == EE_REQUIREMENTS.read_text(encoding="utf-8")
+    assert (build / "bindep.txt").read_text(encoding="utf-8") == (REPO / "bindep.txt").read_text(encoding="utf-8")
+    assert _load(build / "requirements.yml") == _load(COLLECTIONS)
+    written = (context / "Containerfile").read_text(encoding="utf-8")
+    assert written == GOLDEN.read_text(encoding="utf-8"), "the Containerfile differs from the golden copy"
+    # what the golden copy must say, whatever else changes
+    assert 'ARG EE_BASE_IMAGE="quay.io/centos/centos:stream9"' in written
+    assert 'ARG ANSIBLE_INSTALL_REFS="ansible-core==2.19.14 ansible-runner==2.4.3"' in written
+    assert 'ARG PYCMD="/usr/bin/python3.11"' in written
+
+
+# --- collections/requirements.yml ----------------------------------------------------------------------------------
+
+# ansible-galaxy's requirements file, collections part: a list of names or of {name, version, source, type,
+# signatures} (https://docs.ansible.com/projects/ansible/latest/collections_guide/collections_installing.html,
+# "Install multiple collections with a requirements file"). Stricter than galaxy on purpose: a version is an exact pin.
+REQUIREMENTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["collections"],
+    "properties": {
+        "collections": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "version"],
+                "properties": {
+                    "name": {"type": "string", "pattern": r"^[a-z0-9_]+\.[a-z0-9_]+$"},
+                    "version": {"type": "string", "pattern": r"^[0-9]+\.[0-9]+\.[0-9]+$"},
+                    "source": {"type": "string"},
+                    "type": {"enum": ["galaxy", "url", "file", "git", "dir", "subdirs"]},
+                },
+            },
+        },
+        "roles": {"type": "array"},
+    },
+}
+
+
+def _installed_collection_version(fqcn: str) -> str:
+    import ansible_collections  # type: ignore[import-untyped]
+
+    namespace, name = fqcn.split(".")
+    for root in ansible_collections.__path__:
+        manifest = Path(root) / namespace / name / "MANIFEST.json"
+        if manifest.is_file():
+            return str(json.loads(manifest.read_text(encoding="utf-8"))["collection_info"]["version"])
+    raise AssertionError(f"{fqcn} is not installed")
+
+
+def test_collection_requirements_are_pinned_to_the_tested_versions() -> None:
+    requirements = _load(COLLECTIONS)
+    jsonschema.validate(requirements, REQUIREMENTS_SCHEMA)
+    names = [c["name"] for c in requirements["collections"]]
+    assert len(names) == len(set(names)), "a collection listed twice"
+    assert "azure.azcollection" in names  # the cloud VMs' inventory (azure_rm)
+    for entry in requirements["collections"]:
+        assert entry["version"] == _installed_collection_version(entry["name"]), entry
+
+
+def test_collection_requirements_schema_refuses_an_unpinned_entry() -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"collections": [{"name": "azure.azcollection", "version": ">=3.0.0"}]},
+                            REQUIREMENTS_SCHEMA)
+
+
+def test_every_module_the_roles_call_is_covered() -> None:
+    listed = {c["name"] for c in _load(COLLECTIONS)["collections"]} | {"ansible.builtin"}
+    called: set[str] = set()
+    for path in [*(REPO / "roles").rglob("*.yml"), *(REPO / "playbooks").rglob("*.yml")]:
+        if "molecule" in path.parts:
+            continue  # Molecule's scenarios run on the developer's machine, not in the EE
+        called |= set(re.findall(r"^\s*-?\s*([a-z0-9_]+\.[a-z0-9_]+)\.[a-z0-9_]+:", path.read_text(encoding="utf-8"),
+                                 re.M))
+    assert "ansible.builtin" in called
+    assert called <= listed, f"collections called but not in collections/requirements.yml: {called - listed}"
+
+
+# --- ansible-navigator.yml -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def navigator_schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Navigator's own settings schema, as the installed version prints it."""
+    cwd = tmp_path_factory.mktemp("navigator")
+    proc = subprocess.run([str(BIN / "ansible-navigator"), "settings", "--schema", "--ee", "false", "-m", "stdout"],
+                          cwd=cwd, env={**_env(), "ANSIBLE_NAVIGATOR_CONFIG": str(NAVIGATOR)}, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    schema: dict[str, Any] = json.loads(proc.stdout)
+    return schema
+
+
+def test_navigator_settings_are_valid_against_navigators_schema(navigator_schema: dict[str, Any]) -> None:
+    settings = _load(NAVIGATOR)
+    jsonschema.validate(settings, navigator_schema)
+    with pytest.raises(jsonschema.ValidationError):  # the schema does refuse a wrong setting
+        jsonschema.validate({"ansible-navigator": {"mode": "quiet"}}, navigator_schema)
+
+
+def test_navigator_runs_the_ee_the_definition_builds() -> None:
+    nav = _load(NAVIGATOR)["ansible-navigator"]
+    ee = nav["execution-environment"]
+    assert ee["enabled"] is True
+    assert [ee["image"]] == _load(EE_FILE)["options"]["tags"]
+    assert nav["mode"] == "stdout"
+    assert nav["ansible"]["inventory"]["entries"] == ["inventories/estate.yml"]
+    assert nav["playbook-artifact"]["enable"] is False
+    assert nav["logging"]["file"].startswith(".state/")
