@@ -414,6 +414,48 @@ def _check_hosts(estate: Estate) -> None:
             used[(host.vlan, index)] = host.name
     if problems:
         raise EstateError(problems)
+    _check_production(estate, names)
+
+
+def _check_production(estate: Estate, lab_names: dict[str, str]) -> None:
+    """A council's real hosts (hosts.yml `production:`): each name used once across every hosts.yml (lab hosts
+    too: the inventory plugin yields both), its VLAN one of its site's segments, its address a host address of
+    that VLAN's subnet and no other real host's."""
+    problems: list[Problem] = []
+    plan = estate.addresses
+    names = dict(lab_names)
+    sites: list[tuple[str, Hosts | None, Sourced | None]] = [(ipam.HUB, estate.hub_hosts, estate.hub_hosts_source)]
+    sites += [(k, r.hosts, r.hosts_source) for k, r in estate.councils.items()]
+    addresses: dict[str, str] = {}
+    for key, hosts, src in sites:
+        if hosts is None or src is None:
+            continue
+        site = plan.site(key)
+        for i, host in enumerate(hosts.production):
+            where = ("production", i)
+            if host.name in names:
+                problems.append(Problem(src.file, src.line((*where, "name")), f"production[{i}].name",
+                                        f"host name {host.name!r} is already used in {names[host.name]}"))
+            names.setdefault(host.name, src.file)
+            try:
+                seg = site.segment(host.vlan)
+            except KeyError:
+                known = ", ".join(s.name for s in site.segments)
+                problems.append(Problem(src.file, src.line((*where, "vlan")), f"production[{i}].vlan",
+                                        f"unknown segment {host.vlan!r} (known: {known})"))
+                continue
+            if host.address is None:
+                continue
+            address = IPv4Address(host.address)
+            if address not in seg.network or address in (seg.network.network_address, seg.network.broadcast_address):
+                problems.append(Problem(src.file, src.line((*where, "address")), f"production[{i}].address",
+                                        f"{address} is not a host address of VLAN {host.vlan} ({seg.network})"))
+            elif host.address in addresses:
+                problems.append(Problem(src.file, src.line((*where, "address")), f"production[{i}].address",
+                                        f"address {address} is already {addresses[host.address]}'s"))
+            addresses.setdefault(host.address, host.name)
+    if problems:
+        raise EstateError(problems)
 
 
 def host_addresses(estate: Estate, key: str) -> list[tuple[str, str, ipam.Segment, IPv4Address]]:

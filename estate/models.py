@@ -802,5 +802,44 @@ class LabHost(Strict):
     address_index: Annotated[int, Field(ge=2)] | None = None
 
 
+def _ipv4(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 address: {exc}") from None
+
+
+class Connection(Strict):
+    """How Ansible reaches a real host (ansible_user, ansible_port, ansible_become, ...); a key or password is
+    never here: it comes from the controller's SSH agent or the AWX machine credential."""
+
+    user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")] | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    become: bool = True
+    become_method: Literal["sudo", "su", "doas"] | None = None
+    python_interpreter: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_./-]{1,200}$")] | None = None
+
+
+class ProductionHost(Strict):
+    """A council's real host (inventories/<council>/hosts.yml `production:`), for the Ansible inventory plugin:
+    its address in its VLAN (checked against the address plan) and/or the DNS name Ansible connects to."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
+    role: HostRole
+    vlan: Slug
+    address: Annotated[str, AfterValidator(_ipv4)] | None = None
+    dns_name: Annotated[str, Field(pattern=r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]"
+                                           r"([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", max_length=253)] | None = None
+    connection: Connection = Connection()
+
+    @model_validator(mode="after")
+    def _reachable(self) -> ProductionHost:
+        if self.address is None and self.dns_name is None:
+            raise FieldError(("address",), "a production host needs an address or a dns_name")
+        return self
+
+
 class Hosts(Strict):
     hosts: list[LabHost]
+    # A council's real hosts (none: the council has only its lab hosts)
+    production: list[ProductionHost] = []
