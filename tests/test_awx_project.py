@@ -136,12 +136,16 @@ def test_ansible_builder_create_writes_the_golden_containerfile(tmp_path: Path) 
     assert (build / "requirements.txt").read_text(encoding="utf-8") == EE_REQUIREMENTS.read_text(encoding="utf-8")
     assert (build / "bindep.txt").read_text(encoding="utf-8") == (REPO / "bindep.txt").read_text(encoding="utf-8")
     assert _load(build / "requirements.yml") == _load(COLLECTIONS)
+    # the plugin's collection sits in the context where requirements.yml's relative path finds it from /build
+    plugin = "collections/ansible_collections/shared_estate/estate/plugins/inventory/estate.py"
+    assert (build / plugin).read_bytes() == (REPO / plugin).read_bytes()
     written = (context / "Containerfile").read_text(encoding="utf-8")
     assert written == GOLDEN.read_text(encoding="utf-8"), "the Containerfile differs from the golden copy"
     # what the golden copy must say, whatever else changes
     assert 'ARG EE_BASE_IMAGE="quay.io/centos/centos:stream9"' in written
     assert 'ARG ANSIBLE_INSTALL_REFS="ansible-core==2.19.14 ansible-runner==2.4.3"' in written
     assert 'ARG PYCMD="/usr/bin/python3.11"' in written
+    assert "ENV PYTHONPATH=/runner/project" in written
 
 
 # --- collections/requirements.yml ----------------------------------------------------------------------------------
@@ -158,15 +162,29 @@ REQUIREMENTS_SCHEMA: dict[str, Any] = {
             "type": "array",
             "minItems": 1,
             "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "version"],
-                "properties": {
-                    "name": {"type": "string", "pattern": r"^[a-z0-9_]+\.[a-z0-9_]+$"},
-                    "version": {"type": "string", "pattern": r"^[0-9]+\.[0-9]+\.[0-9]+$"},
-                    "source": {"type": "string"},
-                    "type": {"enum": ["galaxy", "url", "file", "git", "dir", "subdirs"]},
-                },
+                "oneOf": [
+                    {   # from a Galaxy server: name namespace.collection, an exact version
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "version"],
+                        "properties": {
+                            "name": {"type": "string", "pattern": r"^[a-z0-9_]+\.[a-z0-9_]+$"},
+                            "version": {"type": "string", "pattern": r"^[0-9]+\.[0-9]+\.[0-9]+$"},
+                            "source": {"type": "string"},
+                            "type": {"const": "galaxy"},
+                        },
+                    },
+                    {   # from a folder of the project: a relative path, never outside it
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "type"],
+                        "properties": {
+                            "name": {"type": "string",
+                                     "pattern": r"^\./collections/ansible_collections/[a-z0-9_]+/[a-z0-9_]+$"},
+                            "type": {"const": "dir"},
+                        },
+                    },
+                ],
             },
         },
         "roles": {"type": "array"},
@@ -192,7 +210,12 @@ def test_collection_requirements_are_pinned_to_the_tested_versions() -> None:
     assert len(names) == len(set(names)), "a collection listed twice"
     assert "azure.azcollection" in names  # the cloud VMs' inventory (azure_rm)
     for entry in requirements["collections"]:
-        assert entry["version"] == _installed_collection_version(entry["name"]), entry
+        if entry.get("type") == "dir":
+            assert (REPO / entry["name"] / "galaxy.yml").is_file(), entry  # ansible-galaxy builds it from there
+        else:
+            assert entry["version"] == _installed_collection_version(entry["name"]), entry
+    # the project's inventory plugin travels with AWX's project sync and into the EE
+    assert "./collections/ansible_collections/shared_estate/estate" in names
 
 
 def test_collection_requirements_schema_refuses_an_unpinned_entry() -> None:
@@ -244,3 +267,7 @@ def test_navigator_runs_the_ee_the_definition_builds() -> None:
     assert nav["ansible"]["inventory"]["entries"] == ["inventories/estate.yml"]
     assert nav["playbook-artifact"]["enable"] is False
     assert nav["logging"]["file"].startswith(".state/")
+    # the repo mounted where the image's PYTHONPATH looks for the estate library (AWX's /runner/project)
+    steps = _load(EE_FILE)["additional_build_steps"]["append_final"]
+    pythonpath = next(step.split("=", 1)[1] for step in steps if step.startswith("ENV PYTHONPATH="))
+    assert {"src": ".", "dest": pythonpath, "options": "Z"} in ee["volume-mounts"]
