@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
+import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -395,3 +397,36 @@ def test_a_bad_stack_file_stops_it_before_anything_is_written(
     assert code == 2 and out == ""
     assert err.splitlines() == ["Pulumi.havering.yaml: missing: the engine reads the stack's committed config from "
                                 "it (estate onboard writes a council's)"]
+
+
+def readme_commands() -> list[list[str]]:
+    """The `estate deploy-manifests` commands in the README's section, continuation lines joined."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("### Running the stacks at scale")
+    section = text[start:text.index("\n## ", start)]
+    commands, current = [], ""
+    for line in section.splitlines():
+        if current or line.startswith("estate deploy-manifests"):
+            current += line.split("#", 1)[0].strip().removesuffix("\\") + " "
+            if not line.rstrip().endswith("\\"):
+                # the README's placeholders (<app id>, ...) stand for GUIDs
+                command = re.sub(r"<[^>]+>", OIDC[1], current.split("&&", 1)[0])
+                commands.append(shlex.split(command))
+                current = ""
+    return commands
+
+
+def test_the_readme_commands_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    commands = readme_commands()
+    assert len(commands) == 3
+    for i, argv in enumerate(commands):
+        assert argv[:2] == ["estate", "deploy-manifests"]
+        args = argv[2:]
+        out = tmp_path / str(i)
+        args[args.index("--output") + 1] = str(out)
+        code, _, err = run(capsys, *args)
+        assert code == 0, (argv, err)
+        if "deployments" in args:
+            index = json.loads((out / "index.json").read_text(encoding="utf-8"))
+            for entry in (*index["settings"], *index["webhooks"]):
+                assert (out / entry["body"]).is_file()
