@@ -15,6 +15,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -271,3 +272,115 @@ def test_navigator_runs_the_ee_the_definition_builds() -> None:
     steps = _load(EE_FILE)["additional_build_steps"]["append_final"]
     pythonpath = next(step.split("=", 1)[1] for step in steps if step.startswith("ENV PYTHONPATH="))
     assert {"src": ".", "dest": pythonpath, "options": "Z"} in ee["volume-mounts"]
+
+
+# --- a project-sourced inventory, as AWX runs it (ansible/awx#9789) ------------------------------------------------
+# AWX runs an inventory source "sourced from a project" as `ansible-inventory -i /runner/project/<file> --list
+# --export --playbook-dir <the file's folder>` and sets ANSIBLE_COLLECTIONS_PATH itself: first the collections the
+# project sync installed from collections/requirements.yml (requirements_collections), then the image's paths
+# (github.com/ansible/awx, awx/main/tasks/jobs.py: RunInventoryUpdate.build_args and build_env). ansible.cfg's
+# collections_path is not read there. Users report the plugin working from the repo root and not in AWX
+# (ansible/awx#9789): the playbook directory is inventories/, not the root, and the working directory differs.
+
+PRODUCTION = {  # a real host in two councils, by DNS name (no address to keep in step with the address plan)
+    "havering": "  - {name: hav-prod-tc01, role: thin_client, vlan: desktops, dns_name: tc01.havering.example.org}\n",
+    "newham": "  - {name: nwm-prod-app01, role: app_server, vlan: servers, dns_name: app01.newham.example.org,\n"
+              "     connection: {user: ansible, port: 2222}}\n",
+}
+
+
+@pytest.fixture
+def project(repo_copy: Path) -> Path:
+    """A copy of the project as AWX checks it out: framework.yaml, inventories/ (with production hosts in two
+    councils), collections/, ansible.cfg, and the lab's inventory as `estate lab up` writes it."""
+    from estate.inventory import LAB_INVENTORY
+    from estate.lab.inventory import render_inventory
+    from estate.lab.topology import build as build_topology
+    from estate.lab.topology import load_config
+    from estate.loader import load_estate
+
+    shutil.copytree(REPO / "collections", repo_copy / "collections",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "ansible.cfg", repo_copy / "ansible.cfg")
+    for council, entry in PRODUCTION.items():
+        hosts = repo_copy / "inventories" / council / "hosts.yml"
+        hosts.write_text(hosts.read_text(encoding="utf-8") + "production:\n" + entry, encoding="utf-8")
+    estate = load_estate(repo_copy)
+    topology = build_topology(estate, load_config(REPO))
+    lab = repo_copy / LAB_INVENTORY
+    lab.parent.mkdir(parents=True)
+    lab.write_text(yaml.safe_dump(render_inventory(topology, key_file=Path("/LAB/ssh/id_ed25519"),
+                                                   known_hosts=Path("/LAB/ssh/known_hosts"),
+                                                   framework_version=estate.framework.version), sort_keys=False),
+                   encoding="utf-8")
+    return repo_copy
+
+
+def _ansible(tool: str, *args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / tool), *args], cwd=cwd, env={**_env(), "ANSIBLE_NOCOLOR": "1", **env},
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture
+def requirements_collections(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What AWX's project sync installs from collections/requirements.yml: ansible-galaxy run in the project root
+    into a folder of its own (awx/playbooks/project_update.yml). Offline: azure.azcollection is already installed
+    (the pinned `ansible` package ships it), so only the project's own collection is built and installed."""
+    dest = tmp_path_factory.mktemp("requirements_collections")
+    no_config = tmp_path_factory.mktemp("cfg") / "ansible.cfg"
+    no_config.write_text("", encoding="utf-8")
+    done = _ansible("ansible-galaxy", "collection", "install", "--offline", "-r", "collections/requirements.yml",
+                    "--collections-path", str(dest), cwd=project,
+                    env={"ANSIBLE_CONFIG": str(no_config), "ANSIBLE_COLLECTIONS_PATH": str(dest)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (dest / "ansible_collections/shared_estate/estate/plugins/inventory/estate.py").is_file(), done.stdout
+    return dest
+
+
+def _listed(project: Path, *, cwd: Path, playbook_dir: Path, env: dict[str, str]) -> dict[str, Any]:
+    done = _ansible("ansible-inventory", "-i", str(project / "inventories" / "estate.yml"), "--list",
+                    "--playbook-dir", str(playbook_dir), cwd=cwd, env=env)
+    assert done.returncode == 0, done.stderr
+    data: dict[str, Any] = json.loads(done.stdout)
+    return data
+
+
+def test_a_project_sourced_inventory_is_the_same_whatever_the_playbook_dir_and_cwd(
+        project: Path, requirements_collections: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"  # AWX's working directory is not the inventory file's folder
+    elsewhere.mkdir()
+    awx = {"ANSIBLE_COLLECTIONS_PATH": f"{requirements_collections}:~/.ansible/collections:"
+                                       "/usr/share/ansible/collections"}
+    runs = {
+        "repo root, --playbook-dir the root": _listed(project, cwd=project, playbook_dir=project, env={}),
+        "repo root, --playbook-dir inventories/": _listed(project, cwd=project, playbook_dir=project / "inventories",
+                                                          env={}),
+        "elsewhere as AWX, --playbook-dir the root": _listed(project, cwd=elsewhere, playbook_dir=project, env=awx),
+        "elsewhere as AWX, --playbook-dir inventories/": _listed(project, cwd=elsewhere,
+                                                                 playbook_dir=project / "inventories", env=awx),
+    }
+    reference = runs["repo root, --playbook-dir the root"]
+    hostvars = reference["_meta"]["hostvars"]
+    assert {"hav-prod-tc01", "nwm-prod-app01"} <= set(hostvars)  # the production hosts
+    assert len(hostvars) > len(PRODUCTION)  # and the lab's
+    assert hostvars["nwm-prod-app01"]["ansible_port"] == 2222
+    assert all(name.startswith("estate_") or name.startswith("ansible_") for v in hostvars.values() for name in v)
+    assert "hav-prod-tc01" in reference["council_havering"]["hosts"]
+    for how, data in runs.items():
+        assert sorted(data["_meta"]["hostvars"]) == sorted(hostvars), how
+        assert data == reference, f"{how}: not the same groups and variables as from the repo root"
+
+
+def test_the_trap_without_the_project_sync_the_plugin_is_not_found(project: Path, tmp_path: Path) -> None:
+    """Why collections/requirements.yml lists the project's own collection: from another working directory
+    Ansible does not read the project's ansible.cfg, and the playbook directory AWX passes (inventories/) holds no
+    collections/, so nothing finds the plugin; ansible-inventory then warns and yields no host at all."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    empty = tmp_path / "no_collections"
+    empty.mkdir()
+    done = _ansible("ansible-inventory", "-i", str(project / "inventories" / "estate.yml"), "--list",
+                    "--playbook-dir", str(project / "inventories"), cwd=elsewhere,
+                    env={"ANSIBLE_COLLECTIONS_PATH": str(empty)})
+    assert "shared_estate" in done.stderr
+    assert done.returncode != 0 or not json.loads(done.stdout)["_meta"]["hostvars"]
