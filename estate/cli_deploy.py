@@ -71,6 +71,8 @@ def deploy_manifests(
         azure_client_id=azure_client_id, azure_tenant_id=azure_tenant_id,
         azure_subscription_id=azure_subscription_id, github_repo=github_repo)
     plan = build(estate, req)
+    for note in plan.notes:
+        typer.echo(f"note: {note}", err=True)
     if output is None:
         typer.echo(plan.joined(), nl=False)
         return

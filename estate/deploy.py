@@ -15,7 +15,9 @@ Config: what the repo commits (`Pulumi.<stack>.yaml`: region, council key) is re
 so it is not repeated here; it is checked first (estate.stackfile) so a bad file fails here, not in the cluster.
 The per-deployment values the stack files' headers list (Entra object ids, the SSH public key, the group's display
 name) come from outside the repo: a ConfigMap per stack (`configRef`) for the operator, deployment environment
-variables for Deployments. The hub's `spokes` (the councils it peers with) are given with `--spoke`. No secret value
+variables for Deployments. The hub's `spokes` (the councils it peers with) are given with `--spoke`, or committed in
+Pulumi.shared.yaml: either engine reads config afresh on every run (the checkout plus these documents), so a council
+left out is unpeered by the hub's next run; a hub with no spoke at all is said on stderr. No secret value
 is ever written: Azure and Pulumi credentials are named (a Kubernetes Secret and its keys; Azure OIDC's ids).
 """
 
@@ -120,6 +122,7 @@ class Plan:
     project: str
     order: list[str]
     files: dict[str, str] = field(default_factory=dict)  # file name -> text, in order
+    notes: list[str] = field(default_factory=list)  # said on stderr: right, but worth a look
 
     def joined(self) -> str:
         """Everything on one stream: the operator's documents as one multi-document YAML; Deployments' as one JSON
@@ -251,6 +254,11 @@ def build(estate: Estate, req: Request) -> Plan:
     order = _check(estate, req)
     project = project_name(estate.root)
     plan = Plan(req.engine, project, order)
+    if HUB in order and not req.spokes:
+        committed = stackfile.load(stackfile.path(estate.root, HUB), HUB, project=project, councils=estate.councils)
+        if not committed.values.get(stackfile.full_key(stackfile.CFG_SPOKES, project)):
+            plan.notes.append("the hub peers with no council (no --spoke, none in Pulumi.shared.yaml): right for its "
+                              "first run; once councils are up, give each with --spoke")
     if req.engine == "pko":
         _pko(estate, req, plan)
     else:
@@ -293,7 +301,8 @@ def stack_document(estate: Estate, req: Request, project: str, stack: str) -> di
     spec["configRef"] = {key: {"name": config_map_name(stack), "key": key}
                          for key in per_deployment_keys(estate, stack)}
     if stack == HUB:
-        spec["config"] = {stackfile.CFG_SPOKES: list(req.spokes)}  # structured values: CRD spec.config
+        if req.spokes:  # structured values (CRD spec.config); without --spoke, the committed file's (none today)
+            spec["config"] = {stackfile.CFG_SPOKES: list(req.spokes)}
     else:
         requirement: dict[str, Any] = {"name": stack_resource_name(HUB)}
         if req.hub_within is not None:
@@ -369,7 +378,7 @@ def settings_body(estate: Estate, req: Request, project: str, stack: str) -> dic
         var = env_name(key)
         commands.append(f'pulumi config set --stack {target} {key} "${{{var}:?set {var} in the stack\'s '
                         f'deployment settings}}"')
-    if stack == HUB:
+    if stack == HUB and req.spokes:  # without --spoke, the committed file's spokes (none today) stay
         commands.append(f"pulumi config rm --stack {target} {stackfile.CFG_SPOKES} || true")
         commands.extend(f"pulumi config set --stack {target} --path '{stackfile.CFG_SPOKES}[{i}]' {spoke}"
                         for i, spoke in enumerate(req.spokes))

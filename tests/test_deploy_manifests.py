@@ -166,7 +166,7 @@ def test_the_hub_comes_first_and_every_council_waits_for_it(
     assert names == [stack_resource_name(HUB), *(stack_resource_name(c) for c in sorted(estate.councils))]
     hub, councils = stacks[0], stacks[1:]
     assert "prerequisites" not in hub["spec"]
-    assert hub["spec"]["config"] == {"spokes": []}
+    assert "config" not in hub["spec"]  # no --spoke: the committed file's spokes stay, none are dropped
     for doc in councils:
         assert doc["spec"]["prerequisites"] == [
             {"name": stack_resource_name(HUB), "requirement": {"succeededWithinDuration": "1h30m"}}]
@@ -430,3 +430,27 @@ def test_the_readme_commands_run(capsys: pytest.CaptureFixture[str], tmp_path: P
             index = json.loads((out / "index.json").read_text(encoding="utf-8"))
             for entry in (*index["settings"], *index["webhooks"]):
                 assert (out / entry["body"]).is_file()
+
+
+def test_a_hub_without_spokes_is_said(capsys: pytest.CaptureFixture[str], repo_copy: Path) -> None:
+    """Both engines read config afresh each run: a hub with no spoke unpeers every council, so it is said (right
+    for the first run); --spoke or spokes committed in Pulumi.shared.yaml silence it."""
+    code, _, err = run(capsys, "--engine", "pko", *BASE, "--branch", "main")
+    assert code == 0 and err.splitlines() == [
+        "note: the hub peers with no council (no --spoke, none in Pulumi.shared.yaml): right for its first run; once "
+        "councils are up, give each with --spoke"]
+    code, _, err = run(capsys, "--engine", "deployments", *BASE, "--branch", "main", "--spoke", "newham")
+    assert code == 0 and err == ""
+    code, _, err = run(capsys, "--engine", "pko", *BASE, "--branch", "main", "--stack", "newham")
+    assert code == 0 and err == ""
+    for name in ("Pulumi.yaml", *(p.name for p in REPO.glob("Pulumi.*.yaml"))):
+        shutil.copy(REPO / name, repo_copy / name)
+    hub_file = repo_copy / "Pulumi.shared.yaml"
+    hub_file.write_text(hub_file.read_text(encoding="utf-8") + "  shared-estate:spokes: [havering]\n",
+                        encoding="utf-8")
+    capsys.readouterr()
+    code = cli.run(["deploy-manifests", "--engine", "pko", *BASE, "--branch", "main", "--root", str(repo_copy)])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == ""
+    hub = stacks_of([d for d in yaml.safe_load_all(out) if d])[0]
+    assert "config" not in hub["spec"]  # the committed spokes are the engine's to read from the checkout
