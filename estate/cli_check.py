@@ -108,8 +108,11 @@ def assessor_options(fmt: str, profile: str | None, caf_version: str | None) -> 
 def summary(report: Report) -> str:
     scores = ", ".join(f"{k} {r.score:.0%}" for k, r in report.councils.items())
     blocking = [f for f in report.findings if f.blocking]
+    held = sum(1 for f in report.findings if f.baselined)
+    if held:
+        scores += f"; {held} baselined finding{'s' if held != 1 else ''} ({report.baseline}) do not count"
     if not blocking:
-        return f"{scores}; exit 0: no mandatory rule fails"
+        return f"{scores}; exit 0: no mandatory rule fails" + (" outside the baseline" if held else "")
     rules = sorted({f"{f.council}:{f.rule_id}" for f in blocking})
     return f"{scores}; exit 1: {len(blocking)} mandatory findings fail ({', '.join(rules)})"
 
@@ -127,6 +130,8 @@ def check(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     history: Annotated[Path | None, typer.Option("--history", help="Append the scores to this JSON Lines file; the HTML plots its trend.")] = None,  # noqa: E501
     today: Annotated[str | None, typer.Option("--today", help="Judge as of this date (YYYY-MM-DD); default today.")] = None,  # noqa: E501
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="Exit 1 only on blocking findings this baseline file (--write-baseline) does not hold; the ones it holds are shown, marked baselined.")] = None,  # noqa: E501
+    write_baseline: Annotated[Path | None, typer.Option("--write-baseline", help="Record today's failing findings' fingerprints in this file, for a later --baseline.")] = None,  # noqa: E501
     root: RootOpt = None,
 ) -> None:
     """Judge the councils against the framework: a convergence score per council and every finding with its fix.
@@ -134,6 +139,8 @@ def check(
     Exit 0 when no mandatory rule fails, 1 when one does (fail, or an exemption that has expired) or when an
     exemption matches nothing its rule judged, 2 for bad input. With --plan, --state names the deployed state: a
     planned resource it does not hold is new (a control enforced mandatory_on_create fails it; an existing one warns).
+    --write-baseline FILE records today's failing findings by fingerprint; with --baseline FILE a failure that file
+    holds is shown, marked baselined, and does not make the run exit 1 (estate.compliance.baseline).
     """
     from estate.errors import EstateError
 
@@ -142,6 +149,11 @@ def check(
     day = _today(today)
     estate = load(root)
     profile, caf_version = assessor_options(fmt, profile, caf_version)
+    recorded = None
+    if baseline is not None:  # read before judging: a file that is not a baseline is refused at once (exit 2)
+        from estate.compliance.baseline import read_baseline
+
+        recorded = read_baseline(baseline)
     from estate.controls.base import HUB
 
     councils = list(dict.fromkeys(council)) if council else None
@@ -200,6 +212,16 @@ def check(
     report = evaluate(estate, resources=resources, hosts=host_facts, councils=councils, today=day,
                       deployed=None if deployed is None else [r.urn for r in deployed])
     report = dataclasses.replace(report, sources=tuple(sources))
+    if recorded is not None:
+        from estate.compliance.baseline import apply_baseline
+
+        report = apply_baseline(report, recorded)
+    if write_baseline is not None:
+        from estate.compliance.baseline import write_baseline as record
+
+        count = record(write_baseline, report)
+        typer.echo(f"wrote {write_baseline}: a baseline of {count} failing finding{'s' if count != 1 else ''}",
+                   err=True)
 
     from estate.atomic import write_atomic
     from estate.reports import render

@@ -45,6 +45,9 @@ class Finding:
     # the property path the rule judged in the resource (a value check's key, a host fact's name, or what the rule
     # names for one of several outcomes on one resource); "" when the rule judges the resource as a whole
     path: str = ""
+    # a failure recorded in the baseline `estate check --baseline FILE` was given (estate.compliance.baseline): shown,
+    # but it does not make the run exit 1
+    baselined: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -66,11 +69,16 @@ class Finding:
         return self.status in FAILING
 
     @property
-    def blocking(self) -> bool:
-        """A failure of a mandatory control, or of a mandatory_on_create one on a new resource: it makes `estate
-        check` exit 1."""
+    def must_pass(self) -> bool:
+        """A failure of a mandatory control, or of a mandatory_on_create one on a new resource, baselined or not."""
         return self.failing and (self.enforcement == "mandatory"
                                  or (self.enforcement == "mandatory_on_create" and self.new is True))
+
+    @property
+    def blocking(self) -> bool:
+        """A failure of a mandatory control, or of a mandatory_on_create one on a new resource, that the baseline
+        (if any) does not hold: it makes `estate check` exit 1."""
+        return self.must_pass and not self.baselined
 
     @property
     def short_resource(self) -> str:
@@ -92,7 +100,7 @@ class Finding:
             "area": self.area, "council": self.council, "kind": self.kind, "resource": self.resource,
             "status": self.status, "message": self.message, "fix": self.fix, "exemption": None,
             "new": self.new, "not_enforced": self.not_enforced, "path": self.path,
-            "fingerprint": self.fingerprint,
+            "fingerprint": self.fingerprint, "baselined": self.baselined,
         }
         if self.exemption is not None:
             ex = self.exemption
@@ -163,6 +171,8 @@ class Report:
     today: dt.date
     sources: tuple[str, ...]  # what was judged: "assets", "plan", "state:FILE", "hosts"
     councils: dict[str, CouncilResult] = field(default_factory=dict)
+    # the baseline file the failures were compared with (`--baseline`, as the user named it), or None
+    baseline: str | None = None
 
     @property
     def findings(self) -> list[Finding]:
@@ -174,8 +184,8 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """0 when no mandatory rule fails (fail or expired) and every exemption matches something its rule judged,
-        1 otherwise."""
+        """0 when no mandatory rule fails (fail or expired) but in the baseline, if one was given, and every exemption
+        matches something its rule judged; 1 otherwise."""
         blocked = any(f.blocking for f in self.findings) or any(n.level == "error" for n in self.notices)
         return 1 if blocked else 0
 
@@ -184,6 +194,7 @@ class Report:
             "framework_version": self.framework_version,
             "date": self.today.isoformat(),
             "sources": list(self.sources),
+            "baseline": self.baseline,
             "exit_code": self.exit_code,
             "councils": {
                 key: {

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from estate.compliance.findings import Finding, Notice, Report
+from estate.compliance.findings import FINGERPRINT_VERSION, Finding, Notice, Report
 from estate.controls.base import registry
 from estate.loader import COUNCIL_FILE, INVENTORIES
 from estate.render_safe import unicode_text
@@ -129,9 +129,9 @@ def render_sarif(report: Report, estate: Estate) -> str:
             "ruleIndex": index[f.rule_id],
             "message": {"text": f"{f.council}: {f.message}" + ("" if f.status == "pass" else f" Fix: {f.fix}")},
             "locations": [_location(f, estate)],
-            "partialFingerprints": {
-                "estateFinding/v1": hashlib.sha256(
-                    f"{f.council}|{f.rule_id}|{f.resource}".encode("utf-8", "surrogatepass")).hexdigest()},
+            # SARIF 2.1.0 s.3.27.17 partialFingerprints: the finding's own identity (Finding.fingerprint: rule,
+            # council, kind, resource, property path), under its recipe's name and version
+            "partialFingerprints": {FINGERPRINT_VERSION: f.fingerprint},
             "properties": {"council": f.council, "status": f.status, "area": f.area, "kind": f.kind,
                            "resource": f.resource, "control": f.control, "clause": f.clause,
                            "enforcement": f.enforcement, "new": f.new, "notEnforced": f.not_enforced},
@@ -149,7 +149,12 @@ def render_sarif(report: Report, estate: Estate) -> str:
             }]
         else:
             result["kind"] = "fail"
-            result["level"] = "error" if f.blocking else "warning"
+            result["level"] = "error" if f.must_pass else "warning"
+        if report.baseline is not None and f.failing:
+            # SARIF 2.1.0 s.3.27.24 baselineState: "unchanged" for a failure the baseline (--baseline) holds, "new"
+            # for one it does not (https://docs.oasis-open.org/sarif/sarif/v2.1.0/os/sarif-v2.1.0-os.html)
+            result["baselineState"] = "unchanged" if f.baselined else "new"
+            result["properties"]["baselined"] = f.baselined
         results.append(result)
     for rid, default, title, fix in NOTICE_RULES.values():
         index[rid] = len(descriptors)

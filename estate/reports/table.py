@@ -23,6 +23,11 @@ def shown_message(f: Finding) -> str:
     return f"{f.message}\n{NOT_ENFORCED}" if f.not_enforced else f.message
 
 
+def mark(f: Finding) -> str:
+    """The status as the table shows it; a failure the baseline holds (`--baseline`) says so."""
+    return f"{MARK[f.status]} (baselined)" if f.baselined else MARK[f.status]
+
+
 def render_table(report: Report, width: int | None = None) -> str:
     from rich.console import Console
     from rich.table import Table
@@ -47,7 +52,7 @@ def render_table(report: Report, width: int | None = None) -> str:
         for col in ("status", "rule", "level", "resource", "message / fix"):
             table.add_column(col, overflow="fold")
         for f in sorted(open_findings, key=lambda f: (f.status == "exempt", f.rule_id, f.resource)):
-            table.add_row(MARK[f.status], f.rule_id, level(f), f.short_resource,
+            table.add_row(mark(f), f.rule_id, level(f), f.short_resource,
                           f"{shown_message(f)}\nfix: {f.fix}")
         out.print(table)
     for key, r in report.councils.items():
@@ -61,6 +66,11 @@ def render_table(report: Report, width: int | None = None) -> str:
         out.print(table)
     blocking = [f for f in report.findings if f.blocking]
     errors = [n for n in report.notices if n.level == "error"]
+    held = [f for f in report.findings if f.baselined]
+    if report.baseline is not None:
+        out.print(f"baseline {report.baseline}: {len(held)} failing finding{'s' if len(held) != 1 else ''} "
+                  f"held, shown as baselined; {sum(1 for f in held if f.must_pass)} of them mandatory, not counted "
+                  "for the exit code")
     if blocking or errors:
         by_council: dict[str, list[str]] = {}
         for f in blocking:
