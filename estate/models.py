@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -594,8 +594,45 @@ class Onboarding(Strict):
     hosts: list[OnboardingHost] = Field(min_length=1)
 
 
+# CalVer, as framework.yaml's `version`: YYYY.MM, or YYYY.MM.N for a further version in the same month.
+CALVER = r"^\d{4}\.\d{2}(\.\d+)?$"
+
+
+def calver(version: str) -> tuple[int, int, int]:
+    """A CalVer version as a tuple that orders as the versions do: "2026.11" -> (2026, 11, 0) (so "2026.11.0" is
+    the same version as "2026.11", and "2026.11.1" comes after it)."""
+    parts = [int(p) for p in version.split(".")]
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else 0
+
+
+class LoggedChange(Strict):
+    """One value a framework version changes: its dotted `path` (`security.passwords.min_length`; an item of a list
+    of named things by its id or name, `network.vlans[servers].prefix`, any other item by its index), the value it
+    had (`from`) and has (`to`), and why. Leave `from` out for a path the version adds, `to` for one it removes.
+    `estate framework-diff OLD NEW` checks NEW's entry against the actual differences (estate.framework_change)."""
+
+    # `from` is a Python keyword: the field is `from_`, read and written (model_dump) as `from`
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    path: Annotated[str, Field(pattern=r"^[a-z_]+(\.[a-z_0-9]+|\[[^\]\s]+\])*$", max_length=300)]
+    from_: Any = Field(default=None, alias="from")
+    to: Any = None
+    reason: Annotated[str, Field(min_length=1)]
+
+
+class ChangelogEntry(Strict):
+    """What one version of the framework changed, as the board agreed it: its `version`, the `date` it was agreed
+    (or proposed), a `summary`, and every value it `changes`. The first version changes nothing: it is the
+    framework as first agreed."""
+
+    version: Annotated[str, Field(pattern=CALVER)]
+    date: dt.date
+    summary: Annotated[str, Field(min_length=1)]
+    changes: list[LoggedChange] = []
+
+
 class Framework(Strict):
-    version: Annotated[str, Field(pattern=r"^\d{4}\.\d{2}(\.\d+)?$")]
+    version: Annotated[str, Field(pattern=CALVER)]
     name: str
     owner: str
     standards: list[Standard] = Field(min_length=1)
@@ -606,6 +643,21 @@ class Framework(Strict):
     security: Security
     migration: Migration
     onboarding: Onboarding | None = None
+    # What each version changed, newest first (estate framework-diff checks the newest against the actual differences)
+    changelog: list[ChangelogEntry] = []
+
+    @model_validator(mode="after")
+    def _changelog(self) -> Framework:
+        for i, entry in enumerate(self.changelog):
+            if i == 0 and calver(entry.version) > calver(self.version):
+                raise FieldError(("changelog", 0, "version"),
+                                 f"{entry.version} is newer than the framework's version {self.version}")
+            if i and calver(entry.version) >= calver(self.changelog[i - 1].version):
+                raise FieldError(("changelog", i, "version"),
+                                 f"{entry.version} is not older than changelog[{i - 1}]'s "
+                                 f"{self.changelog[i - 1].version}: the change log runs newest first, each version "
+                                 "once")
+        return self
 
     @model_validator(mode="after")
     def _controls(self) -> Framework:
