@@ -6,6 +6,7 @@ model, then checks what spans files (address blocks, hosts, exemption references
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,12 +18,13 @@ from pydantic import BaseModel, ValidationError
 
 from estate import ipam
 from estate.errors import EstateError, Problem, format_path
-from estate.models import COUNCIL_KEY_RULE, Council, FieldError, Framework, Hosts, is_council_key
+from estate.models import COUNCIL_KEY_RULE, Council, Departure, FieldError, Framework, Hosts, is_council_key
 from estate.resolved import Resolved, resolve
 from estate.yamlsrc import (
     LIMIT_COUNCIL,
     LIMIT_FRAMEWORK,
     LIMIT_HOSTS,
+    LIMIT_YAML,
     Loc,
     Sourced,
     display,
@@ -37,6 +39,8 @@ FRAMEWORK_FILE = "framework.yaml"
 INVENTORIES = "inventories"
 COUNCIL_FILE = "council.yml"
 HOSTS_FILE = "hosts.yml"
+DEPARTED = "departed"  # departed/<folder>/: a council that left, as `estate offboard` moved it (DEPARTURE_FILE)
+DEPARTURE_FILE = "departure.yml"
 
 def _message(err: dict[str, object]) -> str:
     msg = str(err.get("msg", "invalid"))
@@ -127,6 +131,21 @@ class CouncilRecord:
         return Path(self.source.file).parent
 
 
+@dataclass(frozen=True)
+class DepartureRecord:
+    """A departed council (departed/<folder>/departure.yml): its block is reserved up to and including `leaves`."""
+
+    departure: Departure
+    source: Sourced
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.source.file).parent
+
+    def in_force(self, today: dt.date) -> bool:
+        return today <= self.departure.leaves
+
+
 @dataclass
 class Estate:
     root: Path
@@ -135,6 +154,11 @@ class Estate:
     councils: dict[str, CouncilRecord] = field(default_factory=dict)
     hub_hosts: Hosts | None = None
     hub_hosts_source: Sourced | None = None
+    departures: list[DepartureRecord] = field(default_factory=list)  # departed/*/, by folder name
+
+    def reservations(self, today: dt.date) -> list[DepartureRecord]:
+        """The departed councils whose blocks are still reserved on `today`."""
+        return [d for d in self.departures if d.in_force(today)]
 
     def council(self, key: str) -> CouncilRecord:
         if key not in self.councils:
@@ -290,12 +314,59 @@ def load_estate(root: Path | None = None) -> Estate:
             problems.extend(exc.problems)
     if problems:
         raise EstateError(problems)
+    estate.departures = load_departures(root)
     check_estate(estate)
     return estate
 
 
-def check_estate(estate: Estate) -> None:
-    """What spans files: blocks, hosts and exemptions' contracts."""
+def load_departures(root: Path) -> list[DepartureRecord]:
+    """departed/*/departure.yml: the councils `estate offboard` moved out of inventories/ (none: no departed/)."""
+    folder = root / DEPARTED
+    if not folder.is_dir():
+        return []
+    out: list[DepartureRecord] = []
+    problems: list[Problem] = []
+    for entry in sorted(folder.iterdir()):
+        if not entry.is_dir() or entry.name.startswith("."):
+            continue
+        try:
+            src = load(entry / DEPARTURE_FILE, LIMIT_YAML)
+            out.append(DepartureRecord(validate(Departure, src), src))
+        except EstateError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise EstateError(problems)
+    return out
+
+
+def check_reservations(estate: Estate, today: dt.date) -> None:
+    """No council holds a block a departed council still reserves on `today` (its own key excepted: a council
+    that is leaving holds its block until its departure's files are in place), and no two reservations in force
+    overlap."""
+    problems: list[Problem] = []
+    held = estate.reservations(today)
+    for key, rec in estate.councils.items():
+        block = ipam.parse_network(rec.council.block)
+        for d in held:
+            reserved = ipam.parse_network(d.departure.block)
+            if d.departure.council != key and block.overlaps(reserved):
+                problems.append(Problem(rec.source.file, rec.source.line(("block",)), "block",
+                                        f"{block} overlaps {reserved}, reserved for {d.departure.council} until "
+                                        f"{d.departure.leaves} ({d.source.file})"))
+                break
+    for i, a in enumerate(held):
+        for b in held[i + 1:]:
+            if ipam.parse_network(a.departure.block).overlaps(ipam.parse_network(b.departure.block)):
+                problems.append(Problem(b.source.file, b.source.line(("block",)), "block",
+                                        f"{b.departure.block} overlaps {a.departure.block}, also reserved until "
+                                        f"{a.departure.leaves} ({a.source.file})"))
+    if problems:
+        raise EstateError(problems)
+
+
+def check_estate(estate: Estate, today: dt.date | None = None) -> None:
+    """What spans files: blocks (and the blocks departed councils still reserve on `today`, default the real
+    date), hosts and exemptions' contracts."""
     problems: list[Problem] = []
     fw = estate.framework
     supernet = ipam.parse_network(fw.network.supernet)
@@ -336,6 +407,7 @@ def check_estate(estate: Estate) -> None:
                                         f"exemptions[{i}].contract", f"unknown contract {ex.contract!r}"))
     if problems:
         raise EstateError(problems)
+    check_reservations(estate, today or dt.date.today())
     _check_exchanges(estate)
     _check_hosts(estate)
 

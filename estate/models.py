@@ -847,6 +847,18 @@ class Council(Strict):
     attestations: list[Attestation] = []
 
 
+class Departure(Strict):
+    """departed/<folder>/departure.yml, written by `estate offboard`: a council that left (or is leaving) on `leaves`.
+    Its block stays reserved up to and including that day: no other council may hold it before then."""
+
+    council: Slug
+    name: str
+    code: Annotated[str, Field(pattern=r"^[ENSW]\d{8}$")]
+    block: Cidr
+    leaves: dt.date  # the day it leaves; the block is free from the next day (not `on`: YAML 1.1 reads it as true)
+    decided: dt.date  # the day `estate offboard` ran
+
+
 class LabHost(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
     role: HostRole

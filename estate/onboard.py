@@ -375,12 +375,14 @@ def check_request(estate: Estate, req: Request) -> None:
         raise EstateError(problems)
 
 
-def allocate_block(estate: Estate, key: str) -> IPv4Network:
-    """The lowest free council block: the hub block and every council's block are taken."""
+def allocate_block(estate: Estate, key: str, today: dt.date | None = None) -> IPv4Network:
+    """The lowest free council block: the hub block, every council's block and every block a departed council
+    still reserves on `today` (departed/*/departure.yml, up to and including its departure day) are taken."""
     net = estate.framework.network
     supernet = ipam.parse_network(net.supernet)
     taken = [ipam.parse_network(net.hub.block), *(ipam.parse_network(r.council.block)
-                                                   for r in estate.councils.values())]
+                                                   for r in estate.councils.values()),
+             *(ipam.parse_network(d.departure.block) for d in estate.reservations(today or dt.date.today()))]
     try:
         return ipam.next_free_block(supernet, net.council_prefix, taken)
     except ipam.SupernetExhausted:
@@ -671,7 +673,8 @@ def prepare(estate: Estate, req: Request) -> tuple[IPv4Network, list[tuple[Path,
     check_request(estate, req)
     assets = read_asset_register(req.assets) if req.assets else None
     contracts = read_contracts(req.contracts) if req.contracts else None
-    block = allocate_block(estate, req.key)
+    day = req.today or dt.date.today()
+    block = allocate_block(estate, req.key, day)
     hosts = host_names(estate, req.key)
     folder = estate.root / INVENTORIES / req.key
     sources = []
@@ -679,7 +682,6 @@ def prepare(estate: Estate, req: Request) -> tuple[IPv4Network, list[tuple[Path,
         sources.append(f"asset register {req.assets.name}")
     if req.contracts:
         sources.append(f"contracts {req.contracts.name}")
-    day = req.today or dt.date.today()
     header = (f"{req.title or default_title(req.key)}: onboarded by `estate onboard` on {day.isoformat()}\n"
               + (f"from {' and '.join(sources)}" if sources else "with no asset register yet") + ". "
               "Edited by people from here on: add contracts, exemptions\nand transactions as they are agreed.")
@@ -698,8 +700,9 @@ def prepare(estate: Estate, req: Request) -> tuple[IPv4Network, list[tuple[Path,
                            validate(Hosts, hosts_src), hosts_src)
     trial = Estate(estate.root, estate.framework, estate.framework_source,
                    councils={**estate.councils, req.key: record},
-                   hub_hosts=estate.hub_hosts, hub_hosts_source=estate.hub_hosts_source)
-    check_estate(trial)
+                   hub_hosts=estate.hub_hosts, hub_hosts_source=estate.hub_hosts_source,
+                   departures=estate.departures)
+    check_estate(trial, day)
     files = [(council_path, council_text), (hosts_path, hosts_text), (stack_path, stack_text)]
     return block, files, hosts
 
