@@ -24,6 +24,7 @@ from estate.compliance.baseline import KIND, apply_baseline, baseline_document, 
 from estate.compliance.findings import FINGERPRINT_VERSION, Finding, Report
 from estate.errors import EstateError
 from estate.loader import load_estate
+from estate.plan import plan
 
 REPO = Path(__file__).resolve().parent.parent
 SARIF_SCHEMA = REPO / "tests" / "data" / "sarif-schema-2.1.0.json"
@@ -92,6 +93,19 @@ def test_fingerprints_are_unique_and_name_the_property_a_value_check_judges() ->
     paths = {(f.rule_id, f.path) for f in report.findings}
     assert ("DCN-004", "securityProfile.encryptionAtHost") in paths  # a ResourceValueCheck's key
     assert any(rule.startswith("DSK-") and path == "" for rule, path in paths)  # a rule on the whole asset
+
+
+def test_a_rule_with_several_outcomes_on_one_resource_names_each() -> None:
+    """NET-012 judges every egress purpose on the hub's one firewall policy: each outcome names its purpose
+    (Outcome.path), so the plan's findings, like the registers', have a fingerprint each."""
+    estate = load_estate(REPO)
+    report = evaluate(estate, resources=plan(estate, None).resources, today=dt.date.fromisoformat(TODAY))
+    prints = [f.fingerprint for f in report.findings]
+    assert len(prints) == len(set(prints))
+    egress = [f for f in report.findings if f.rule_id == "NET-012"]
+    assert len({f.resource for f in egress}) == 1
+    assert sorted(f.path for f in egress) == sorted(f"egress.purposes.{p.name}"
+                                                    for p in estate.framework.network.egress.purposes)
 
 
 def test_the_same_across_runs_processes_dates_and_orderings(repo_copy: Path) -> None:
