@@ -384,3 +384,33 @@ def test_the_trap_without_the_project_sync_the_plugin_is_not_found(project: Path
                     env={"ANSIBLE_COLLECTIONS_PATH": str(empty)})
     assert "shared_estate" in done.stderr
     assert done.returncode != 0 or not json.loads(done.stdout)["_meta"]["hostvars"]
+
+
+# --- a second, independent schema check: ansible-lint's schemas (ansible-compat) for the three files --------------
+
+AWX_FILES = ("execution-environment.yml", "ansible-navigator.yml", "collections/requirements.yml")
+
+
+def _lint(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "ansible-lint"), "--nocolor", "-f", "pep8", "--offline", "--profile",
+                           "production", *AWX_FILES], cwd=root, env={**_env(), "NO_COLOR": "1"},
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_ansible_lint_schemas_accept_the_awx_files(tmp_path: Path) -> None:
+    done = _lint(REPO)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # and refuse each when it breaks its schema (a copy of the three, one wrong key or value in each)
+    broken = {
+        "execution-environment.yml": EE_FILE.read_text(encoding="utf-8").replace("\noptions:", "\nbogus: 1\noptions:"),
+        "ansible-navigator.yml": NAVIGATOR.read_text(encoding="utf-8").replace("mode: stdout", "mode: quiet"),
+        "collections/requirements.yml": COLLECTIONS.read_text(encoding="utf-8").replace("version:", "versio:"),
+    }
+    for name, text in broken.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / ".ansible-lint").write_text("---\noffline: true\n", encoding="utf-8")
+    done = _lint(tmp_path)
+    assert done.returncode != 0
+    flagged = {line.split(":", 1)[0] for line in done.stdout.splitlines() if ": schema" in line}
+    assert flagged == set(AWX_FILES), done.stdout[-3000:] + done.stderr[-3000:]
