@@ -377,8 +377,9 @@ def lab_note(root: Path, key: str, hosts: Sequence[str]) -> str:
 def helpdesk_tickets(estate: Estate, key: str) -> Tickets:
     """The council's queue's tickets through RT 5's REST 2 API when the lab is up with its helpdesk and the REST
     user's password is in .state/configure/secrets.json (Basic auth in a header: nothing secret on a command line
-    or in a log). REST 2: GET /REST/2.0/tickets?query=<TicketSQL>&fields=...&page=N&per_page=N returns
-    {items, page, pages, total} (docs.bestpractical.com/rt/5.0.3/RT/REST2.html, "Tickets" and "Pagination")."""
+    or in a log). REST 2 (core in RT 5): GET /REST/2.0/tickets?query=<TicketSQL>&fields=...&page=N&per_page=N
+    answers {total, count, page, pages, per_page, items} (metacpan.org/pod/RT::Extension::REST2, "Tutorial" and
+    "Pagination"; Basic auth is one of its "Authentication Methods")."""
     queue = key
     helpdesks = [(name, address) for name, role, _, address in host_addresses(estate, HUB) if role == "helpdesk"]
     web_path = _web_path(estate.root)

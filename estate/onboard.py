@@ -380,17 +380,22 @@ def allocate_block(estate: Estate, key: str, today: dt.date | None = None) -> IP
     still reserves on `today` (departed/*/departure.yml, up to and including its departure day) are taken."""
     net = estate.framework.network
     supernet = ipam.parse_network(net.supernet)
+    reserved = estate.reservations(today or dt.date.today())
     taken = [ipam.parse_network(net.hub.block), *(ipam.parse_network(r.council.block)
                                                    for r in estate.councils.values()),
-             *(ipam.parse_network(d.departure.block) for d in estate.reservations(today or dt.date.today()))]
+             *(ipam.parse_network(d.departure.block) for d in reserved)]
     try:
         return ipam.next_free_block(supernet, net.council_prefix, taken)
     except ipam.SupernetExhausted:
         src = estate.framework_source
         n = len(estate.councils)
+        holders = f"the hub and {n} council{'s' if n != 1 else ''}"
+        if reserved:
+            holders = (f"the hub, {n} council{'s' if n != 1 else ''} and {len(reserved)} departed "
+                       f"council{'s' if len(reserved) != 1 else ''} until {min(d.departure.leaves for d in reserved)}")
         raise src.error(("network", "supernet"),
                         f"supernet {supernet} is exhausted: no free /{net.council_prefix} block for {key!r} "
-                        f"(the hub and {n} council{'s' if n != 1 else ''} hold every block)") from None
+                        f"({holders} hold every block)") from None
 
 
 def host_names(estate: Estate, key: str) -> list[tuple[str, str, str]]:

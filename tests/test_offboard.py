@@ -188,6 +188,27 @@ def test_a_council_the_hub_still_lists_as_a_spoke_is_refused(repo: Path) -> None
     assert snapshot(repo) == before
 
 
+def test_validate_refuses_a_council_on_a_block_still_reserved(repo: Path) -> None:
+    block = load_estate(repo).council("newham").council.block
+    folder = repo / "departed" / "old-council"
+    folder.mkdir(parents=True)
+    later = TODAY + dt.timedelta(days=10)
+    (folder / "departure.yml").write_text(
+        f"council: old-council\nname: Old\ncode: E09000999\nblock: {block}\nleaves: {later}\ndecided: {TODAY}\n",
+        encoding="utf-8")
+    result = estate_cmd("validate")
+    assert result.exit_code == 2
+    line = next(i for i, t in enumerate((repo / "inventories" / "newham" / "council.yml").read_text(
+        encoding="utf-8").splitlines(), 1) if t.startswith("block:"))
+    assert result.stderr.splitlines() == [
+        f"inventories/newham/council.yml:{line}: block: {block} overlaps {block}, reserved for old-council until "
+        f"{later} (departed/old-council/departure.yml)"]
+    (folder / "departure.yml").write_text(
+        f"council: old-council\nname: Old\ncode: E09000999\nblock: {block}\nleaves: {TODAY - dt.timedelta(days=1)}\n"
+        f"decided: {TODAY - dt.timedelta(days=9)}\n", encoding="utf-8")
+    assert estate_cmd("validate").exit_code == 0  # the day has passed: the block is free
+
+
 def test_dry_run_shows_the_plan_and_changes_nothing(repo: Path) -> None:
     before = snapshot(repo)
     result = estate_cmd("offboard", "waltham-forest", "--on", TODAY.isoformat(), "--dry-run", "--format", "json")
