@@ -126,6 +126,7 @@ def check(
     inventory: Annotated[Path | None, typer.Option("--inventory", help="Inventory for --hosts (default: the lab's, .state/lab/inventory.yml).")] = None,  # noqa: E501
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, junit, sarif, html; caf or caf-json (NCSC CAF outcomes), ce or ce-json (Cyber Essentials requirements).")] = "table",  # noqa: E501
     profile: Annotated[str | None, typer.Option("--profile", help="With --format caf/caf-json: the CAF profile whose targets to meet, baseline (default) or enhanced.")] = None,  # noqa: E501
+    framework: Annotated[Path | None, typer.Option("--framework", help="Judge the estate against this proposed framework.yaml (a newer CalVer version) beside the current one and report what changes: scores, findings, roadmap moves, savings (--format table, json or html).")] = None,  # noqa: E501
     caf_version: Annotated[str | None, typer.Option("--caf-version", help="With --format caf/caf-json: the CAF version, 3.2 (default, GovAssure's) or 4.0.")] = None,  # noqa: E501
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     history: Annotated[Path | None, typer.Option("--history", help="Append the scores to this JSON Lines file; the HTML plots its trend.")] = None,  # noqa: E501
@@ -147,7 +148,13 @@ def check(
     if fmt not in FORMATS:
         raise EstateError.one("--format", 0, "", f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     day = _today(today)
+    if framework is not None and fmt not in CHANGE_FORMATS:
+        raise EstateError.one("--format", 0, "", f"with --framework: one of {', '.join(CHANGE_FORMATS)}, not {fmt!r}")
+    if framework is not None and history is not None:
+        raise EstateError.one("--history", 0, "", "cannot go with --framework: the scores of a proposal are no history")
     estate = load(root)
+    # --framework: the proposal, validated and checked against the same inventories before anything is judged
+    proposed = None if framework is None else load_proposed(estate, framework)
     profile, caf_version = assessor_options(fmt, profile, caf_version)
     recorded = None
     if baseline is not None:  # read before judging: a file that is not a baseline is refused at once (exit 2)
@@ -222,6 +229,28 @@ def check(
         count = record(write_baseline, report)
         typer.echo(f"wrote {write_baseline}: a baseline of {count} failing finding{'s' if count != 1 else ''}",
                    err=True)
+    if proposed is not None:  # the estate judged again under the proposal, on the same planes, and what changes
+        from estate.framework_change import judge_change
+        from estate.reports.framework_change import render_change
+
+        baselined = recorded  # the same baseline holds the same findings under the proposal
+
+        def adjust(after: Report) -> Report:
+            from estate.compliance.baseline import apply_baseline
+
+            return after if baselined is None else apply_baseline(after, baselined)
+
+        if plan:  # the stacks read the framework: planned again under the proposal
+            from estate.plan import plan as make_plan
+
+            resources = list(make_plan(proposed, councils).resources)
+        change = judge_change(report, estate, proposed, councils=councils, resources=resources,
+                              hosts=host_facts, deployed=None if deployed is None else [r.urn for r in deployed],
+                              today=day, adjust=adjust)
+        write_or_echo(render_change(change, fmt), output,
+                      f"{len(change.changed_councils)} of {len(change.scores)} changed under "
+                      f"{proposed.framework.version} ({', '.join(change.changed_councils) or 'none'})")
+        raise typer.Exit(change.exit_code)
 
     from estate.atomic import write_atomic
     from estate.reports import render
@@ -239,6 +268,26 @@ def check(
     if history is not None and hist is not None:
         write_history(history, hist)
     raise typer.Exit(report.exit_code)
+
+
+CHANGE_FORMATS = ("table", "json", "html")  # with --framework (estate.reports.framework_change)
+
+
+def load_proposed(estate: Estate, path: Path) -> Estate:
+    """The estate under a proposed framework (estate.framework_change.load_proposed): exit 2 for a malformed one."""
+    from estate.framework_change import load_proposed as proposal
+
+    return proposal(estate, path)
+
+
+def write_or_echo(text: str, output: Path | None, said: str) -> None:
+    from estate.atomic import write_atomic
+
+    if output is not None:
+        write_atomic(output, text, parents=True)
+        typer.echo(f"wrote {output}: {said}")
+    else:
+        typer.echo(text, nl=False)
 
 
 def register(app: typer.Typer) -> None:
