@@ -245,15 +245,19 @@ def log_senders(estate: Estate) -> list[dict[str, str]]:
 
 @dataclass(frozen=True)
 class Secrets:
-    """The helpdesk's passwords, made once and kept in .state/configure/secrets.json (mode 0600)."""
+    """The helpdesk's passwords, made once and kept in .state/configure/secrets.json (mode 0600), and the REST
+    automation user's auth token (32 hex digits: RT::AuthToken's form; the helpdesk role creates the token with
+    them, and `estate tickets sync` reads them from here)."""
 
     helpdesk_root_password: str
     helpdesk_rest_password: str
     agents: dict[str, str]  # council key -> its agent's password
+    helpdesk_api_token: str = ""
 
     def to_json(self) -> str:
         return json.dumps({"helpdesk_root_password": self.helpdesk_root_password,
                            "helpdesk_rest_password": self.helpdesk_rest_password,
+                           "helpdesk_api_token": self.helpdesk_api_token,
                            "agents": self.agents}, indent=2, sort_keys=True) + "\n"
 
 
@@ -276,6 +280,7 @@ def load_secrets(path: Path, councils: Iterable[str]) -> Secrets:
         helpdesk_root_password=str(data.get("helpdesk_root_password") or _token()),
         helpdesk_rest_password=str(data.get("helpdesk_rest_password") or _token()),
         agents={key: agents.get(key) or _token() for key in sorted(councils)},
+        helpdesk_api_token=str(data.get("helpdesk_api_token") or secrets.token_hex(16)),
     )
     text = wanted.to_json()
     if not path.exists() or path.read_text(encoding="utf-8") != text:
@@ -301,7 +306,8 @@ def playbook_vars(estate: Estate, secrets_: Secrets, ruleset_file: Path) -> dict
         "helpdesk": {"platform": fw.helpdesk.platform.model_dump(mode="json"),
                      "queues": fw.helpdesk.queues.model_dump(mode="json"),
                      "sla": fw.helpdesk.sla.model_dump(mode="json"),
-                     "categories": list(fw.helpdesk.categories)},
+                     "categories": list(fw.helpdesk.categories),
+                     "tickets": fw.helpdesk.tickets.model_dump(mode="json")},
         "data_centre": {"log_analytics": fw.data_centre.log_analytics.model_dump(mode="json")},
     }
     councils = [{"key": key, "name": rec.council.name,
@@ -318,6 +324,9 @@ def playbook_vars(estate: Estate, secrets_: Secrets, ruleset_file: Path) -> dict
         "estate_helpdesk_councils": councils,
         "estate_helpdesk_root_password": secrets_.helpdesk_root_password,
         "estate_helpdesk_rest_password": secrets_.helpdesk_rest_password,
+        "estate_helpdesk_api_token": secrets_.helpdesk_api_token,
+        # where the helpdesk role leaves rt-api.json and rt-ca.pem for `estate tickets sync` (beside the secrets)
+        "estate_helpdesk_controller_dir": str(ruleset_file.parent),
         "estate_router_ruleset_file": str(ruleset_file),
     }
 
@@ -560,7 +569,8 @@ def forget_facts(root: Path) -> None:
 
 
 # The extra vars that hold a password: run() passes them in a file of their own, removed after the run.
-SECRET_VARS = frozenset({"estate_helpdesk_councils", "estate_helpdesk_root_password", "estate_helpdesk_rest_password"})
+SECRET_VARS = frozenset({"estate_helpdesk_councils", "estate_helpdesk_root_password", "estate_helpdesk_rest_password",
+                         "estate_helpdesk_api_token"})
 
 
 def write_secret_vars(state: Path, values: Mapping[str, Any]) -> Path:

@@ -480,11 +480,39 @@ class SlaControl(Control):
     priorities: list[SlaTarget] = Field(min_length=1)
 
 
+class TicketSettings(Strict):
+    """How `estate tickets sync` files compliance findings in the helpdesk (estate.tickets): the consortium
+    operations queue (the hub's findings; the helpdesk role creates it), the ticket custom field holding a finding's
+    fingerprint (the role creates it on every council queue and the operations queue), and the SLA priority of
+    each finding severity (its resolution hours make the ticket's due date)."""
+
+    operations_queue: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+    fingerprint_field: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{1,62}$")]
+    severity_priority: dict[Literal["critical", "high", "medium", "low"], Annotated[str, Field(pattern=r"^P[1-9]$")]]
+
+    @model_validator(mode="after")
+    def _every_severity(self) -> TicketSettings:
+        missing = [s for s in ("critical", "high", "medium", "low") if s not in self.severity_priority]
+        if missing:
+            raise FieldError(("severity_priority",), f"no priority for severity {', '.join(missing)}")
+        return self
+
+
 class Helpdesk(Strict):
     platform: PlatformControl
     queues: QueuesControl
     sla: SlaControl
     categories: list[str] = Field(min_length=1)
+    tickets: TicketSettings
+
+    @model_validator(mode="after")
+    def _ticket_priorities(self) -> Helpdesk:
+        known = {t.priority for t in self.sla.priorities}
+        for severity, priority in self.tickets.severity_priority.items():
+            if priority not in known:
+                raise FieldError(("tickets", "severity_priority", severity),
+                                 f"{priority} is not one of the SLA's priorities ({', '.join(sorted(known))})")
+        return self
 
 
 class PatchingControl(Control):
