@@ -26,13 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from estate.atomic import write_if_changed
 from estate.configure import (
     SECRET_VARS,
     council_group,
     exempt_controls,
-    load_secrets,
-    playbook_vars,
+    prepare,
     role_controls,
     state_dir,
     toggle_vars,
@@ -42,14 +40,15 @@ from estate.inventory import LAB_INVENTORY, inventory_hosts, load_inventory
 from estate.ipam import HUB
 from estate.loader import Estate, find_root, load_estate
 from estate.models import Hosts, ProductionHost
-from estate.nftables import render_router_ruleset
 from estate.yamlsrc import display, load
 
 PLUGIN = "shared_estate.estate.estate"
+ESTATE_INVENTORY = Path("inventories") / "estate.yml"  # the plugin's config in the repository
 CONFIG_NAMES = ("estate.yml", "estate.yaml")  # the plugin's verify_file accepts only these names
 SOURCES = ("lab", "production")
 ROLES = ("thin_client", "app_server", "dc_services", "router", "helpdesk", "log_collector")
 SECRETS_VAR = "estate_secrets_file"
+SECRETS_FILE = "secrets.json"  # under .state/configure/, written by configure.prepare (mode 0600)
 # Variables on `all` whose strings are Jinja templates (lazy lookups of the secrets file): the plugin marks only
 # these as trusted for templating (ansible-core 2.19 templates no inventory string it was not told to trust;
 # https://docs.ansible.com/ansible/latest/porting_guides/porting_guide_core_2.19.html "Inventory plugins").
@@ -119,9 +118,22 @@ def read_config(path: Path) -> Config:
     if lab is not None and not isinstance(lab, str):
         raise src.error(("lab_inventory",), "a path (relative to the repo root)")
     today = data.get("today")
+    if isinstance(today, str):
+        try:
+            today = dt.date.fromisoformat(today)
+        except ValueError:
+            raise src.error(("today",), "a date (YYYY-MM-DD)") from None
     if today is not None and not isinstance(today, dt.date):
         raise src.error(("today",), "a date (YYYY-MM-DD)")
     return Config(path, root, tuple(dict.fromkeys(sources)), root / lab if lab else None, today)
+
+
+def hosts_of(estate: Estate, inventory: Path) -> list[str]:
+    """The host names of a plugin config (inventories/estate.yml) or of a lab inventory, sorted."""
+    if inventory.name in CONFIG_NAMES:
+        config = read_config(inventory)
+        return sorted(build(estate, sources=config.sources, lab_inventory=config.lab_inventory).hosts)
+    return sorted(inventory_hosts(load_inventory(inventory)))
 
 
 def from_config(path: Path) -> Inventory:
@@ -169,13 +181,11 @@ def global_vars(estate: Estate) -> dict[str, Any]:
     """`all`'s estate_* vars: configure.playbook_vars with the secrets as lookups. Writes the router's ruleset
     and the secrets file (a password only for what lacks one) under .state/configure/, both only when changed."""
     state = state_dir(estate.root)
-    ruleset = state / "router.nft"
-    write_if_changed(ruleset, render_router_ruleset(estate))
-    secrets_file = state / "secrets.json"
-    secrets_ = load_secrets(secrets_file, estate.councils)
-    values = playbook_vars(estate, secrets_, ruleset)
+    values = prepare(estate, state)
+    secrets_file = state / SECRETS_FILE
     public = {k: v for k, v in values.items() if k not in SECRET_VARS}
-    return {**public, SECRETS_VAR: str(secrets_file), **secret_templates(values, secrets_.to_json())}
+    return {**public, SECRETS_VAR: str(secrets_file),
+            **secret_templates(values, secrets_file.read_text(encoding="utf-8"))}
 
 
 def _lab(inv: Inventory, path: Path) -> None:

@@ -109,8 +109,10 @@ def register(app: typer.Typer) -> None:
                                                     "('shared' for the hub's).")] = None,
         check: Annotated[bool, typer.Option("--check", help="Report drift (what would change); change nothing.")]
         = False,
-        inventory: Annotated[Path | None, typer.Option("--inventory", "-i", help="Ansible inventory (default: the "
-                                                       "running lab's, .state/lab/inventory.yml).")] = None,
+        inventory: Annotated[Path | None, typer.Option("--inventory", "-i", help="The inventory plugin's config "
+                                                       "(default: inventories/estate.yml: the lab's hosts and the "
+                                                       "councils' production hosts), or a lab inventory "
+                                                       "(.state/lab/inventory.yml: its hosts only).")] = None,
         ansible_defaults: Annotated[bool, typer.Option("--ansible-defaults", help="Run with Ansible's default "
                                                        "settings instead of the project's fast ones (for bench/).")]
         = False,
@@ -127,15 +129,15 @@ def register(app: typer.Typer) -> None:
         A council's active exemptions turn their controls off on the hosts they cover (listed as "exempt, not
         enforced"). Ends with ok/changed/failed/unreachable per host. Exit 0 when every host converged (with
         --check: and none drifted), 1 otherwise, 2 on bad input (an unknown control id among them)."""
+        from estate.ansible_inventory import ESTATE_INVENTORY, hosts_of
         from estate.configure import control_ids, role_controls, run
-        from estate.inventory import LAB_INVENTORY, inventory_hosts, load_inventory
 
         estate = load(root)
         enforced = role_controls(estate.root)  # a wrong id is refused before anything else is read
         control_ids(estate, control or (), enforced, "--control")
         control_ids(estate, skip_control or (), enforced, "--skip-control")
-        inv = inventory or (estate.root / LAB_INVENTORY)
-        hosts = sorted(inventory_hosts(load_inventory(inv)))
+        inv = inventory or (estate.root / ESTATE_INVENTORY)
+        hosts = hosts_of(estate, inv)  # for the live display; the run asks the plugin itself
         out = _console()
         with Display(out, hosts, quiet) as display:
             result = run(estate, inventory=inv, council=council, check=check, fast=not ansible_defaults,

@@ -33,7 +33,7 @@ from estate.atomic import write_atomic, write_if_changed
 from estate.controls.base import control_at, registry
 from estate.controls.spec import tag, toggle
 from estate.errors import EstateError
-from estate.inventory import inventory_hosts, load_inventory
+from estate.inventory import load_inventory
 from estate.ipam import HUB
 from estate.loader import Estate, host_addresses
 from estate.models import Flow
@@ -84,14 +84,31 @@ def write_fast_config(state: Path) -> Path:
     return path
 
 
+# The estate's inventory plugin (estate.ansible_inventory behind it) and its collection in the repository; the
+# same settings as the root's ansible.cfg, which Ansible does not read here (ansible-runner runs in playbooks/).
+COLLECTIONS_DIR = "collections"
+INVENTORY_PLUGIN = "shared_estate.estate.estate"
+PLUGIN_CONFIG = "estate.yml"  # the plugin accepts a config file only by this name (or estate.yaml)
+
+
+def collections_paths(root: Path) -> list[str]:
+    """Where the inventory plugin's collection is: the estate's root, and the checkout this library runs from (a
+    copy of framework.yaml and inventories/ elsewhere has none of its own)."""
+    here = Path(__file__).resolve().parent.parent / COLLECTIONS_DIR
+    return list(dict.fromkeys(str(p) for p in (root / COLLECTIONS_DIR, here) if p.is_dir()))
+
+
 def common_settings(root: Path) -> dict[str, str]:
-    """Settings both modes need: ansible-playbook beside this Python, where the roles are, no colour."""
+    """Settings both modes need: ansible-playbook beside this Python, where the roles and the inventory plugin
+    are, no colour."""
     import sys
 
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")])
     return {
         "PATH": path,
         "ANSIBLE_ROLES_PATH": str(root / ROLES_DIR),
+        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(collections_paths(root)),
+        "ANSIBLE_INVENTORY_ENABLED": f"{INVENTORY_PLUGIN},ansible.builtin.yaml",
         "ANSIBLE_NOCOLOR": "True",
         "ANSIBLE_FORCE_COLOR": "False",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
@@ -421,19 +438,6 @@ def toggle_vars(exempt: Iterable[ExemptControl]) -> dict[str, dict[str, bool]]:
     return {host: dict(sorted(v.items())) for host, v in sorted(out.items())}
 
 
-def write_toggle_inventory(state: Path, toggles: Mapping[str, Mapping[str, bool]]) -> Path:
-    """The inventory source (beside the hosts' own) that carries the toggles as host vars, which outrank the
-    roles' defaults and playbooks/group_vars; never extra vars, which would apply to every host."""
-    import yaml
-
-    path = state / "exemptions.yml"
-    doc = {"all": {"hosts": {host: dict(values) for host, values in toggles.items()}}}
-    text = ("# Written by `estate configure`: control toggles off where a council's active exemption covers the host.\n"
-            + yaml.safe_dump(doc, sort_keys=True))
-    write_atomic(path, text)
-    return path
-
-
 def control_ids(estate: Estate, ids: Iterable[str], enforced: Mapping[str, set[str]], option: str) -> list[str]:
     """`--control`/`--skip-control` ids checked: each a framework control some role enforces, else one line, exit 2."""
     known = {control.id for _, control in estate.framework.controls()}
@@ -586,11 +590,65 @@ def write_secret_vars(state: Path, values: Mapping[str, Any]) -> Path:
 
 
 def prepare(estate: Estate, state: Path) -> dict[str, Any]:
-    """Write the router's ruleset and the secrets under .state/configure/; return the extra vars."""
+    """Write the router's ruleset and the secrets under .state/configure/; return the play's estate_* vars (the
+    inventory plugin gives them on `all`, the secrets as lookups: estate.ansible_inventory.global_vars)."""
     ruleset = state / "router.nft"
     write_if_changed(ruleset, render_router_ruleset(estate))
     secrets_ = load_secrets(state / "secrets.json", estate.councils)
     return playbook_vars(estate, secrets_, ruleset)
+
+
+def plugin_config(estate: Estate, inventory: Path, state: Path, today: dt.date | None) -> Path:
+    """The inventory plugin's config this run uses (.state/configure/estate.yml): a copy of `inventory` when it is
+    one (inventories/estate.yml: its sources), else `inventory` as the lab's generated inventory (its hosts
+    alone, as before the plugin), with the day the exemptions are judged on."""
+    import yaml
+
+    data = yaml.safe_load(inventory.read_text(encoding="utf-8")) if inventory.exists() else None
+    if isinstance(data, dict) and "plugin" in data:
+        doc = {"plugin": INVENTORY_PLUGIN, "sources": data.get("sources", ["lab", "production"])}
+        if data.get("lab_inventory"):
+            doc["lab_inventory"] = str(estate.root / str(data["lab_inventory"]))
+    else:
+        load_inventory(inventory)  # missing or malformed: one line, exit 2
+        doc = {"plugin": INVENTORY_PLUGIN, "sources": ["lab"], "lab_inventory": str(inventory.resolve())}
+    if today is not None:
+        doc["today"] = today.isoformat()
+    path = state / PLUGIN_CONFIG
+    write_if_changed(path, "# Written by `estate configure`: the inventory plugin's config for this run.\n"
+                     + yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def plugin_hosts(config: Path, env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """The hosts the inventory plugin yields for `config`, as Ansible sees them (`ansible-inventory --list`, the
+    same plugin the play then reads): {host: {"vars": {...}, "groups": {...}}}."""
+    import subprocess
+
+    argv = [str(Path(env["PATH"].split(os.pathsep)[0]) / "ansible-inventory"), "-i", str(config), "--list"]
+    done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **env}, timeout=600, check=False)
+    if done.returncode != 0:
+        # the plugin's AnsibleParserError: Ansible prints it after "<<< caused by >>>" (one line per problem)
+        lines = done.stderr.splitlines()
+        cause = lines[lines.index("<<< caused by >>>") + 2] if "<<< caused by >>>" in lines[:-2] else \
+            (lines or ["(no message)"])[-1]
+        raise EstateError.one(config, 0, "", f"ansible-inventory failed (exit {done.returncode}): {cause}")
+    # a string not to be templated is {"__ansible_unsafe": "..."} in the listing (ansible-core's legacy inventory
+    # JSON, ansible/_internal/_json/_profiles/_legacy.py): every string but the secrets' lookups
+    data = json.loads(done.stdout, object_hook=lambda d: d["__ansible_unsafe"] if set(d) == {"__ansible_unsafe"} else d)
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+    out: dict[str, dict[str, Any]] = {name: {"vars": dict(v), "groups": {"all"}} for name, v in hostvars.items()}
+
+    def walk(group: str, lineage: tuple[str, ...]) -> None:
+        body = data.get(group) or {}
+        for name in body.get("hosts", []):
+            out.setdefault(name, {"vars": {}, "groups": {"all"}})["groups"].update((*lineage, group))
+        for child in body.get("children", []):
+            if child not in lineage:
+                walk(child, (*lineage, group))
+
+    walk("all", ())
+    return out
 
 
 def run(estate: Estate, *, inventory: Path, council: str | None = None, check: bool = False, fast: bool = True,
@@ -598,19 +656,26 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
         timeout: int | None = None, host: str | None = None, overrides: Mapping[str, Any] | None = None,
         controls: Iterable[str] = (), skip_controls: Iterable[str] = (), today: dt.date | None = None) -> Result:
     """Run playbooks/site.yml over the inventory's hosts (one council's, with `council`; one host, with `host`)
-    and tally the events. `overrides` replaces extra vars for this run (the lab tests: a council taken out of
-    the helpdesk's input, a small log cap). `controls`: run only these controls' tasks (tags control_<id>, and
-    the tasks every control needs, tagged always); `skip_controls`: all but these. Each council's active
-    exemptions (as of `today`) turn their controls' toggles off on the hosts they cover."""
+    and tally the events. The play reads the estate's inventory plugin (shared_estate.estate.estate): `inventory`
+    is its config (inventories/estate.yml) or the lab's generated inventory, whose hosts it then yields; the
+    estate_* vars and the exemptions' toggles come from the plugin, as for `ansible-playbook -i
+    inventories/estate.yml playbooks/site.yml`. `overrides` replaces vars for this run as extra vars (the lab
+    tests: a council taken out of the helpdesk's input, a small log cap). `controls`: run only these controls'
+    tasks (tags control_<id>, and the tasks every control needs, tagged always); `skip_controls`: all but these.
+    Each council's active exemptions (as of `today`) turn their controls' toggles off on the hosts they cover."""
     import ansible_runner
 
     root = estate.root
-    inv = load_inventory(inventory)
-    hosts = inventory_hosts(inv)
+    if council is not None and council != HUB:
+        estate.council(council)  # an unknown key: one line, before anything runs
+    state = state_dir(root)
+    # a source that fails to parse fails the run, as the repo's ansible.cfg has it (else Ansible warns and goes on
+    # with no host)
+    env = {**common_settings(root), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True"}
+    config = plugin_config(estate, inventory, state, today)
+    hosts = plugin_hosts(config, env)
     limit = None
     if council is not None:
-        if council != HUB:
-            estate.council(council)
         limit = council_group(council)
         if not any(limit in h["groups"] for h in hosts.values()):
             raise EstateError.one(inventory, 0, "", f"no host of council {council!r} in this inventory")
@@ -619,7 +684,8 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
             raise EstateError.one(inventory, 0, "", f"no host {host!r} in this inventory")
         limit = host
     if not hosts:
-        raise EstateError.one(inventory, 0, "", "the inventory has no hosts")
+        raise EstateError.one(inventory, 0, "", "the inventory has no hosts (start the lab with `estate lab up`, "
+                              "or list a council's real hosts under production: in its hosts.yml)")
     enforced = role_controls(root)
     only = control_ids(estate, controls, enforced, "--control")
     skip = control_ids(estate, skip_controls, enforced, "--skip-control")
@@ -629,11 +695,8 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
     if host is not None:
         exempt = [ExemptControl(e.council, e.control, e.rule, e.contract, e.expires, (host,))
                   for e in exempt if host in e.hosts]
-    state = state_dir(root)
-    sources = [str(inventory.resolve()), str(write_toggle_inventory(state, toggle_vars(exempt)))]
-    extravars = {**prepare(estate, state), **(overrides or {})}
+    extravars = dict(overrides or {})  # the estate_* vars are the plugin's; only a run's overrides outrank them
     (state / "cp").mkdir(exist_ok=True, mode=0o700)
-    env = common_settings(root)
     kwargs: dict[str, Any] = {}
     if fast:
         env.update(fast_settings(state, forks or max(10, len(hosts))))
@@ -656,8 +719,9 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
     # ansible-runner keeps each run's inputs in env/ and reads back whatever a call leaves out: a
     # stale env/cmdline of an earlier `--check` would turn every later run into a dry run.
     shutil.rmtree(private / "env", ignore_errors=True)
-    # The secrets never go through ansible-runner's extravars: it writes those to env/extravars and leaves
-    # them there (a second copy of every password beside secrets.json). They travel in a file of their own
+    # The secrets are lookups in the plugin's inventory; a secret override (a lab test's) never goes through
+    # ansible-runner's extravars: it writes those to env/extravars and leaves them there (a second copy of a
+    # password beside secrets.json). They travel in a file of their own
     # (0600, `-e @file`, of which artifacts/<run>/command keeps only the path), removed when the run ends.
     public = {k: v for k, v in extravars.items() if k not in SECRET_VARS}
     secret_file = write_secret_vars(state, {k: v for k, v in extravars.items() if k in SECRET_VARS})
@@ -668,7 +732,7 @@ def run(estate: Estate, *, inventory: Path, council: str | None = None, check: b
             private_data_dir=str(private),
             project_dir=str(root / PLAYBOOK_DIR),
             playbook=PLAYBOOK,
-            inventory=sources,
+            inventory=[str(config)],
             extravars=public,
             tags=",".join(tag(c) for c in only) or None,
             skip_tags=",".join(tag(c) for c in skip) or None,

@@ -244,7 +244,12 @@ def test_run_fast_settings_and_council_limit(copy_estate: Estate, tmp_path: Path
     assert (Path(env["ANSIBLE_STRATEGY_PLUGINS"]) / "mitogen_free.py").is_file()
     assert env["ANSIBLE_ROLES_PATH"] == str(copy_estate.root / "roles")
     assert kw["fact_cache_type"] == "jsonfile" and Path(kw["fact_cache"]).is_absolute()
-    assert kw["extravars"]["estate_framework_version"] == copy_estate.framework.version
+    # one inventory: the estate's plugin over this lab inventory, found in the repository's collection
+    assert kw["inventory"] == [str(copy_estate.root / ".state" / "configure" / configure.PLUGIN_CONFIG)]
+    assert kw["extravars"] == {}  # the estate_* vars are the plugin's (tests/test_inventory_plugin.py)
+    assert env["ANSIBLE_INVENTORY_ENABLED"].startswith(configure.INVENTORY_PLUGIN + ",")
+    assert any((Path(p) / "ansible_collections" / "shared_estate" / "estate" / "plugins" / "inventory" /
+                "estate.py").is_file() for p in env["ANSIBLE_COLLECTIONS_PATH"].split(os.pathsep))
     # ansible-config shows the settings took effect, those Ansible reads from a file only among them
     shown = subprocess.run([str(Path(sys.executable).parent / "ansible-config"), "dump", "--only-changed"],
                            env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
@@ -291,8 +296,9 @@ def test_a_check_run_does_not_leave_later_runs_in_check_mode(copy_estate: Estate
 
 def test_no_password_is_left_under_the_state_folder_after_a_run(copy_estate: Estate, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """ansible-runner writes its extravars to env/extravars and keeps them: the passwords travel in a 0600
-    file of their own that the play reads (`-e @file`) and that is gone, with env/, when the run ends."""
+    """The play reads the passwords through the inventory plugin's lookups of secrets.json; a secret override
+    (a lab test's) never goes through ansible-runner's extravars, which it writes to env/extravars and keeps: it
+    travels in a 0600 file of its own that the play reads (`-e @file`) and that is gone, with env/, at the end."""
     import ansible_runner
     from ansible_runner.interface import init_runner
 
@@ -309,19 +315,20 @@ def test_no_password_is_left_under_the_state_folder_after_a_run(copy_estate: Est
         return FakeRunner()(**kwargs)
 
     monkeypatch.setattr(ansible_runner, "run", prepare_only)
-    configure.run(copy_estate, inventory=_inventory(tmp_path), check=True)
+    override = [{"key": "havering", "name": "H",
+                 "agents": [{"name": "a", "password": "override-pw", "real_name": "r"}]}]
+    configure.run(copy_estate, inventory=_inventory(tmp_path), check=True,
+                  overrides={"estate_helpdesk_councils": override, "estate_log_cap": 5})
     state = copy_estate.root / ".state" / "configure"
     stored = json.loads((state / "secrets.json").read_text(encoding="utf-8"))
     passwords = [stored["helpdesk_root_password"], stored["helpdesk_rest_password"], *stored["agents"].values()]
-    # the play got every password, from a private file
-    assert seen["mode"] == 0o600 and seen["vars"]["estate_helpdesk_root_password"] == passwords[0]
-    assert {a["password"] for c in seen["vars"]["estate_helpdesk_councils"] for a in c["agents"]} == \
-        set(stored["agents"].values())
-    assert not any(p in " ".join(seen["command"]) for p in passwords)
-    # and nothing but secrets.json holds one once the run is over
+    # the secret override reached the play from a private file; the other override as an extra var
+    assert seen["mode"] == 0o600 and seen["vars"] == {"estate_helpdesk_councils": override}
+    assert not any(p in " ".join(seen["command"]) for p in [*passwords, "override-pw"])
+    # and nothing but secrets.json holds a password once the run is over (the plugin's config, the ruleset ...)
     assert not seen["file"].exists()
     holders = [str(f.relative_to(state)) for f in state.rglob("*") if f.is_file()
-               and any(p.encode() in f.read_bytes() for p in passwords)]
+               and any(p.encode() in f.read_bytes() for p in [*passwords, "override-pw"])]
     assert holders == ["secrets.json"]
 
 

@@ -20,6 +20,7 @@ import yaml
 from typer.testing import CliRunner
 
 from estate import configure
+from estate.ansible_inventory import build
 from estate.controls.spec import controls, tag, toggle
 from estate.loader import Estate, load_estate
 from tests.test_configure import FakeRunner
@@ -189,10 +190,15 @@ def test_scope_expiry_and_controls_no_role_enforces(repo_copy: Path) -> None:
                        "nwm-tc01": {"estate_control_2_4": False, "estate_control_5_7": False}}
 
 
-def test_the_toggles_travel_as_host_vars_in_an_inventory_of_their_own(tmp_path: Path) -> None:
-    path = configure.write_toggle_inventory(tmp_path, {"hav-tc01": {"estate_control_2_5": False}})
-    assert _yaml(path) == {"all": {"hosts": {"hav-tc01": {"estate_control_2_5": False}}}}
-    assert _yaml(configure.write_toggle_inventory(tmp_path, {})) == {"all": {"hosts": {}}}
+def test_the_toggles_travel_as_host_vars_of_the_inventory_plugin(with_roles: Path, tmp_path: Path) -> None:
+    """Host vars (which outrank the roles' defaults and playbooks/group_vars), never extra vars (every host's)."""
+    est = load_estate(with_roles)
+    inv = build(est, sources=["lab"], lab_inventory=_inventory(tmp_path), today=TODAY)
+    assert inv.hosts["hav-tc01"]["estate_control_2_5"] is False
+    assert not any(k.startswith("estate_control_") for k in inv.hosts["nwm-tc01"])
+    assert not any(k.startswith("estate_control_") for k in inv.vars)
+    later = build(est, sources=["lab"], lab_inventory=_inventory(tmp_path), today=dt.date(2099, 1, 1))
+    assert not any(k.startswith("estate_control_") for h in later.hosts.values() for k in h)
 
 
 # --------------------------------------------------------------------------- the run and the CLI
@@ -215,8 +221,8 @@ def with_roles(repo_copy: Path) -> Path:
     return repo_copy
 
 
-def test_run_passes_the_control_tags_and_the_toggle_inventory(with_roles: Path, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_passes_the_control_tags_and_the_plugin_the_day(with_roles: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import ansible_runner
 
     fake = FakeRunner()
@@ -226,16 +232,16 @@ def test_run_passes_the_control_tags_and_the_toggle_inventory(with_roles: Path, 
     result = configure.run(est, inventory=inventory, controls=["2.5", "5.7", "2.5"], today=TODAY)
     kw = fake.kwargs
     assert kw["tags"] == "control_2.5,control_5.7" and kw["skip_tags"] is None
-    first, toggles = kw["inventory"]
-    assert first == str(inventory.resolve())
-    assert _yaml(Path(toggles)) == {"all": {"hosts": {"hav-tc01": {"estate_control_2_5": False}}}}
+    [config] = kw["inventory"]  # the plugin's config: the lab inventory's hosts, exemptions judged on TODAY
+    assert _yaml(Path(config)) == {"plugin": "shared_estate.estate.estate", "sources": ["lab"],
+                                   "lab_inventory": str(inventory.resolve()), "today": TODAY.isoformat()}
     assert [(e.council, e.control) for e in result.exempt] == [("havering", "2.5")]
     assert "estate_control_2_5" not in kw["extravars"]  # never on the command line: it would hit every host
 
-    configure.run(est, inventory=inventory, skip_controls=["5.8"], council="newham", today=TODAY)
+    newham = configure.run(est, inventory=inventory, skip_controls=["5.8"], council="newham", today=TODAY)
     kw = fake.kwargs
     assert kw["tags"] is None and kw["skip_tags"] == "control_5.8" and kw["limit"] == "council_newham"
-    assert _yaml(Path(kw["inventory"][1])) == {"all": {"hosts": {}}}  # havering's exemption is not newham's
+    assert newham.exempt == []  # havering's exemption is not newham's
 
 
 @pytest.mark.parametrize(("args", "message"), [

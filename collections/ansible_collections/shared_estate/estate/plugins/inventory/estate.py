@@ -38,8 +38,9 @@ options:
     default: .state/lab/inventory.yml
   today:
     description:
-      - The day a council's exemptions are judged on (YYYY-MM-DD); by default the current date. For tests.
-    type: str
+      - The day a council's exemptions are judged on (YYYY-MM-DD, a YAML date or a string); by default the current
+        date. For tests.
+    type: raw
 requirements:
   - the C(estate) Python package (this repository, installed with pip) importable by Ansible's Python
 """
