@@ -323,9 +323,10 @@ def _roadmap_changes(current: Estate, proposed: Estate, before: Report,
         for area in areas:
             mb, ma = b.get(area), a.get(area)
             if mb is None and ma is None:
-                continue
-            if (mb is None) != (ma is None) or mb.quarter != ma.quarter or _money(mb.saving) != _money(ma.saving):  # type: ignore[union-attr]
-                moves.append(MoveShift(key, area, mb, ma))
+                continue  # converged under both
+            if mb is not None and ma is not None and (mb.quarter, _money(mb.saving)) == (ma.quarter, _money(ma.saving)):
+                continue  # the same move
+            moves.append(MoveShift(key, area, mb, ma))
         savings.append(SavingChange(key, old.councils[key].saving, new.councils[key].saving))
     return moves, savings
 
