@@ -347,7 +347,7 @@ def small_supernet_repo(root: Path, prefix: int, keep_examples: bool) -> Path:
     path.write_text(text.replace(old, f"  supernet: {smaller}\n", 1), encoding="utf-8")
     if not keep_examples:
         for folder in (root / "inventories").iterdir():
-            if folder.name != ipam.HUB:
+            if folder.is_dir() and folder.name != ipam.HUB:  # keep estate.yml, the inventory plugin's config
                 shutil.rmtree(folder)
         for stack_file in root.glob("Pulumi.*.yaml"):
             if stack_file.stem.split(".", 1)[1] != ipam.HUB:
