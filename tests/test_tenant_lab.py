@@ -6,7 +6,10 @@
 - an offboarded council's queue, group and agent are retired (renamed, disabled: the agent cannot log in),
   a second converge changes nothing, and the same key added again gets a fresh queue that shows none of
   the old tickets;
-- after every run no file under .state/configure/ but secrets.json holds a helpdesk password.
+- after every run no file under .state/configure/ but secrets.json holds a helpdesk password;
+- findings become tickets (issue 15, item 3): `estate tickets sync` twice opens one ticket per failing finding and
+  no more, a finding fixed in a copy of the estate resolves its ticket, and a council's agent sees no other
+  council's (nor the hub's) compliance tickets.
 
 One lab for the module (up and configured at the start, down at the end); the tests run in file order
 (`-p no:randomly`).
@@ -16,10 +19,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,12 +35,14 @@ from typing import Any
 import pytest
 
 from estate import configure
+from estate.compliance import evaluate
 from estate.configure import agent_name
 from estate.inventory import LAB_INVENTORY
 from estate.lab.probe import _agent_argv
 from estate.lab.topology import Endpoint, Topology
 from estate.loader import Estate
 from estate.podman import podman_env
+from estate.tickets import RtClient, duplicates, queue_of, tls_context
 
 pytestmark = pytest.mark.lab
 
@@ -64,7 +73,8 @@ def converge(estate: Estate, host: str, **overrides: Any) -> configure.HostTally
 
 def assert_no_second_copy_of_a_password() -> None:
     stored = json.loads((STATE / "secrets.json").read_text(encoding="utf-8"))
-    passwords = [stored["helpdesk_root_password"], stored["helpdesk_rest_password"], *stored["agents"].values()]
+    passwords = [stored["helpdesk_root_password"], stored["helpdesk_rest_password"], stored["helpdesk_api_token"],
+                 *stored["agents"].values()]
     holders = [str(f.relative_to(STATE)) for f in STATE.rglob("*") if f.is_file()
                and any(p.encode() in f.read_bytes() for p in passwords)]
     assert holders == ["secrets.json"]
@@ -270,3 +280,83 @@ def test_an_offboarded_council_is_retired_and_a_new_one_with_its_key_starts_afre
     assert status == 403  # the new agent of the same key sees none of the departed council's tickets
     status, found = rest(address, agent, password, "GET", "tickets?query=id%3E0")
     assert status == 200 and all(str(t["id"]) != str(ticket["id"]) for t in found["items"])
+
+
+# --------------------------------------------------------------------------- findings become tickets (issue 15 item 3)
+
+
+def estate_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = str(Path(sys.executable).parent / "estate")
+    return subprocess.run([command, *args], capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, **(env or {})})
+
+
+def lab_token() -> str:
+    """The automation user's auth string, made as `estate tickets sync` makes it from the lab's files."""
+    api = json.loads((STATE / "rt-api.json").read_text(encoding="utf-8"))
+    secret = json.loads((STATE / "secrets.json").read_text(encoding="utf-8"))["helpdesk_api_token"]
+    return f"1-{api['user_id']}-{secret}"
+
+
+def test_findings_become_tickets_once_resolve_when_fixed_and_stay_in_their_councils_queue(
+        lab: tuple[Estate, Topology], tmp_path: Path) -> None:
+    estate, topo = lab
+    helpdesk = next(h for h in topo.hosts if h.role == "helpdesk")
+    url = f"https://{helpdesk.mgmt_address}/rt"
+    # the token reaches the CLI through the lab's files (or ESTATE_RT_TOKEN), never a command line
+    first = estate_cli("tickets", "sync", "--root", str(REPO))
+    assert first.returncode == 0, first.stderr
+    second = estate_cli("tickets", "sync", "--root", str(REPO))
+    assert second.returncode == 0, second.stderr
+    assert all(line.split()[1:3] == ["0", "0"] for line in second.stdout.splitlines()[1:]), second.stdout
+
+    # one ticket per failing finding, in its council's queue (the hub's in the operations queue), none twice
+    fw = estate.framework
+    cf = fw.helpdesk.tickets.fingerprint_field
+    client = RtClient(url, lab_token(), tls_context(STATE / "rt-ca.pem", False, True))
+    report = evaluate(estate)
+    for key, result in report.councils.items():
+        queue = queue_of(key, fw)
+        counts = duplicates(client, queue, cf)
+        assert set(counts.values()) <= {1}, (queue, counts)
+        assert {f.fingerprint for f in result.findings if f.failing} <= set(counts), queue
+    newham = report.councils["newham"]
+    fixed = next(f for f in newham.findings if f.failing and f.rule_id == "DCN-004" and f.resource == "nwm-app01")
+
+    # a copy of the estate where Newham's server now encrypts its data: its ticket is resolved, with a comment
+    copy = tmp_path / "estate"
+    copy.mkdir()
+    shutil.copy(REPO / "framework.yaml", copy / "framework.yaml")
+    shutil.copytree(REPO / "inventories", copy / "inventories")
+    register = copy / "inventories" / "newham" / "council.yml"
+    text = register.read_text(encoding="utf-8")
+    line = next(t for t in text.splitlines() if "{name: nwm-app01," in t)
+    register.write_text(text.replace(line, line.replace("encrypted: false", "encrypted: true")), encoding="utf-8")
+    third = estate_cli("tickets", "sync", "--root", str(copy), "--council", "newham", "--url", url,
+                       "--ca-file", str(STATE / "rt-ca.pem"), env={"ESTATE_RT_TOKEN": lab_token()})
+    assert third.returncode == 0, third.stderr
+    assert third.stdout.splitlines()[1].split()[0] == "newham" and third.stdout.splitlines()[1].split()[4] == "1"
+    found = client.search(f"Queue = 'newham' AND 'CF.{{{cf}}}' = '{fixed.fingerprint}'", "Status")
+    assert [t["Status"] for t in found] == ["resolved"]
+    # a refused token: one line naming the endpoint, exit 2
+    refused = estate_cli("tickets", "sync", "--root", str(copy), "--council", "newham", "--url", url,
+                         "--ca-file", str(STATE / "rt-ca.pem"), env={"ESTATE_RT_TOKEN": "1-1-" + "0" * 32})
+    assert refused.returncode == 2 and refused.stderr.splitlines() == [
+        f"{url}: the helpdesk refused the token (401 Unauthorized)"]
+
+    # council A's agent sees none of council B's compliance tickets, nor the hub's
+    secrets = json.loads((STATE / "secrets.json").read_text(encoding="utf-8"))
+    a, b = "newham", "waltham-forest"
+    b_ticket = next(iter(duplicates(client, b, cf)))
+    b_id = client.search(f"Queue = '{b}' AND 'CF.{{{cf}}}' = '{b_ticket}'", "Status")[0]["id"]
+    address = str(helpdesk.mgmt_address)
+    status, _ = rest(address, agent_name(a), secrets["agents"][a], "GET", f"ticket/{b_id}")
+    assert status == 403
+    for queue in (b, fw.helpdesk.tickets.operations_queue):
+        query = urllib.parse.quote(f"Queue = '{queue}'")
+        status, seen = rest(address, agent_name(a), secrets["agents"][a], "GET", f"tickets?query={query}")
+        # RT answers an empty search, or refuses the search on a queue the agent may not see
+        assert status in (400, 403, 404) or (status == 200 and seen["items"] == []), (queue, status, seen)
+    status, own = rest(address, agent_name(a), secrets["agents"][a], "GET",
+                       "tickets?query=" + urllib.parse.quote(f"Queue = '{a}'"))
+    assert status == 200 and own["total"] > 0
