@@ -42,10 +42,10 @@ typecheck: lint
 # Unit tests run on both cores; tests marked `lab` (Podman hosts, Molecule) share one lab and run
 # one at a time after them. pytest exits 5 when a marker selects nothing: that is not a failure.
 unit: venv
-	$(BIN)/pytest -q -m "not lab" -n 2
+	$(BIN)/pytest -q -m "not lab" -n 2 --durations=20
 
 labtests: venv apt
-	$(BIN)/pytest -q -m lab -p no:randomly || [ $$? -eq 5 ]
+	$(BIN)/pytest -q -m lab -p no:randomly --durations=0 || [ $$? -eq 5 ]
 
 test: venv apt lint unit labtests
 
