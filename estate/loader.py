@@ -447,30 +447,42 @@ def _check_exchanges(estate: Estate) -> None:
         raise EstateError(problems)
 
 
-def _check_hosts(estate: Estate) -> None:
-    problems: list[Problem] = []
-    plan = estate.addresses
-    names: dict[str, str] = {}
+def _hosts_files(estate: Estate) -> list[tuple[ipam.SitePlan, Hosts, Sourced]]:
+    """Every site that has a hosts.yml (the hub first), with its address plan and the file's source."""
     sites: list[tuple[str, Hosts | None, Sourced | None]] = [(ipam.HUB, estate.hub_hosts, estate.hub_hosts_source)]
     sites += [(k, r.hosts, r.hosts_source) for k, r in estate.councils.items()]
-    for key, hosts, src in sites:
-        if hosts is None or src is None:
-            continue
-        site = plan.site(key)
+    return [(estate.addresses.site(key), hosts, src) for key, hosts, src in sites
+            if hosts is not None and src is not None]
+
+
+def _named_segment(problems: list[Problem], names: dict[str, str], site: ipam.SitePlan, src: Sourced,
+                   where: tuple[str, int], name: str, vlan: str) -> ipam.Segment | None:
+    """The checks a lab host and a real host share: its name used once across every hosts.yml (`names`: name ->
+    file, updated), its VLAN one of its site's segments (the segment, else None and a problem)."""
+    field = f"{where[0]}[{where[1]}]"
+    if name in names:
+        problems.append(Problem(src.file, src.line((*where, "name")), f"{field}.name",
+                                f"host name {name!r} is already used in {names[name]}"))
+    names.setdefault(name, src.file)
+    try:
+        return site.segment(vlan)
+    except KeyError:
+        known = ", ".join(s.name for s in site.segments)
+        problems.append(Problem(src.file, src.line((*where, "vlan")), f"{field}.vlan",
+                                f"unknown segment {vlan!r} (known: {known})"))
+        return None
+
+
+def _check_hosts(estate: Estate) -> None:
+    problems: list[Problem] = []
+    names: dict[str, str] = {}
+    for site, hosts, src in _hosts_files(estate):
         used: dict[tuple[str, int], str] = {}
         indices = _address_indices(hosts)
         for i, host in enumerate(hosts.hosts):
             where = ("hosts", i)
-            if host.name in names:
-                problems.append(Problem(src.file, src.line((*where, "name")), f"hosts[{i}].name",
-                                        f"host name {host.name!r} is already used in {names[host.name]}"))
-            names.setdefault(host.name, src.file)
-            try:
-                seg = site.segment(host.vlan)
-            except KeyError:
-                known = ", ".join(s.name for s in site.segments)
-                problems.append(Problem(src.file, src.line((*where, "vlan")), f"hosts[{i}].vlan",
-                                        f"unknown segment {host.vlan!r} (known: {known})"))
+            seg = _named_segment(problems, names, site, src, where, host.name, host.vlan)
+            if seg is None:
                 continue
             index = indices[i]
             try:
@@ -494,29 +506,13 @@ def _check_production(estate: Estate, lab_names: dict[str, str]) -> None:
     too: the inventory plugin yields both), its VLAN one of its site's segments, its address a host address of
     that VLAN's subnet and no other real host's."""
     problems: list[Problem] = []
-    plan = estate.addresses
     names = dict(lab_names)
-    sites: list[tuple[str, Hosts | None, Sourced | None]] = [(ipam.HUB, estate.hub_hosts, estate.hub_hosts_source)]
-    sites += [(k, r.hosts, r.hosts_source) for k, r in estate.councils.items()]
     addresses: dict[str, str] = {}
-    for key, hosts, src in sites:
-        if hosts is None or src is None:
-            continue
-        site = plan.site(key)
+    for site, hosts, src in _hosts_files(estate):
         for i, host in enumerate(hosts.production):
             where = ("production", i)
-            if host.name in names:
-                problems.append(Problem(src.file, src.line((*where, "name")), f"production[{i}].name",
-                                        f"host name {host.name!r} is already used in {names[host.name]}"))
-            names.setdefault(host.name, src.file)
-            try:
-                seg = site.segment(host.vlan)
-            except KeyError:
-                known = ", ".join(s.name for s in site.segments)
-                problems.append(Problem(src.file, src.line((*where, "vlan")), f"production[{i}].vlan",
-                                        f"unknown segment {host.vlan!r} (known: {known})"))
-                continue
-            if host.address is None:
+            seg = _named_segment(problems, names, site, src, where, host.name, host.vlan)
+            if seg is None or host.address is None:
                 continue
             address = IPv4Address(host.address)
             if address not in seg.network or address in (seg.network.network_address, seg.network.broadcast_address):
