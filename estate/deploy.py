@@ -92,6 +92,13 @@ class Source:
     commit: str | None = None
     repo_dir: str | None = None
 
+    def ref(self) -> dict[str, str]:
+        """The checkout's ref and folder, under the names both engines use: `branch` or `commit`, and `repoDir`."""
+        out = {"branch": self.branch} if self.branch is not None else {"commit": self.commit or ""}
+        if self.repo_dir is not None:
+            out["repoDir"] = self.repo_dir
+        return out
+
 
 @dataclass(frozen=True)
 class Request:
@@ -284,13 +291,8 @@ def stack_document(estate: Estate, req: Request, project: str, stack: str) -> di
         # "the fully qualified name of the stack to deploy": <org>/<project>/<stack> in Pulumi Cloud
         "stack": f"{req.org}/{project}/{stack}",
         "projectRepo": req.source.repo,
+        **req.source.ref(),
     }
-    if req.source.branch is not None:
-        spec["branch"] = req.source.branch
-    else:
-        spec["commit"] = req.source.commit
-    if req.source.repo_dir is not None:
-        spec["repoDir"] = req.source.repo_dir
     spec["shallow"] = True
     # v2 runs each stack in a workspace pod under this service account (docs/migration.md, "Service Account")
     spec["serviceAccountName"] = req.service_account
@@ -362,16 +364,10 @@ def hooks_path(org: str, project: str, stack: str) -> str:
 def settings_body(estate: Estate, req: Request, project: str, stack: str) -> dict[str, Any]:
     """The deployment settings of one stack (DeploymentSettings request fields: sourceContext.git,
     operationContext, gitHub; www.pulumi.com/docs/reference/cloud-rest-api/schema/)."""
-    git: dict[str, Any] = {"repoUrl": req.source.repo}
-    if req.source.branch is not None:
-        git["branch"] = req.source.branch
-    else:
-        git["commit"] = req.source.commit
-    if req.source.repo_dir is not None:
-        git["repoDir"] = req.source.repo_dir
+    git: dict[str, Any] = {"repoUrl": req.source.repo, **req.source.ref()}
     target = f"{req.org}/{project}/{stack}"
-    # Pulumi's pip toolchain installs requirements.txt; this project declares its dependencies in pyproject.toml,
-    # so the pre-run commands build the virtualenv Pulumi.yaml names and the default install is skipped
+    # the pre-run commands build the virtualenv Pulumi.yaml names (the project with pyproject.toml's pins, what
+    # requirements.txt's `-e .` would install) and the default install is skipped
     commands = ["python3 -m venv .venv", ".venv/bin/pip install --quiet ."]
     for key in per_deployment_keys(estate, stack):
         # the value from the stack's deployment environment; unset, the run stops here and says which
