@@ -43,7 +43,7 @@ from estate.errors import EstateError, Problem
 from estate.lab.lab import plan as lab_plan
 from estate.loader import DEPARTED, DEPARTURE_FILE, INVENTORIES, CouncilRecord, Estate, host_addresses, load_estate
 from estate.models import COUNCIL_KEY_RULE, is_council_key
-from estate.onboard import estate_lock, stack_config_path
+from estate.onboard import estate_lock, fsync_dir, stack_config_path
 from estate.plan import HUB, PlannedResource, plan
 from estate.roadmap import build as build_roadmap
 from estate.roadmap import is_legacy
@@ -557,14 +557,6 @@ class Offboarded:
     moved: tuple[tuple[Path, Path], ...]  # (from, to)
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def move_all_or_nothing(root: Path, folder: Path, files: Sequence[tuple[str, str]], moves: Sequence[tuple[Path, str]],
                         check: Callable[[], None] | None = None) -> list[tuple[Path, Path]]:
     """Make `folder` (departed/<x>/) with the new `files` (name, text), then move each (path, name) of `moves` into
@@ -591,7 +583,7 @@ def move_all_or_nothing(root: Path, folder: Path, files: Sequence[tuple[str, str
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
-        _fsync_dir(staged)
+        fsync_dir(staged)
         current = folder
         if not folder.parent.exists():
             folder.parent.mkdir()
@@ -600,7 +592,7 @@ def move_all_or_nothing(root: Path, folder: Path, files: Sequence[tuple[str, str
             raise EstateError.one(display(folder), 0, "", "already exists; not overwritten")
         os.rename(staged, folder)
         made = True
-        _fsync_dir(folder.parent)
+        fsync_dir(folder.parent)
         for source, name in moves:
             current = source
             target = folder / name
@@ -608,11 +600,11 @@ def move_all_or_nothing(root: Path, folder: Path, files: Sequence[tuple[str, str
                 raise EstateError.one(display(target), 0, "", "already exists; not overwritten")
             os.rename(source, target)
             done.append((source, target))
-            _fsync_dir(source.parent)
+            fsync_dir(source.parent)
         current = folder
-        _fsync_dir(folder)
+        fsync_dir(folder)
         os.unlink(folder / UNFINISHED)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         shutil.rmtree(staging)
         staging = None
         if check is not None:

@@ -568,7 +568,8 @@ def finish_unfinished(estate: Estate) -> list[Path]:
     return wrote
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (onboarding's and offboarding's all-or-nothing steps)."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -618,7 +619,7 @@ def write_all_or_nothing(root: Path, folder: Path, files: Sequence[tuple[Path, s
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
-        _fsync_dir(staged_folder)
+        fsync_dir(staged_folder)
         current = folder
         if not folder.parent.exists():
             folder.parent.mkdir()
@@ -627,7 +628,7 @@ def write_all_or_nothing(root: Path, folder: Path, files: Sequence[tuple[Path, s
             raise EstateError.one(display(folder), 0, "", "already exists; not overwritten")
         os.rename(staged_folder, folder)
         renamed = True
-        _fsync_dir(folder.parent)
+        fsync_dir(folder.parent)
         for tmp, path, text in staged[len(inside) + 1:]:
             current = path
             try:
@@ -637,10 +638,10 @@ def write_all_or_nothing(root: Path, folder: Path, files: Sequence[tuple[Path, s
                     raise EstateError.one(display(path), 0, "", "already exists; not overwritten") from None
                 continue
             linked.append(path)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         current = folder
         os.unlink(folder / UNFINISHED)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         shutil.rmtree(staging)
         staging = None
         if check is not None:
